@@ -1,0 +1,63 @@
+"""Hyperparameter checks, shared by every transform and optimizer.
+
+One word means one thing across gradtx, so the rule for a value follows from its
+argument name. Values that are traced arrays or schedules are not checked.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import jax
+import numpy as np
+
+_NONNEGATIVE = (
+    "learning_rate",
+    "eps",
+    "eps_root",
+    "weight_decay",
+    "initial_accumulator_value",
+    "initial_scale",
+    "max_norm",
+    "max_delta",
+)
+_DECAY = ("b1", "b2", "decay", "momentum")
+
+RULES: dict[str, tuple[str, Callable[[np.ndarray], bool]]] = {
+    **{name: ("must be >= 0", lambda v: bool(np.all(v >= 0))) for name in _NONNEGATIVE},
+    **{name: ("must be in [0, 1)", lambda v: bool(np.all((v >= 0) & (v < 1)))) for name in _DECAY},
+}
+
+
+def check(owner: str, name: str, value: Any) -> None:
+    """Raises ValueError if ``value`` breaks the rule for argument ``name`` of ``owner``."""
+    rule = RULES.get(name)
+    if rule is None or value is None or callable(value) or isinstance(value, jax.core.Tracer):
+        return
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: {name} must be a number, got {value!r}") from None
+    what, ok = rule
+    if np.any(np.isnan(array)) or not ok(array):
+        raise ValueError(f"{owner}: {name} {what}, got {value!r}")
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def checked(fn: _F) -> _F:
+    """Checks an optimizer's arguments by name before it builds its chain."""
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(*args, **kwargs)
+        for name, value in bound.arguments.items():
+            check(fn.__name__, name, value)
+        return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,1 @@
+"""Optimizers, each one `gradtx.chain` of building blocks, one module per family."""

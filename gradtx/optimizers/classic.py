@@ -1,0 +1,178 @@
+"""The seeds' optimizers: SGD (with the seeds' momentum forms), AdaGrad, RMSProp.
+
+Each is one `chain` of building blocks ending with the learning rate.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from gradtx import _checks
+from gradtx.base import Chain, labelled
+from gradtx.transforms.adaptive import scale_by_rms, scale_by_rss, scale_by_stddev
+from gradtx.transforms.momentum import trace
+from gradtx.transforms.scaling import ScalarOrSchedule, scale, scale_by_learning_rate
+
+
+@_checks.checked
+def sgd(
+    learning_rate: ScalarOrSchedule,
+    momentum: Any = None,
+    nesterov: bool = False,
+    accumulator_dtype: Any = None,
+    *,
+    momentum_form: Literal["trace", "velocity", "alpha"] = "trace",
+) -> Chain:
+    r"""Stochastic gradient descent, optionally with heavy-ball or Nesterov momentum.
+
+    Without momentum: :math:`W \leftarrow W - \eta g`. With momentum ``mu``, three
+    conventions, equal under a constant learning rate:
+
+    - ``"trace"`` (optax, PyTorch): :math:`v = \mu v + g;\ W \leftarrow W - \eta_t v`.
+    - ``"velocity"`` (seed note 000): :math:`v = \mu v + \eta_t g;\ W \leftarrow W - v`.
+    - ``"alpha"`` (seed notes 001 and 003): :math:`v = \mu v - \eta_t g;\ W \leftarrow W + v`
+      (the same steps as ``"velocity"``, with ``v`` stored negated).
+
+    Under a schedule they differ: the seeds' forms fold each step's own rate into
+    ``v``, so past gradients keep the rate they were taken with, whereas ``"trace"``
+    multiplies the whole accumulated ``v`` by the current rate (a rate cut takes
+    effect at once).
+
+    Args:
+      learning_rate: a number >= 0 or a schedule of the step.
+      momentum: the momentum coefficient in [0, 1), or None for plain SGD.
+      nesterov: use Nesterov's look-ahead (with momentum).
+      accumulator_dtype: dtype of ``v``.
+      momentum_form: ``"trace"``, ``"velocity"`` or ``"alpha"`` (see above).
+
+    Returns:
+      ``chain(trace(momentum), scale_by_learning_rate(lr))`` for ``"trace"``;
+      ``chain(scale_by_learning_rate(lr, flip_sign=False), trace(momentum), scale(-1))``
+      for ``"velocity"``; ``chain(scale_by_learning_rate(lr), trace(momentum))`` for
+      ``"alpha"``.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.sgd(0.1, momentum=0.9)
+      >>> u, s = opt.update(jnp.ones(2), opt.init(jnp.zeros(2)))
+      >>> u
+      Array([-0.1, -0.1], dtype=float32)
+
+    References:
+      Robbins and Monro, 1951; Polyak, 1964; Sutskever et al., 2013. ``optax.sgd``
+      (same numbers) and ``torch.optim.SGD`` (``"trace"``, dampening 0).
+    """
+    lr = scale_by_learning_rate(learning_rate)
+    if momentum is None:
+        return labelled("sgd", lr)
+    velocity = trace(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
+    names = {"trace.decay": "momentum"}
+    if momentum_form == "trace":
+        return labelled("sgd", velocity, lr, readout_names=names)
+    if momentum_form == "velocity":
+        lr_first = scale_by_learning_rate(learning_rate, flip_sign=False)
+        return labelled("sgd", lr_first, velocity, scale(-1.0), readout_names=names)
+    if momentum_form == "alpha":
+        return labelled("sgd", lr, velocity, readout_names=names)
+    raise ValueError(
+        f"sgd: momentum_form must be 'trace', 'velocity' or 'alpha', got {momentum_form!r}"
+    )
+
+
+@_checks.checked
+def adagrad(
+    learning_rate: ScalarOrSchedule,
+    initial_accumulator_value: Any = 0.1,
+    eps: Any = 1e-7,
+    *,
+    eps_in_sqrt: bool = True,
+) -> Chain:
+    r"""AdaGrad: steps divided by the root of the sum of all past squared gradients.
+
+    .. math:: h_t = h_{t-1} + g_t^2, \qquad W \leftarrow W - \eta\, g_t / \sqrt{h_t + \epsilon}
+
+    With ``eps_in_sqrt=False`` the denominator is :math:`\sqrt{h_t} + \epsilon`. The
+    seeds' code (notes 001 and 003) is ``adagrad(lr, 0.0, 1e-7, eps_in_sqrt=False)``;
+    note 003's formula is ``adagrad(lr, 0.0, eps)``.
+
+    Args:
+      learning_rate: a number >= 0 or a schedule.
+      initial_accumulator_value: the initial ``h``, >= 0.
+      eps: added inside the root (default) or outside it.
+      eps_in_sqrt: where ``eps`` goes.
+
+    Returns:
+      ``chain(scale_by_rss(...), scale_by_learning_rate(lr))``.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.adagrad(0.5, initial_accumulator_value=0.0, eps=0.0)
+      >>> opt.update(jnp.full(2, 4.0), opt.init(jnp.zeros(2)))[0]
+      Array([-0.5, -0.5], dtype=float32)
+
+    References:
+      Duchi et al., 2011. ``optax.adagrad`` (same numbers).
+    """
+    return labelled(
+        "adagrad",
+        scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt=eps_in_sqrt),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+@_checks.checked
+def rmsprop(
+    learning_rate: ScalarOrSchedule,
+    decay: Any = 0.9,
+    eps: Any = 1e-8,
+    initial_scale: Any = 0.0,
+    eps_in_sqrt: bool = True,
+    centered: bool = False,
+    momentum: Any = None,
+    nesterov: bool = False,
+    bias_correction: bool = False,
+) -> Chain:
+    r"""RMSProp: steps divided by the root of a moving average of squared gradients.
+
+    .. math:: r_t = \rho\, r_{t-1} + (1 - \rho)\, g_t^2, \qquad
+              W \leftarrow W - \eta\, g_t / \sqrt{r_t + \epsilon}
+
+    The seeds' form (notes 000 and 001) puts eps outside the root:
+    ``rmsprop(lr, decay=0.9, eps=1e-7, eps_in_sqrt=False)``. ``centered`` divides by the
+    estimated standard deviation instead; ``momentum`` adds a `trace` after the rate.
+
+    Args:
+      learning_rate: a number >= 0 or a schedule.
+      decay: the averaging coefficient ``rho``, in [0, 1).
+      eps: added to the denominator.
+      initial_scale: the initial ``r``.
+      eps_in_sqrt: add ``eps`` inside the root (True) or outside.
+      centered: use `scale_by_stddev` (Graves, 2013).
+      momentum: coefficient of a heavy-ball `trace` applied after the rate, or None.
+      nesterov: Nesterov form of that trace.
+      bias_correction: divide the averages by ``1 - decay**t``.
+
+    Returns:
+      ``chain(scale_by_rms(...) or scale_by_stddev(...), scale_by_learning_rate(lr)[, trace(momentum)])``.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.rmsprop(0.1, decay=0.75, eps=0.0)
+      >>> opt.update(jnp.full(2, 2.0), opt.init(jnp.zeros(2)))[0]  # -0.1 * 2 / sqrt(1)
+      Array([-0.2, -0.2], dtype=float32)
+
+    References:
+      Tieleman and Hinton, 2012. ``optax.rmsprop`` (same numbers);
+      ``torch.optim.RMSprop`` puts eps outside the root.
+    """
+    if centered:
+        scaling: Any = scale_by_stddev(decay, eps, initial_scale, eps_in_sqrt, bias_correction)
+    else:
+        scaling = scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, bias_correction)
+    lr = scale_by_learning_rate(learning_rate)
+    if momentum is None:
+        return labelled("rmsprop", scaling, lr)
+    return labelled(
+        "rmsprop", scaling, lr, trace(momentum, nesterov=nesterov),
+        readout_names={"trace.decay": "momentum"},
+    )

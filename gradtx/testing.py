@@ -1,0 +1,118 @@
+"""Public test helpers: run a transform over a gradient sequence, compare trees.
+
+Useful to check a transform against a reference (an optax twin, a NumPy
+transcription) the way gradtx's own conformance suite does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+PyTree = Any
+
+
+def run_updates(transform: Any, params: PyTree, grads: PyTree) -> tuple[PyTree, PyTree]:
+    """Applies ``transform`` to a sequence of gradients in one jitted ``lax.scan``.
+
+    Args:
+      transform: anything with ``init`` and ``update`` (gradtx or optax).
+      params: the parameters, passed to ``update`` unchanged at every step.
+      grads: a pytree like ``params`` whose leaves have a leading step axis.
+
+    Returns:
+      ``(updates, final_state)``: the updates of every step (leading step axis) and
+      the state after the last step.
+    """
+
+    def step(state: Any, g: PyTree) -> tuple[Any, PyTree]:
+        updates, state = transform.update(g, state, params)
+        return state, updates
+
+    @jax.jit
+    def run(params: PyTree, grads: PyTree) -> tuple[PyTree, Any]:
+        final, updates = jax.lax.scan(step, transform.init(params), grads)
+        return updates, final
+
+    return run(params, grads)
+
+
+def named_buffers(state: Any) -> dict[str, list[np.ndarray]]:
+    """The leaves of every named state field, keyed by field name, in tree order.
+
+    Two optimizers that split their state differently (gradtx's ``adam`` keeps
+    ``mu`` in `gradtx.MomentumState` and ``nu`` in `gradtx.ScaleByRmsState`, optax's in
+    one ``ScaleByAdamState``) can be compared field by field.
+    """
+    found: dict[str, list[np.ndarray]] = {}
+
+    def visit(node: Any) -> None:
+        if hasattr(node, "_fields"):
+            for name in node._fields:
+                value = getattr(node, name)
+                if value is None:
+                    continue
+                if hasattr(value, "_fields") or isinstance(value, (tuple, list, dict)) and name in ("inner_state",):
+                    visit(value)
+                    continue
+                found.setdefault(name, []).append(
+                    np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in jax.tree.leaves(value)] or [np.zeros(0)])
+                )
+        elif isinstance(node, dict):
+            for key in node:
+                visit(node[key])
+        elif isinstance(node, (tuple, list)):
+            for item in node:
+                visit(item)
+
+    visit(state)
+    return found
+
+
+def assert_trees_close(
+    actual: PyTree, expected: PyTree, *, rtol: float = 1e-6, atol: float = 0.0, err_msg: str = ""
+) -> None:
+    """Asserts two pytrees have the same structure and leaves close to ``rtol``/``atol``.
+
+    Raises AssertionError naming the first leaf path that differs.
+    """
+    a_leaves, a_def = jax.tree_util.tree_flatten_with_path(actual)
+    e_leaves, e_def = jax.tree_util.tree_flatten_with_path(expected)
+    if a_def != e_def:
+        raise AssertionError(f"{err_msg}: structures differ:\n{a_def}\n{e_def}")
+    for (path, a), (_, e) in zip(a_leaves, e_leaves):
+        np.testing.assert_allclose(
+            np.asarray(a, np.float64),
+            np.asarray(e, np.float64),
+            rtol=rtol,
+            atol=atol,
+            err_msg=f"{err_msg} at {jax.tree_util.keystr(path)}",
+        )
+
+
+def max_relative_difference(actual: PyTree, expected: PyTree, floor: float = 1e-30) -> float:
+    """The largest ``|a - e| / max(|e|, floor)`` over all leaves."""
+    worst = 0.0
+    for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected), strict=True):
+        a = np.asarray(a, np.float64)
+        e = np.asarray(e, np.float64)
+        if a.size:
+            worst = max(worst, float(np.max(np.abs(a - e) / np.maximum(np.abs(e), floor))))
+    return worst
+
+
+def tree_random_normal(key: jax.Array, like: PyTree, leading: tuple[int, ...] = ()) -> PyTree:
+    """Normal samples shaped like ``like`` (with ``leading`` axes); ``None`` stays ``None``."""
+    leaves, treedef = jax.tree.flatten(like)
+    keys = jax.random.split(key, max(len(leaves), 1))
+    samples = [
+        jax.random.normal(k, leading + jnp.shape(x), jnp.asarray(x).dtype) for k, x in zip(keys, leaves)
+    ]
+    return jax.tree.unflatten(treedef, samples)
+
+
+Reference = Callable[..., Any]

@@ -1,0 +1,420 @@
+"""Per-coordinate scaling by statistics of past gradients: RMS, standard deviation,
+root of the sum of squares (AdaGrad), infinity norm (Adamax); and Adam's scaling as
+the composition ``momentum, then RMS``.
+
+The statistics are computed from *the gradient*: the input of the most recent
+`gradtx.momentum` in the enclosing chain, or the transform's own input when no
+momentum precedes it (optax's behaviour). The transform then scales its own input.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _checks, tree
+from gradtx.base import (
+    Chain,
+    Context,
+    Params,
+    Transform,
+    Updates,
+    hyper,
+    labelled,
+    pytree_dataclass,
+    safe_increment,
+    static,
+    zero_count,
+)
+from gradtx.transforms.momentum import momentum
+
+
+class ScaleByRmsState(NamedTuple):
+    """State of `scale_by_rms`."""
+
+    count: jax.Array  # shape=(), dtype=int32: updates so far
+    nu: Updates
+    nu_max: Updates  # the running maximum of nu (AMSGrad), None unless amsgrad=True
+
+
+@pytree_dataclass
+class scale_by_rms(Transform):  # noqa: N801
+    r"""Divides the updates by the root of a moving average of squared gradients.
+
+    .. math:: \nu_t = (1 - \text{decay})\, g_t^2 + \text{decay}\, \nu_{t-1}, \qquad
+              \hat\nu_t = \nu_t / (1 - \text{decay}^t) \ \text{(if bias_correction)}
+
+    .. math:: u_t = x_t / \sqrt{\hat\nu_t + \epsilon}  \ \text{(eps_in_sqrt)} \quad\text{or}\quad
+              u_t = x_t / (\sqrt{\hat\nu_t + \epsilon_{root}} + \epsilon)
+
+    where ``x`` is the input and ``g`` the gradient (see the module docstring). With
+    ``amsgrad=True``, ``nu_hat`` is replaced by its running maximum.
+
+    Args:
+      decay: the averaging coefficient, in [0, 1).
+      eps: added to the denominator.
+      initial_scale: the initial value of ``nu``.
+      eps_in_sqrt: add ``eps`` inside the root (True) or outside (False).
+      bias_correction: divide ``nu`` by ``1 - decay**t``.
+      eps_root: added inside the root (only with ``eps_in_sqrt=False``); optax's
+        ``scale_by_adam`` argument of that name.
+      nu_dtype: dtype of ``nu`` (default: the parameters').
+      amsgrad: divide by the running maximum of ``nu_hat`` (Reddi et al., 2018).
+
+    Returns:
+      A transform whose state is `ScaleByRmsState`.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.scale_by_rms(decay=0.75, eps=0.0)
+      >>> tx.update(jnp.full(2, 2.0), tx.init(jnp.zeros(2)))[0]  # 2 / sqrt(0.25 * 4)
+      Array([2., 2.], dtype=float32)
+
+    References:
+      Tieleman and Hinton, 2012, RMSProp. ``optax.scale_by_rms`` (same numbers; the
+      eps-outside form divides instead of multiplying by a reciprocal, as
+      ``optax.scale_by_adam`` does, which can differ from ``optax.scale_by_rms`` in the
+      last bit).
+    """
+
+    decay: Any = hyper(default=0.9, complement=True)
+    eps: Any = hyper(default=1e-8)
+    initial_scale: Any = hyper(default=0.0)
+    eps_in_sqrt: bool = static(default=True)
+    bias_correction: bool = static(default=False)
+    eps_root: Any = hyper(default=0.0, kw_only=True)
+    nu_dtype: Any = static(default=None, kw_only=True)
+    amsgrad: bool = static(default=False, kw_only=True)
+
+    def init(self, params: Params) -> ScaleByRmsState:
+        nu = tree.full_like(params, self.initial_scale, self.nu_dtype)
+        nu_max = tree.zeros_like(params, self.nu_dtype) if self.amsgrad else None
+        return ScaleByRmsState(count=zero_count(), nu=nu, nu_max=nu_max)
+
+    def _update(self, updates: Updates, state: ScaleByRmsState, params: Params | None, ctx: Context):
+        del params
+        gradient = ctx.statistics_input(updates)
+        one_minus = self.one_minus("decay")
+        nu = jax.tree.map(
+            lambda g, n: tree.update_moment(g, n, self.decay, one_minus, 2), gradient, state.nu
+        )
+        count = safe_increment(state.count)
+        nu_hat = tree.debias(nu, self.decay, count) if self.bias_correction else nu
+        nu_max = None
+        if self.amsgrad:
+            nu_max = jax.tree.map(lambda a, b: jnp.maximum(a.astype(b.dtype), b), state.nu_max, nu_hat)
+            nu_hat = nu_max
+        out = jax.tree.map(self._scale, updates, nu_hat)
+        new_state = ScaleByRmsState(
+            count=count,
+            nu=tree.cast_like(nu, state.nu),
+            nu_max=None if nu_max is None else tree.cast_like(nu_max, state.nu_max),
+        )
+        return out, new_state
+
+    def _scale(self, x: jax.Array, n: jax.Array) -> jax.Array:
+        dtype = jnp.promote_types(x.dtype, n.dtype)
+        xs, n = x.astype(dtype), n.astype(dtype)
+        eps = tree.cast(self.eps, dtype)
+        if self.eps_in_sqrt:
+            return (xs * jax.lax.rsqrt(n + eps)).astype(x.dtype)
+        return (xs / (jnp.sqrt(n + tree.cast(self.eps_root, dtype)) + eps)).astype(x.dtype)
+
+
+class ScaleByStddevState(NamedTuple):
+    """State of `scale_by_stddev`."""
+
+    count: jax.Array  # shape=(), dtype=int32: updates so far
+    mu: Updates
+    nu: Updates
+
+
+@pytree_dataclass
+class scale_by_stddev(Transform):  # noqa: N801
+    r"""Divides the updates by a moving estimate of the gradient's standard deviation.
+
+    .. math:: \mu_t = (1 - d)\, g_t + d\, \mu_{t-1}, \quad
+              \nu_t = (1 - d)\, g_t^2 + d\, \nu_{t-1}, \quad
+              u_t = x_t / \sqrt{\nu_t - \mu_t^2 + \epsilon}
+
+    (eps outside the root with ``eps_in_sqrt=False``; ``mu`` and ``nu`` divided by
+    ``1 - d**t`` with ``bias_correction``). The centered RMSProp of Graves, 2013.
+
+    Args:
+      decay: the averaging coefficient ``d``, in [0, 1).
+      eps: added to the denominator.
+      initial_scale: the initial value of ``nu``.
+      eps_in_sqrt: add ``eps`` inside the root (True) or outside (False).
+      bias_correction: divide both moments by ``1 - decay**t``.
+
+    Returns:
+      A transform whose state is `ScaleByStddevState`.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.scale_by_stddev(decay=0.5, eps=0.0)
+      >>> tx.update(jnp.full(2, 2.0), tx.init(jnp.zeros(2)))[0]  # 2 / sqrt(2 - 1)
+      Array([2., 2.], dtype=float32)
+
+    References:
+      Graves, 2013, "Generating sequences with recurrent neural networks", eq. 38-45.
+      ``optax.scale_by_stddev`` (same numbers).
+    """
+
+    decay: Any = hyper(default=0.9, complement=True)
+    eps: Any = hyper(default=1e-8)
+    initial_scale: Any = hyper(default=0.0)
+    eps_in_sqrt: bool = static(default=True)
+    bias_correction: bool = static(default=False)
+
+    def init(self, params: Params) -> ScaleByStddevState:
+        return ScaleByStddevState(
+            count=zero_count(),
+            mu=tree.zeros_like(params),
+            nu=tree.full_like(params, self.initial_scale),
+        )
+
+    def _update(self, updates: Updates, state: ScaleByStddevState, params: Params | None, ctx: Context):
+        del params
+        gradient = ctx.statistics_input(updates)
+        one_minus = self.one_minus("decay")
+        mu = jax.tree.map(lambda g, m: tree.update_moment(g, m, self.decay, one_minus, 1), gradient, state.mu)
+        nu = jax.tree.map(lambda g, n: tree.update_moment(g, n, self.decay, one_minus, 2), gradient, state.nu)
+        count = safe_increment(state.count)
+        mu_hat, nu_hat = mu, nu
+        if self.bias_correction:
+            mu_hat = tree.debias(mu, self.decay, count)
+            nu_hat = tree.debias(nu, self.decay, count)
+
+        def scale_one(x: jax.Array, m: jax.Array, n: jax.Array) -> jax.Array:
+            eps = tree.cast(self.eps, n.dtype)
+            if self.eps_in_sqrt:
+                return jax.lax.rsqrt(n - m**2 + eps) * x
+            return 1 / (jnp.sqrt(n - m**2) + eps) * x
+
+        out = jax.tree.map(scale_one, updates, mu_hat, nu_hat)
+        return out, ScaleByStddevState(count=count, mu=mu, nu=nu)
+
+
+class ScaleByRssState(NamedTuple):
+    """State of `scale_by_rss`."""
+
+    sum_of_squares: Updates
+
+
+@pytree_dataclass
+class scale_by_rss(Transform):  # noqa: N801
+    r"""Divides the updates by the root of the sum of all squared gradients (AdaGrad).
+
+    .. math:: h_t = h_{t-1} + g_t^2, \qquad
+              u_t = x_t / \sqrt{h_t + \epsilon} \ \text{(eps_in_sqrt)} \quad\text{or}\quad
+              u_t = x_t / (\sqrt{h_t} + \epsilon)
+
+    and ``u = 0`` where ``h = 0``. The seeds' AdaGrad code (notes 001 and 003) is
+    ``eps_in_sqrt=False, initial_accumulator_value=0.0``; their formula (003) is the
+    default form with ``initial_accumulator_value=0.0``.
+
+    Args:
+      initial_accumulator_value: the initial value of ``h``, >= 0.
+      eps: added inside or outside the root.
+      eps_in_sqrt: add ``eps`` inside the root (True, optax's form) or outside.
+
+    Returns:
+      A transform whose state is `ScaleByRssState`.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.scale_by_rss(initial_accumulator_value=0.0, eps=0.0)
+      >>> tx.update(jnp.full(2, -3.0), tx.init(jnp.zeros(2)))[0]
+      Array([-1., -1.], dtype=float32)
+
+    References:
+      Duchi et al., 2011. ``optax.scale_by_rss`` (same numbers).
+    """
+
+    initial_accumulator_value: Any = hyper(default=0.1)
+    eps: Any = hyper(default=1e-7)
+    eps_in_sqrt: bool = static(default=True, kw_only=True)
+
+    def init(self, params: Params) -> ScaleByRssState:
+        return ScaleByRssState(sum_of_squares=tree.full_like(params, self.initial_accumulator_value))
+
+    def _update(self, updates: Updates, state: ScaleByRssState, params: Params | None, ctx: Context):
+        del params
+        gradient = ctx.statistics_input(updates)
+        sum_of_squares = jax.tree.map(lambda g, h: g**2 + h, gradient, state.sum_of_squares)
+
+        def scale_one(x: jax.Array, h: jax.Array) -> jax.Array:
+            eps = tree.cast(self.eps, h.dtype)
+            zero = jnp.zeros([], h.dtype)
+            if self.eps_in_sqrt:
+                return jnp.where(h > 0, jax.lax.rsqrt(h + eps), zero) * x
+            return jnp.where(h > 0, x / (jnp.sqrt(h) + eps), zero)
+
+        out = jax.tree.map(scale_one, updates, sum_of_squares)
+        return out, ScaleByRssState(sum_of_squares=sum_of_squares)
+
+
+class ScaleByInfinityNormState(NamedTuple):
+    """State of `scale_by_infinity_norm`."""
+
+    nu: Updates
+
+
+@pytree_dataclass
+class scale_by_infinity_norm(Transform):  # noqa: N801
+    r"""Divides the updates by a decaying maximum of absolute gradients (Adamax).
+
+    .. math:: \nu_t = \max(|g_t| + \epsilon,\ \text{decay}\cdot\nu_{t-1}), \qquad u_t = x_t / \nu_t
+
+    Args:
+      decay: the decay of the maximum, in [0, 1).
+      eps: added to ``|g|``.
+
+    Returns:
+      A transform whose state is `ScaleByInfinityNormState`.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.scale_by_infinity_norm(eps=0.0)
+      >>> tx.update(jnp.full(2, -4.0), tx.init(jnp.zeros(2)))[0]
+      Array([-1., -1.], dtype=float32)
+
+    References:
+      Kingma and Ba, 2015, section 7.1. The second half of ``optax.scale_by_adamax``.
+    """
+
+    decay: Any = hyper(default=0.999)
+    eps: Any = hyper(default=1e-8)
+
+    def init(self, params: Params) -> ScaleByInfinityNormState:
+        return ScaleByInfinityNormState(nu=tree.zeros_like(params))
+
+    def _update(
+        self, updates: Updates, state: ScaleByInfinityNormState, params: Params | None, ctx: Context
+    ):
+        del params
+        gradient = ctx.statistics_input(updates)
+        nu = jax.tree.map(
+            lambda g, n: jnp.maximum(jnp.abs(g) + tree.cast(self.eps, g.dtype), tree.cast(self.decay, n.dtype) * n),
+            gradient,
+            state.nu,
+        )
+        return jax.tree.map(lambda x, n: x / n, updates, nu), ScaleByInfinityNormState(nu=nu)
+
+
+@_checks.checked
+def scale_by_adam(
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-8,
+    eps_root: Any = 0.0,
+    mu_dtype: Any = None,
+    *,
+    nesterov: bool = False,
+    nu_dtype: Any = None,
+) -> Chain:
+    r"""Adam's scaling: `momentum`, then `scale_by_rms` of the same gradient.
+
+    .. math:: \hat m_t / (\sqrt{\hat v_t + \epsilon_{root}} + \epsilon)
+
+    Args:
+      b1: decay of the first moment, in [0, 1).
+      b2: decay of the second moment, in [0, 1).
+      eps: added to the denominator, outside the root.
+      eps_root: added inside the root.
+      mu_dtype: dtype of the first moment (default: the parameters').
+      nesterov: use NAdam's look-ahead first moment.
+      nu_dtype: dtype of the second moment (default: the parameters'); not in optax.
+
+    Returns:
+      ``chain(momentum(b1, ...), scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True, ...))``.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.scale_by_adam()
+      >>> tx.update(jnp.full(2, 3.0), tx.init(jnp.zeros(2)))[0]  # m_hat / sqrt(v_hat) = 1
+      Array([1., 1.], dtype=float32)
+
+    References:
+      Kingma and Ba, 2015. ``optax.scale_by_adam`` (same numbers).
+    """
+    return labelled(
+        "scale_by_adam",
+        momentum(b1, nesterov=nesterov, mu_dtype=mu_dtype),
+        scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True, eps_root=eps_root, nu_dtype=nu_dtype),
+    )
+
+
+@_checks.checked
+def scale_by_amsgrad(
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-8,
+    eps_root: Any = 0.0,
+    mu_dtype: Any = None,
+    bias_correction_mu: bool = True,
+    bias_correction_nu: bool = True,
+    *,
+    nu_dtype: Any = None,
+) -> Chain:
+    r"""AMSGrad's scaling: Adam's, dividing by the running maximum of ``v_hat``.
+
+    Args:
+      b1: decay of the first moment, in [0, 1).
+      b2: decay of the second moment, in [0, 1).
+      eps: added to the denominator, outside the root.
+      eps_root: added inside the root.
+      mu_dtype: dtype of the first moment.
+      bias_correction_mu: debias the first moment (False matches the paper).
+      bias_correction_nu: debias the second moment before the maximum.
+      nu_dtype: dtype of the second moment and its maximum; not in optax.
+
+    Returns:
+      ``chain(momentum(b1, ...), scale_by_rms(b2, ..., amsgrad=True))``.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.scale_by_amsgrad()
+      >>> tx.update(jnp.full(2, 3.0), tx.init(jnp.zeros(2)))[0]
+      Array([1., 1.], dtype=float32)
+
+    References:
+      Reddi et al., 2018. ``optax.scale_by_amsgrad`` (same numbers).
+    """
+    return labelled(
+        "scale_by_amsgrad",
+        momentum(b1, debias=bias_correction_mu, mu_dtype=mu_dtype),
+        scale_by_rms(
+            b2, eps, eps_in_sqrt=False, bias_correction=bias_correction_nu,
+            eps_root=eps_root, nu_dtype=nu_dtype, amsgrad=True,
+        ),
+    )
+
+
+@_checks.checked
+def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Chain:
+    r"""Adamax's scaling: `momentum`, then `scale_by_infinity_norm` of the same gradient.
+
+    .. math:: \hat m_t / \max(|g_t| + \epsilon, b_2 \nu_{t-1})
+
+    Args:
+      b1: decay of the first moment, in [0, 1).
+      b2: decay of the infinity norm, in [0, 1).
+      eps: added to ``|g|``.
+
+    Returns:
+      ``chain(momentum(b1), scale_by_infinity_norm(b2, eps))``.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.scale_by_adamax(eps=0.0)
+      >>> tx.update(jnp.full(2, 3.0), tx.init(jnp.zeros(2)))[0]
+      Array([1., 1.], dtype=float32)
+
+    References:
+      Kingma and Ba, 2015, section 7.1. ``optax.scale_by_adamax`` (same numbers).
+    """
+    return labelled("scale_by_adamax", momentum(b1), scale_by_infinity_norm(b2, eps))

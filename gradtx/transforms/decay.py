@@ -1,0 +1,112 @@
+"""Decoupled weight decay: adds ``weight_decay * params`` to the updates."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+
+from gradtx import tree
+from gradtx.base import (
+    Context,
+    Params,
+    Transform,
+    Updates,
+    hyper,
+    pytree_dataclass,
+    safe_increment,
+    static,
+    zero_count,
+)
+
+
+class FrozenTree:
+    """A pytree of Python values kept as hashable static data (a mask, say)."""
+
+    def __init__(self, value: Any) -> None:
+        leaves, self.treedef = jax.tree.flatten(value)
+        self.leaves = tuple(leaves)
+
+    @property
+    def tree(self) -> Any:
+        """The pytree."""
+        return jax.tree.unflatten(self.treedef, self.leaves)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FrozenTree) and (self.treedef, self.leaves) == (other.treedef, other.leaves)
+
+    def __hash__(self) -> int:
+        return hash((self.treedef, self.leaves))
+
+    def __repr__(self) -> str:
+        return repr(self.tree)
+
+
+class AddDecayedWeightsState(NamedTuple):
+    """State of `add_decayed_weights`."""
+
+    count: jax.Array  # shape=(), dtype=int32: updates so far
+
+
+@pytree_dataclass
+class add_decayed_weights(Transform):  # noqa: N801
+    r"""Adds ``weight_decay * params`` to the updates (decoupled weight decay).
+
+    .. math:: u_t = x_t + \lambda(t)\, p_t
+
+    Placed before the learning rate in a chain (as in `adamw`), the decay is scaled by
+    the learning rate, as in Loshchilov and Hutter's AdamW and ``torch.optim.AdamW``.
+
+    Args:
+      weight_decay: a number >= 0 or a schedule of the step count.
+      mask: a pytree of booleans shaped like the parameters, or a callable returning
+        one from the parameters; only leaves marked True are decayed.
+
+    Returns:
+      A transform whose state, `AddDecayedWeightsState`, counts the updates.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.add_decayed_weights(0.1)
+      >>> p = jnp.full(2, 2.0)
+      >>> tx.update(jnp.zeros(2), tx.init(p), p)[0]
+      Array([0.2, 0.2], dtype=float32)
+
+    References:
+      Loshchilov and Hutter, 2019. ``optax.add_decayed_weights`` (same numbers).
+    """
+
+    weight_decay: Any = hyper(default=0.0)
+    mask: Any = static(default=None)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.mask is not None and not callable(self.mask) and not isinstance(self.mask, FrozenTree):
+            object.__setattr__(self, "mask", FrozenTree(self.mask))
+
+    def init(self, params: Params) -> AddDecayedWeightsState:
+        del params
+        return AddDecayedWeightsState(count=zero_count())
+
+    def _update(
+        self, updates: Updates, state: AddDecayedWeightsState, params: Params | None, ctx: Context
+    ):
+        del ctx
+        if params is None:
+            raise ValueError(
+                "add_decayed_weights: update needs the parameters; call "
+                "update(updates, state, params)."
+            )
+        wd = self.weight_decay(state.count) if callable(self.weight_decay) else self.weight_decay
+        new_state = AddDecayedWeightsState(count=safe_increment(state.count))
+
+        def decay(g: jax.Array, p: jax.Array) -> jax.Array:
+            return g + tree.cast(wd, g.dtype) * p.astype(g.dtype)
+
+        if self.mask is None:
+            return jax.tree.map(decay, updates, params), new_state
+        mask = self.mask(params) if callable(self.mask) else self.mask.tree
+        return jax.tree.map(
+            lambda g, p, m: decay(g, p) if m else g, updates, params, mask,
+        ), new_state
+

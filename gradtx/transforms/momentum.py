@@ -1,0 +1,261 @@
+"""Averages of past gradients: heavy-ball `trace`, `ema`, Adam's `momentum`, and
+`bias_correction` on its own.
+
+`momentum` and `ema` compute the same moving average; `momentum` also marks its input
+as *the gradient* for the statistics transforms after it in a chain (`scale_by_rms`,
+`scale_by_rss`, ...), which is what makes ``chain(momentum, scale_by_rms, lr)`` Adam.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import tree
+from gradtx.base import (
+    Context,
+    Params,
+    Transform,
+    Updates,
+    hyper,
+    pytree_dataclass,
+    safe_increment,
+    static,
+    zero_count,
+)
+
+
+class TraceState(NamedTuple):
+    """State of `trace`."""
+
+    trace: Updates
+
+
+@pytree_dataclass
+class trace(Transform):  # noqa: N801
+    r"""Heavy-ball momentum: the decayed sum of past updates.
+
+    .. math:: v_t = g_t + \text{decay} \cdot v_{t-1}, \qquad
+              u_t = v_t \ \text{(or } g_t + \text{decay} \cdot v_t \text{ if nesterov)}
+
+    This is the momentum of ``torch.optim.SGD`` (without dampening) and of
+    `gradtx.sgd`; unlike `momentum`, the gradient is not scaled by ``1 - decay``.
+
+    Args:
+      decay: the momentum coefficient, in [0, 1).
+      nesterov: use Nesterov's look-ahead form.
+      accumulator_dtype: dtype of the trace (default: the parameters').
+
+    Returns:
+      A transform whose state is `TraceState`.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.trace(0.9)
+      >>> u, s = tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))
+      >>> u, s = tx.update(jnp.ones(2), s)
+      >>> u  # 1 + 0.9 * 1
+      Array([1.9, 1.9], dtype=float32)
+
+    References:
+      Polyak, 1964; ``optax.trace`` (same numbers).
+    """
+
+    decay: Any = hyper()
+    nesterov: bool = static(default=False)
+    accumulator_dtype: Any = static(default=None)
+
+    def init(self, params: Params) -> TraceState:
+        return TraceState(trace=tree.zeros_like(params, self.accumulator_dtype))
+
+    def _update(self, updates: Updates, state: TraceState, params: Params | None, ctx: Context):
+        del params, ctx
+
+        def step(g: jax.Array, t: jax.Array) -> jax.Array:
+            dtype = jnp.promote_types(g.dtype, t.dtype)
+            return g.astype(dtype) + tree.cast(self.decay, dtype) * t.astype(dtype)
+
+        new_trace = jax.tree.map(step, updates, state.trace)
+        out = jax.tree.map(step, updates, new_trace) if self.nesterov else new_trace
+        return tree.cast_like(out, updates), TraceState(trace=tree.cast_tree(new_trace, self.accumulator_dtype))
+
+
+class EmaState(NamedTuple):
+    """State of `ema`."""
+
+    count: jax.Array  # shape=(), dtype=int32: updates so far
+    ema: Updates
+
+
+@pytree_dataclass
+class ema(Transform):  # noqa: N801
+    r"""Exponential moving average of the updates, optionally bias-corrected.
+
+    .. math:: e_t = (1 - \text{decay})\, g_t + \text{decay}\, e_{t-1}, \qquad
+              u_t = e_t / (1 - \text{decay}^t) \ \text{(if debias)}
+
+    The seeds' exponentially weighted average ``V_t = beta*V_{t-1} + (1-beta)*theta_t``
+    with its bias correction. Its output is what later transforms see, so
+    ``chain(ema(b1), scale_by_rms(b2))`` is *not* Adam; use `momentum` for that.
+
+    Args:
+      decay: the averaging coefficient, in [0, 1).
+      debias: divide by ``1 - decay**t`` (t counts from 1).
+      accumulator_dtype: dtype of the average (default: the parameters').
+
+    Returns:
+      A transform whose state is `EmaState`.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.ema(0.9)
+      >>> tx.update(jnp.full(2, 3.0), tx.init(jnp.zeros(2)))[0]  # debiased: exactly g
+      Array([3., 3.], dtype=float32)
+
+    References:
+      ``optax.ema`` (same numbers).
+    """
+
+    decay: Any = hyper(complement=True)
+    debias: bool = static(default=True)
+    accumulator_dtype: Any = static(default=None)
+
+    def init(self, params: Params) -> EmaState:
+        return EmaState(count=zero_count(), ema=tree.zeros_like(params, self.accumulator_dtype))
+
+    def _update(self, updates: Updates, state: EmaState, params: Params | None, ctx: Context):
+        del params, ctx
+        one_minus = self.one_minus("decay")
+        new_ema = jax.tree.map(
+            lambda g, e: tree.update_moment(g, e, self.decay, one_minus, 1), updates, state.ema
+        )
+        count = safe_increment(state.count)
+        out = tree.debias(new_ema, self.decay, count) if self.debias else new_ema
+        return tree.cast_like(out, updates), EmaState(count=count, ema=tree.cast_tree(new_ema, self.accumulator_dtype))
+
+
+class MomentumState(NamedTuple):
+    """State of `momentum`."""
+
+    count: jax.Array  # shape=(), dtype=int32: updates so far
+    mu: Updates
+
+
+@pytree_dataclass
+class momentum(Transform):  # noqa: N801
+    r"""Adam's first moment: a bias-corrected moving average of the gradient.
+
+    .. math:: m_t = (1 - b_1)\, g_t + b_1 m_{t-1}, \qquad
+              u_t = \hat m_t = m_t / (1 - b_1^t)
+
+    With ``nesterov=True`` the output is Dozat's look-ahead
+    ``b1 * m_t / (1 - b1**(t+1)) + (1 - b1) * g_t / (1 - b1**t)`` (NAdam).
+
+    Its input is *the gradient* for the statistics transforms after it in a `chain`
+    (`scale_by_rms`, `scale_by_rss`, `scale_by_stddev`, `scale_by_infinity_norm`): they
+    compute their second moment from ``g``, not from ``m``. That is the whole
+    difference between Adam, ``chain(momentum(b1), scale_by_rms(b2, ...), lr)``, and the
+    naive ``chain(ema(b1), scale_by_rms(b2, ...), lr)``.
+
+    Args:
+      b1: the averaging coefficient, in [0, 1).
+      debias: divide by ``1 - b1**t`` (t counts from 1).
+      nesterov: output Dozat's look-ahead average (implies debiasing).
+      mu_dtype: dtype of the stored average (default: the parameters'); the update is
+        computed before rounding to it.
+
+    Returns:
+      A transform whose state is `MomentumState`.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.momentum(0.9)
+      >>> tx.update(jnp.full(2, 3.0), tx.init(jnp.zeros(2)))[0]  # m_hat_1 = g_1
+      Array([3., 3.], dtype=float32)
+
+    References:
+      Kingma and Ba, 2015, Adam (algorithm 1, lines for m); Dozat, 2016, NAdam.
+      ``optax.scale_by_adam`` computes the same ``mu`` and ``mu_hat``.
+    """
+
+    b1: Any = hyper(default=0.9, complement=True)
+    debias: bool = static(default=True, kw_only=True)
+    nesterov: bool = static(default=False, kw_only=True)
+    mu_dtype: Any = static(default=None, kw_only=True)
+
+    def init(self, params: Params) -> MomentumState:
+        return MomentumState(count=zero_count(), mu=tree.zeros_like(params, self.mu_dtype))
+
+    def _update(self, updates: Updates, state: MomentumState, params: Params | None, ctx: Context):
+        del params
+        ctx.gradient = updates
+        one_minus = self.one_minus("b1")
+        mu = jax.tree.map(
+            lambda g, m: tree.update_moment(g, m, self.b1, one_minus, 1), updates, state.mu
+        )
+        count = safe_increment(state.count)
+        if self.nesterov:
+            look_ahead = tree.debias(mu, self.b1, safe_increment(count))
+            current = tree.debias(updates, self.b1, count)
+            out = jax.tree.map(
+                lambda m, g: tree.cast(self.b1, m.dtype) * m + tree.cast(one_minus, g.dtype) * g,
+                look_ahead,
+                current,
+            )
+        elif self.debias:
+            out = tree.debias(mu, self.b1, count)
+        else:
+            out = mu
+        return tree.cast_like(out, updates), MomentumState(count=count, mu=tree.cast_tree(mu, self.mu_dtype))
+
+
+class BiasCorrectionState(NamedTuple):
+    """State of `bias_correction`."""
+
+    count: jax.Array  # shape=(), dtype=int32: updates so far
+
+
+@pytree_dataclass
+class bias_correction(Transform):  # noqa: N801
+    r"""Divides the updates by ``(1 - decay**t)**power``, t counting from 1.
+
+    The bias correction of a moving average that started at zero, on its own:
+    ``chain(ema(decay, debias=False), bias_correction(decay))`` equals ``ema(decay)``.
+    ``power=-0.5`` multiplies by ``sqrt(1 - decay**t)``, as in Adam's step-size form
+    (``adam(..., debias_step_size=True)``).
+
+    Args:
+      decay: the coefficient of the average being corrected, in [0, 1).
+      power: the exponent of the correction.
+
+    Returns:
+      A transform whose state is `BiasCorrectionState`.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.bias_correction(0.5)
+      >>> tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))[0]  # 1 / (1 - 0.5)
+      Array([2., 2.], dtype=float32)
+
+    References:
+      Kingma and Ba, 2015, section 3.
+    """
+
+    decay: Any = hyper()
+    power: float = static(default=1.0)
+
+    def init(self, params: Params) -> BiasCorrectionState:
+        del params
+        return BiasCorrectionState(count=zero_count())
+
+    def _update(self, updates: Updates, state: BiasCorrectionState, params: Params | None, ctx: Context):
+        del params, ctx
+        count = safe_increment(state.count)
+        if self.power == 1:
+            return tree.debias(updates, self.decay, count), BiasCorrectionState(count=count)
+        c = tree.correction(self.decay, count)
+        factor = c ** jnp.asarray(-self.power, dtype=c.dtype)
+        out = jax.tree.map(lambda u: u * factor.astype(u.dtype), updates)
+        return out, BiasCorrectionState(count=count)

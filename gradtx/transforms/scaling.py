@@ -1,0 +1,151 @@
+"""Scaling by a constant, a learning rate, or a schedule.
+
+`scale_by_learning_rate` ends every optimizer: it is the one place the sign flips,
+turning a descent direction into an update to add to the parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+
+from gradtx import tree
+from gradtx.base import (
+    Context,
+    EmptyState,
+    Params,
+    Transform,
+    Updates,
+    hyper,
+    pytree_dataclass,
+    safe_increment,
+    static,
+    zero_count,
+)
+
+ScalarOrSchedule = float | jax.Array | Callable[[jax.Array], Any]
+
+
+@pytree_dataclass
+class scale(Transform):  # noqa: N801
+    """Multiplies the updates by ``step_size``.
+
+    Args:
+      step_size: the factor (any sign).
+
+    Returns:
+      A stateless transform.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> gradtx.scale(-2.0).update(jnp.ones(2), gradtx.EmptyState())[0]
+      Array([-2., -2.], dtype=float32)
+
+    References:
+      ``optax.scale`` (same numbers).
+    """
+
+    step_size: Any = hyper()
+
+    def init(self, params: Params) -> EmptyState:
+        del params
+        return EmptyState()
+
+    def _update(self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context):
+        del params, ctx
+        return jax.tree.map(lambda g: tree.cast(self.step_size, g.dtype) * g, updates), state
+
+
+class ScaleByLearningRateState(NamedTuple):
+    """State of `scale_by_learning_rate`."""
+
+    count: jax.Array  # shape=(), dtype=int32: updates so far
+
+
+@pytree_dataclass
+class scale_by_learning_rate(Transform):  # noqa: N801
+    r"""Multiplies the updates by ``-learning_rate`` (a number or a schedule of the step).
+
+    .. math:: u_t = -\eta(t)\, g_t, \qquad t = 0, 1, \dots
+
+    Args:
+      learning_rate: a non-negative number, or a callable mapping the step count
+        (from 0) to one. None means no scaling.
+      flip_sign: multiply by ``-learning_rate`` (True, the default) or by
+        ``learning_rate``.
+
+    Returns:
+      A transform whose state, `ScaleByLearningRateState`, counts the updates; it is
+      the step `gradtx.hyperparams` reports.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.scale_by_learning_rate(0.1)
+      >>> tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))[0]
+      Array([-0.1, -0.1], dtype=float32)
+
+    References:
+      ``optax.scale_by_learning_rate`` (same numbers; optax keeps no counter for a
+      constant rate).
+    """
+
+    learning_rate: ScalarOrSchedule | None = hyper()
+    flip_sign: bool = static(default=True, kw_only=True)
+
+    def init(self, params: Params) -> ScaleByLearningRateState:
+        del params
+        return ScaleByLearningRateState(count=zero_count())
+
+    def _update(
+        self, updates: Updates, state: ScaleByLearningRateState, params: Params | None, ctx: Context
+    ):
+        del params, ctx
+        new_state = ScaleByLearningRateState(count=safe_increment(state.count))
+        lr = self.learning_rate
+        if lr is None:
+            return updates, new_state
+        if callable(lr):
+            lr = lr(state.count)
+        step = -lr if self.flip_sign else lr
+        return jax.tree.map(lambda g: tree.cast(step, g.dtype) * g, updates), new_state
+
+
+class ScaleByScheduleState(NamedTuple):
+    """State of `scale_by_schedule`."""
+
+    count: jax.Array  # shape=(), dtype=int32: updates so far
+
+
+@pytree_dataclass
+class scale_by_schedule(Transform):  # noqa: N801
+    """Multiplies the updates by ``step_size_fn(count)``, count from 0.
+
+    Args:
+      step_size_fn: a callable of the step count.
+
+    Returns:
+      A transform whose state is `ScaleByScheduleState`.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.scale_by_schedule(lambda t: 1.0 / (1 + t))
+      >>> tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))[0]
+      Array([1., 1.], dtype=float32)
+
+    References:
+      ``optax.scale_by_schedule`` (same numbers).
+    """
+
+    step_size_fn: Callable[[jax.Array], Any] = hyper()
+
+    def init(self, params: Params) -> ScaleByScheduleState:
+        del params
+        return ScaleByScheduleState(count=zero_count())
+
+    def _update(self, updates: Updates, state: ScaleByScheduleState, params: Params | None, ctx: Context):
+        del params, ctx
+        step_size = self.step_size_fn(state.count)
+        out = jax.tree.map(lambda g: tree.cast(step_size, g.dtype) * g, updates)
+        return out, ScaleByScheduleState(count=safe_increment(state.count))

@@ -1,0 +1,81 @@
+"""Tree helpers: the shared math of moments, bias correction and norms.
+
+Every helper casts hyperparameters to the dtype of the buffer they meet, as optax's
+Python-float hyperparameters are cast, so results match optax and nothing is promoted
+silently (gradtx's tests run with ``jax_numpy_dtype_promotion="strict"``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+PyTree = Any
+
+
+def cast(value: Any, dtype: Any) -> jax.Array:
+    """``value`` as an array of ``dtype`` (a hyperparameter meeting a buffer)."""
+    return jnp.asarray(value, dtype=dtype)
+
+
+def zeros_like(tree: PyTree, dtype: Any = None) -> PyTree:
+    """Zeros shaped like ``tree`` (in ``dtype`` if given); ``None`` leaves stay ``None``."""
+    return jax.tree.map(lambda x: jnp.zeros_like(x, dtype=dtype), tree)
+
+
+def full_like(tree: PyTree, value: Any, dtype: Any = None) -> PyTree:
+    """``value`` everywhere, shaped like ``tree``."""
+    return jax.tree.map(lambda x: jnp.full_like(x, value, dtype=dtype), tree)
+
+
+def cast_tree(tree: PyTree, dtype: Any) -> PyTree:
+    """Casts every leaf to ``dtype``; no-op when ``dtype`` is None."""
+    if dtype is None:
+        return tree
+    return jax.tree.map(lambda x: x.astype(dtype), tree)
+
+
+def cast_like(tree: PyTree, like: PyTree) -> PyTree:
+    """Casts each leaf of ``tree`` to the dtype of the matching leaf of ``like``."""
+    return jax.tree.map(lambda x, y: x.astype(y.dtype), tree, like)
+
+
+def update_moment(g: jax.Array, m: jax.Array, decay: Any, one_minus_decay: Any, order: int) -> jax.Array:
+    """One step of an exponential moving average of ``g**order``.
+
+    ``m_new = (1 - decay) * g**order + decay * m``, computed in the promoted dtype of
+    ``g`` and ``m`` (so a bfloat16 moment of a float32 gradient is updated in float32
+    and rounded only when stored).
+    """
+    dtype = jnp.promote_types(g.dtype, m.dtype)
+    g = g.astype(dtype)
+    power = g if order == 1 else g**order
+    return cast(one_minus_decay, dtype) * power + cast(decay, dtype) * m.astype(dtype)
+
+
+def correction(decay: Any, count: jax.Array) -> jax.Array:
+    """``1 - decay**count``: the bias of a moving average started at zero, t from 1."""
+    decay = jnp.asarray(decay)
+    if not jnp.issubdtype(decay.dtype, jnp.floating):
+        decay = decay.astype(jnp.asarray(1.0).dtype)
+    return 1 - decay ** count.astype(decay.dtype)
+
+
+def debias(moment: PyTree, decay: Any, count: jax.Array) -> PyTree:
+    """``moment / (1 - decay**count)``, the correction computed in float32 (or wider)
+    and the division done in each leaf's dtype, as optax does."""
+    c = correction(decay, count)
+    return jax.tree.map(lambda m: m / c.astype(m.dtype), moment)
+
+
+def global_norm(tree: PyTree) -> jax.Array:
+    """The L2 norm of all leaves together."""
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        return jnp.zeros([])
+    dtype = functools.reduce(jnp.promote_types, [leaf.dtype for leaf in leaves])
+    total = sum(jnp.sum(jnp.square(leaf)).astype(dtype) for leaf in leaves)
+    return jnp.sqrt(jnp.asarray(total))
