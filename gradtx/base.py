@@ -535,7 +535,8 @@ def apply_updates(params: Params, updates: Updates) -> Params:
             return None
         p = jnp.asarray(p)
         u = jnp.asarray(u)
-        dtype = jnp.promote_types(p.dtype, u.dtype)
+        with jax.numpy_dtype_promotion("standard"):
+            dtype = jnp.promote_types(p.dtype, u.dtype)
         return (p.astype(dtype) + u.astype(dtype)).astype(p.dtype)
 
     return jax.tree.map(add, params, updates, is_leaf=lambda x: x is None)

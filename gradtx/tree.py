@@ -16,6 +16,13 @@ import jax.numpy as jnp
 PyTree = Any
 
 
+def wider(a: Any, b: Any) -> Any:
+    """The dtype both ``a`` and ``b`` convert to (JAX's standard promotion, asked for
+    explicitly, so it also holds under strict promotion)."""
+    with jax.numpy_dtype_promotion("standard"):
+        return jnp.promote_types(a, b)
+
+
 def cast(value: Any, dtype: Any) -> jax.Array:
     """``value`` as an array of ``dtype`` (a hyperparameter meeting a buffer)."""
     return jnp.asarray(value, dtype=dtype)
@@ -43,14 +50,22 @@ def cast_like(tree: PyTree, like: PyTree) -> PyTree:
     return jax.tree.map(lambda x, y: x.astype(y.dtype), tree, like)
 
 
+def compute_dtype(*dtypes: Any) -> Any:
+    """The dtype moment arithmetic runs in: the widest of ``dtypes`` and float32.
+
+    So a hyperparameter is never rounded to bfloat16 (where 0.999 becomes 1.0 and 0.9
+    becomes 0.8984); a bfloat16 buffer is rounded only when stored.
+    """
+    return functools.reduce(wider, dtypes, jnp.dtype(jnp.float32))
+
+
 def update_moment(g: jax.Array, m: jax.Array, decay: Any, one_minus_decay: Any, order: int) -> jax.Array:
     """One step of an exponential moving average of ``g**order``.
 
-    ``m_new = (1 - decay) * g**order + decay * m``, computed in the promoted dtype of
-    ``g`` and ``m`` (so a bfloat16 moment of a float32 gradient is updated in float32
-    and rounded only when stored).
+    ``m_new = (1 - decay) * g**order + decay * m``, computed in `compute_dtype`;
+    the caller casts the result to the buffer's dtype when it stores it.
     """
-    dtype = jnp.promote_types(g.dtype, m.dtype)
+    dtype = compute_dtype(g.dtype, m.dtype)
     g = g.astype(dtype)
     power = g if order == 1 else g**order
     return cast(one_minus_decay, dtype) * power + cast(decay, dtype) * m.astype(dtype)
@@ -76,6 +91,6 @@ def global_norm(tree: PyTree) -> jax.Array:
     leaves = jax.tree.leaves(tree)
     if not leaves:
         return jnp.zeros([])
-    dtype = functools.reduce(jnp.promote_types, [leaf.dtype for leaf in leaves])
+    dtype = functools.reduce(wider, [leaf.dtype for leaf in leaves])
     total = sum(jnp.sum(jnp.square(leaf)).astype(dtype) for leaf in leaves)
     return jnp.sqrt(jnp.asarray(total))

@@ -115,7 +115,7 @@ class scale_by_rms(Transform):  # noqa: N801
         return out, new_state
 
     def _scale(self, x: jax.Array, n: jax.Array) -> jax.Array:
-        dtype = jnp.promote_types(x.dtype, n.dtype)
+        dtype = tree.compute_dtype(x.dtype, n.dtype)
         xs, n = x.astype(dtype), n.astype(dtype)
         eps = tree.cast(self.eps, dtype)
         if self.eps_in_sqrt:
@@ -190,12 +190,16 @@ class scale_by_stddev(Transform):  # noqa: N801
 
         def scale_one(x: jax.Array, m: jax.Array, n: jax.Array) -> jax.Array:
             eps = tree.cast(self.eps, n.dtype)
+            xs = x.astype(n.dtype)
             if self.eps_in_sqrt:
-                return jax.lax.rsqrt(n - m**2 + eps) * x
-            return 1 / (jnp.sqrt(n - m**2) + eps) * x
+                return (jax.lax.rsqrt(n - m**2 + eps) * xs).astype(x.dtype)
+            return (1 / (jnp.sqrt(n - m**2) + eps) * xs).astype(x.dtype)
 
         out = jax.tree.map(scale_one, updates, mu_hat, nu_hat)
-        return out, ScaleByStddevState(count=count, mu=mu, nu=nu)
+        new_state = ScaleByStddevState(
+            count=count, mu=tree.cast_like(mu, state.mu), nu=tree.cast_like(nu, state.nu)
+        )
+        return out, new_state
 
 
 class ScaleByRssState(NamedTuple):
@@ -297,12 +301,15 @@ class scale_by_infinity_norm(Transform):  # noqa: N801
     ):
         del params
         gradient = ctx.statistics_input(updates)
-        nu = jax.tree.map(
-            lambda g, n: jnp.maximum(jnp.abs(g) + tree.cast(self.eps, g.dtype), tree.cast(self.decay, n.dtype) * n),
-            gradient,
-            state.nu,
-        )
-        return jax.tree.map(lambda x, n: x / n, updates, nu), ScaleByInfinityNormState(nu=nu)
+
+        def infinity_moment(g: jax.Array, n: jax.Array) -> jax.Array:
+            dtype = tree.compute_dtype(g.dtype, n.dtype)
+            g, n = g.astype(dtype), n.astype(dtype)
+            return jnp.maximum(jnp.abs(g) + tree.cast(self.eps, dtype), tree.cast(self.decay, dtype) * n)
+
+        nu = jax.tree.map(infinity_moment, gradient, state.nu)
+        out = jax.tree.map(lambda x, n: (x.astype(n.dtype) / n).astype(x.dtype), updates, nu)
+        return out, ScaleByInfinityNormState(nu=tree.cast_like(nu, state.nu))
 
 
 @_checks.checked

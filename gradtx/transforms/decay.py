@@ -106,7 +106,9 @@ class add_decayed_weights(Transform):  # noqa: N801
         if self.mask is None:
             return jax.tree.map(decay, updates, params), new_state
         mask = self.mask(params) if callable(self.mask) else self.mask.tree
+        # The mask leads, so a None parameter (with a mask entry or not) passes through.
         return jax.tree.map(
-            lambda g, p, m: decay(g, p) if m else g, updates, params, mask,
+            lambda m, g, p: decay(g, p) if m and g is not None else g,
+            mask, updates, params, is_leaf=lambda x: x is None,
         ), new_state
 

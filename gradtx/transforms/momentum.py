@@ -74,12 +74,12 @@ class trace(Transform):  # noqa: N801
         del params, ctx
 
         def step(g: jax.Array, t: jax.Array) -> jax.Array:
-            dtype = jnp.promote_types(g.dtype, t.dtype)
+            dtype = tree.compute_dtype(g.dtype, t.dtype)
             return g.astype(dtype) + tree.cast(self.decay, dtype) * t.astype(dtype)
 
         new_trace = jax.tree.map(step, updates, state.trace)
         out = jax.tree.map(step, updates, new_trace) if self.nesterov else new_trace
-        return tree.cast_like(out, updates), TraceState(trace=tree.cast_tree(new_trace, self.accumulator_dtype))
+        return tree.cast_like(out, updates), TraceState(trace=tree.cast_like(new_trace, state.trace))
 
 
 class EmaState(NamedTuple):
@@ -133,7 +133,7 @@ class ema(Transform):  # noqa: N801
         )
         count = safe_increment(state.count)
         out = tree.debias(new_ema, self.decay, count) if self.debias else new_ema
-        return tree.cast_like(out, updates), EmaState(count=count, ema=tree.cast_tree(new_ema, self.accumulator_dtype))
+        return tree.cast_like(out, updates), EmaState(count=count, ema=tree.cast_like(new_ema, state.ema))
 
 
 class MomentumState(NamedTuple):
@@ -200,7 +200,7 @@ class momentum(Transform):  # noqa: N801
             look_ahead = tree.debias(mu, self.b1, safe_increment(count))
             current = tree.debias(updates, self.b1, count)
             out = jax.tree.map(
-                lambda m, g: tree.cast(self.b1, m.dtype) * m + tree.cast(one_minus, g.dtype) * g,
+                lambda m, g: tree.cast(self.b1, m.dtype) * m + tree.cast(one_minus, m.dtype) * g.astype(m.dtype),
                 look_ahead,
                 current,
             )
@@ -208,7 +208,7 @@ class momentum(Transform):  # noqa: N801
             out = tree.debias(mu, self.b1, count)
         else:
             out = mu
-        return tree.cast_like(out, updates), MomentumState(count=count, mu=tree.cast_tree(mu, self.mu_dtype))
+        return tree.cast_like(out, updates), MomentumState(count=count, mu=tree.cast_like(mu, state.mu))
 
 
 class BiasCorrectionState(NamedTuple):

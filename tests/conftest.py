@@ -1,0 +1,20 @@
+"""Strict numerics for every test: gradtx must never promote silently.
+
+optax itself relies on implicit promotion (a Python float raised to an int32 count),
+so references run under ``reference_numerics()``.
+"""
+
+import contextlib
+from collections.abc import Iterator
+
+import jax
+
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+@contextlib.contextmanager
+def reference_numerics() -> Iterator[None]:
+    """Standard promotion, for optax and other references."""
+    with jax.numpy_dtype_promotion("standard"):
+        yield

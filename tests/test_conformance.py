@@ -1,0 +1,105 @@
+"""Every catalogue case against its reference, and invariants over the whole catalogue."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from cases import CASE_IDS, CASES, Case, gradient_sequence, params_like
+from conftest import reference_numerics
+
+import gradtx
+from gradtx.testing import named_buffers, run_updates
+
+STEPS = 200
+PARAMS = params_like()
+GRADS = gradient_sequence(PARAMS, STEPS)
+
+
+def assert_close_to_scale(actual, expected, rtol, what):
+    """Per leaf: ``max |a - e| <= rtol * max |e|`` over all steps and coordinates.
+
+    Relative to the leaf's scale, not elementwise: an Adam update whose moment cancels
+    to near zero has a tiny denominator in an elementwise ratio, however exact.
+    """
+    a_leaves, a_def = jax.tree_util.tree_flatten_with_path(actual)
+    e_leaves, e_def = jax.tree_util.tree_flatten_with_path(expected)
+    assert a_def == e_def, f"{what}: structures differ\n{a_def}\n{e_def}"
+    for (path, a), (_, e) in zip(a_leaves, e_leaves):
+        a = np.asarray(a, np.float64)
+        e = np.asarray(e, np.float64)
+        assert np.all(np.isfinite(a)), f"{what}{jax.tree_util.keystr(path)} has non-finite values"
+        scale = max(float(np.max(np.abs(e))), 1e-30)
+        worst = float(np.max(np.abs(a - e))) / scale
+        assert worst <= rtol, f"{what}{jax.tree_util.keystr(path)}: {worst:.3g} > {rtol:g} of scale {scale:.3g}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_matches_reference_every_step(case: Case):
+    updates, state = run_updates(case.gradtx(), PARAMS, GRADS)
+    with reference_numerics():
+        ref_updates, ref_state = run_updates(case.reference(), PARAMS, GRADS)
+    assert_close_to_scale(updates, ref_updates, case.rtol, f"{case.id} updates")
+    ours, theirs = named_buffers(state), named_buffers(ref_state)
+    renamed = dict(case.state_names)
+    compared = 0
+    for name, buffers in ours.items():
+        if name == "count":
+            assert all(int(c[0]) == STEPS for c in buffers), f"{case.id}: counters {buffers}"
+            continue
+        ref_name = renamed.get(name, name)
+        if ref_name in theirs:
+            assert len(buffers) == len(theirs[ref_name]), f"{case.id}: {name} buffers"
+            for a, e in zip(buffers, theirs[ref_name]):
+                assert_close_to_scale(a, e, case.rtol, f"{case.id} state {name}")
+            compared += 1
+    reference_buffers = {n for n in theirs if n != "count"}
+    assert compared == len(reference_buffers), f"{case.id}: compared {compared} of {reference_buffers}"
+
+
+def _step_fn():
+    traces = []
+
+    @jax.jit
+    def step(tx, state, grads, params):
+        traces.append(None)
+        return tx.update(grads, state, params)
+
+    return step, traces
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_invariants(case: Case):
+    """jit equals eager; state structure and dtypes stable; no recompile on the
+    second call; None leaves pass through; bf16 parameters keep bf16 updates."""
+    tx = case.gradtx()
+    grads = [jax.tree.map(lambda g, i=i: g[i], GRADS) for i in range(3)]
+    state0 = tx.init(PARAMS)
+    step, traces = _step_fn()
+
+    jit_state, eager_state = state0, state0
+    for g in grads:
+        jit_updates, jit_state = step(tx, jit_state, g, PARAMS)
+        eager_updates, eager_state = tx.update(g, eager_state, PARAMS)
+        np.testing.assert_allclose(
+            np.concatenate([np.ravel(x) for x in jax.tree.leaves(jit_updates)]),
+            np.concatenate([np.ravel(x) for x in jax.tree.leaves(eager_updates)]),
+            rtol=1e-6, atol=1e-7,
+        )
+        assert jax.tree.structure(jit_updates) == jax.tree.structure(PARAMS)
+        assert jit_updates["nested"]["none"] is None
+        assert jax.tree.structure(jit_state) == jax.tree.structure(state0)
+        assert [x.dtype for x in jax.tree.leaves(jit_state)] == [x.dtype for x in jax.tree.leaves(state0)]
+        assert [jnp.shape(x) for x in jax.tree.leaves(jit_state)] == [jnp.shape(x) for x in jax.tree.leaves(state0)]
+    assert len(traces) == 1, f"{case.id}: traced {len(traces)} times"
+    assert step._cache_size() == 1
+
+    bf16_params = params_like(jnp.bfloat16)
+    bf16_grads = jax.tree.map(lambda g: g.astype(jnp.bfloat16), grads[0])
+    bf16_state = tx.init(bf16_params)
+    updates, new_state = tx.update(bf16_grads, bf16_state, bf16_params)
+    assert {x.dtype for x in jax.tree.leaves(updates)} == {jnp.dtype(jnp.bfloat16)}, case.id
+    assert [x.dtype for x in jax.tree.leaves(new_state)] == [x.dtype for x in jax.tree.leaves(bf16_state)]
+    if not case.dtype_option:
+        counters = {x.dtype for x in jax.tree.leaves(bf16_state) if x.ndim == 0 and x.dtype == jnp.int32}
+        buffers = {x.dtype for x in jax.tree.leaves(bf16_state)} - counters
+        assert buffers <= {jnp.dtype(jnp.bfloat16)}, f"{case.id}: {buffers}"
