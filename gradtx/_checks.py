@@ -11,8 +11,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import jax
 import numpy as np
+from jax.core import Tracer
 
 _NONNEGATIVE = (
     "learning_rate",
@@ -35,7 +35,7 @@ RULES: dict[str, tuple[str, Callable[[np.ndarray], bool]]] = {
 def check(owner: str, name: str, value: Any) -> None:
     """Raises ValueError if ``value`` breaks the rule for argument ``name`` of ``owner``."""
     rule = RULES.get(name)
-    if rule is None or value is None or callable(value) or isinstance(value, jax.core.Tracer):
+    if rule is None or value is None or callable(value) or isinstance(value, Tracer):
         return
     try:
         array = np.asarray(value, dtype=np.float64)

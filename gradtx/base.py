@@ -14,11 +14,12 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar, dataclass_transform
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 from gradtx import _checks
 
@@ -76,10 +77,10 @@ def _is_data(value: Any) -> bool:
 
 
 def _leaf_equal(a: Any, b: Any) -> bool:
-    if isinstance(a, jax.core.Tracer) or isinstance(b, jax.core.Tracer):
+    if isinstance(a, Tracer) or isinstance(b, Tracer):
         return a is b
     if isinstance(a, tuple) and isinstance(b, tuple):
-        return len(a) == len(b) and all(_leaf_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_leaf_equal(x, y) for x, y in zip(a, b, strict=True))
     if callable(a) or callable(b) or a is None or b is None or _is_data(a) or _is_data(b):
         return a == b
     a, b = np.asarray(a), np.asarray(b)
@@ -87,7 +88,7 @@ def _leaf_equal(a: Any, b: Any) -> bool:
 
 
 def _leaf_hash(a: Any) -> int:
-    if isinstance(a, jax.core.Tracer):
+    if isinstance(a, Tracer):
         raise TypeError("a transform holding traced values is not hashable")
     if isinstance(a, tuple):
         return hash(tuple(_leaf_hash(x) for x in a))
@@ -100,7 +101,7 @@ def _leaf_hash(a: Any) -> int:
 
 
 def _short(value: Any) -> str:
-    if isinstance(value, jax.core.Tracer):
+    if isinstance(value, Tracer):
         return f"<traced {value.dtype}{list(value.shape)}>"
     if isinstance(value, (jax.Array, np.ndarray)):
         arr = np.asarray(value)
@@ -201,6 +202,7 @@ class PyTreeData:
 _D = TypeVar("_D", bound=type)
 
 
+@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, hyper, static))
 def pytree_dataclass(cls: _D) -> _D:
     """Makes ``cls`` a frozen dataclass registered as a pytree (see `PyTreeData`)."""
     cls = dataclasses.dataclass(frozen=True, eq=False, repr=False)(cls)  # type: ignore[assignment]
@@ -266,7 +268,8 @@ class Transform(PyTreeData):
 
 
 def _count_of(state: Any) -> jax.Array | None:
-    return getattr(state, "count", None) if hasattr(state, "_fields") else None
+    # Not getattr: every tuple has a .count method.
+    return state.count if "count" in getattr(state, "_fields", ()) else None
 
 
 # --- trace-time checks ----------------------------------------------------------------
@@ -284,7 +287,7 @@ def check_tree_matches(transform: str, updates: Updates, buffer: PyTree, buffer_
         u_paths = [p for p, _ in u_leaves]
         b_paths = [p for p, _ in b_leaves]
         first = next(
-            (i for i, (a, b) in enumerate(zip(u_paths, b_paths)) if a != b),
+            (i for i, (a, b) in enumerate(zip(u_paths, b_paths, strict=True)) if a != b),
             min(len(u_paths), len(b_paths)),
         )
         where_u = _path_str(u_paths[first]) if first < len(u_paths) else "<nothing>"
@@ -295,7 +298,7 @@ def check_tree_matches(transform: str, updates: Updates, buffer: PyTree, buffer_
             f"  updates: {_brief(u_def)}\n  state:   {_brief(b_def)}\n"
             "Call init with parameters of the same structure as the gradients."
         )
-    for (path, u), (_, b) in zip(u_leaves, b_leaves):
+    for (path, u), (_, b) in zip(u_leaves, b_leaves, strict=True):
         if jnp.shape(u) != jnp.shape(b):
             raise ValueError(
                 f"{transform}: at {_path_str(path)} the updates have shape {jnp.shape(u)} but the "
@@ -337,7 +340,7 @@ def safe_increment(count: jax.Array) -> jax.Array:
 
 
 @pytree_dataclass
-class identity(Transform):  # noqa: N801  (transforms are named like optax's factories)
+class identity(Transform):
     """Leaves updates unchanged.
 
     Example:
@@ -356,7 +359,7 @@ class identity(Transform):  # noqa: N801  (transforms are named like optax's fac
 
 
 @pytree_dataclass
-class foreign(Transform):  # noqa: N801
+class foreign(Transform):
     """An optax (or any ``(init, update)``) transformation held inside a gradtx chain.
 
     `chain` wraps non-gradtx transformations in this automatically. The wrapped object
@@ -388,9 +391,7 @@ def _as_transform(tx: Any, where: str) -> Transform:
         return tx
     if hasattr(tx, "init") and hasattr(tx, "update"):
         return foreign(tx)
-    raise TypeError(
-        f"{where}: expected a transform with init and update (gradtx or optax), got {tx!r}"
-    )
+    raise TypeError(f"{where}: expected a transform with init and update (gradtx or optax), got {tx!r}")
 
 
 @pytree_dataclass
@@ -420,7 +421,7 @@ class Chain(Transform):
 
     def init(self, params: Params) -> OptState:
         states = tuple(tx.init(params) for tx in self.transforms)
-        return states if self.names is None else dict(zip(self.names, states))
+        return states if self.names is None else dict(zip(self.names, states, strict=True))
 
     def _apply(self, updates: Updates, state: OptState, params: Params | None, ctx: Context):
         name = self.label or "chain"
@@ -439,12 +440,12 @@ class Chain(Transform):
                 )
             states = [state[n] for n in self.names]
         new_states = []
-        for tx, s in zip(self.transforms, states):
+        for tx, s in zip(self.transforms, states, strict=True):
             updates, s = tx._apply(updates, s, params, ctx)
             new_states.append(s)
         if self.names is None:
             return updates, tuple(new_states)
-        return updates, dict(zip(self.names, new_states))
+        return updates, dict(zip(self.names, new_states, strict=True))
 
     def _hyperparams(self, state: OptState) -> dict[str, Any]:
         raise TypeError("use gradtx.hyperparams, which qualifies names across a chain")
@@ -563,7 +564,7 @@ def hyperparams(optimizer: Transform, state: OptState) -> dict[str, jax.Array]:
       >>> import gradtx, jax.numpy as jnp
       >>> opt = gradtx.adam(1e-3)
       >>> hp = gradtx.hyperparams(opt, opt.init(jnp.zeros(3)))
-      >>> int(hp["step"]), float(hp["learning_rate"]), float(hp["b2"])
+      >>> int(hp["step"]), round(float(hp["learning_rate"]), 6), round(float(hp["b2"]), 6)
       (0, 0.001, 0.999)
     """
     entries: list[tuple[str, str, Any]] = []
@@ -573,7 +574,7 @@ def hyperparams(optimizer: Transform, state: OptState) -> dict[str, jax.Array]:
         if isinstance(tx, Chain):
             sts = st if tx.names is None else [st[n] for n in tx.names]
             start = len(entries)
-            for child, child_state in zip(tx.transforms, sts):
+            for child, child_state in zip(tx.transforms, sts, strict=True):
                 visit(child, child_state)
             renames = dict(tx.readout_names)
             for i in range(start, len(entries)):

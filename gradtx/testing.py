@@ -6,7 +6,6 @@ transcription) the way gradtx's own conformance suite does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -56,11 +55,15 @@ def named_buffers(state: Any) -> dict[str, list[np.ndarray]]:
                 value = getattr(node, name)
                 if value is None:
                     continue
-                if hasattr(value, "_fields") or isinstance(value, (tuple, list, dict)) and name in ("inner_state",):
+                if hasattr(value, "_fields") or (
+                    isinstance(value, (tuple, list, dict)) and name in ("inner_state",)
+                ):
                     visit(value)
                     continue
                 found.setdefault(name, []).append(
-                    np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in jax.tree.leaves(value)] or [np.zeros(0)])
+                    np.concatenate(
+                        [np.ravel(np.asarray(x, np.float64)) for x in jax.tree.leaves(value)] or [np.zeros(0)]
+                    )
                 )
         elif isinstance(node, dict):
             for key in node:
@@ -84,7 +87,7 @@ def assert_trees_close(
     e_leaves, e_def = jax.tree_util.tree_flatten_with_path(expected)
     if a_def != e_def:
         raise AssertionError(f"{err_msg}: structures differ:\n{a_def}\n{e_def}")
-    for (path, a), (_, e) in zip(a_leaves, e_leaves):
+    for (path, a), (_, e) in zip(a_leaves, e_leaves, strict=True):
         np.testing.assert_allclose(
             np.asarray(a, np.float64),
             np.asarray(e, np.float64),
@@ -108,11 +111,9 @@ def max_relative_difference(actual: PyTree, expected: PyTree, floor: float = 1e-
 def tree_random_normal(key: jax.Array, like: PyTree, leading: tuple[int, ...] = ()) -> PyTree:
     """Normal samples shaped like ``like`` (with ``leading`` axes); ``None`` stays ``None``."""
     leaves, treedef = jax.tree.flatten(like)
-    keys = jax.random.split(key, max(len(leaves), 1))
+    keys = list(jax.random.split(key, len(leaves))) if leaves else []
     samples = [
-        jax.random.normal(k, leading + jnp.shape(x), jnp.asarray(x).dtype) for k, x in zip(keys, leaves)
+        jax.random.normal(k, leading + jnp.shape(x), jnp.asarray(x).dtype)
+        for k, x in zip(keys, leaves, strict=True)
     ]
     return jax.tree.unflatten(treedef, samples)
-
-
-Reference = Callable[..., Any]

@@ -7,7 +7,6 @@ import pytest
 from cases import CASE_IDS, CASES, Case, gradient_sequence, params_like
 from conftest import reference_numerics
 
-import gradtx
 from gradtx.testing import named_buffers, run_updates
 
 STEPS = 200
@@ -24,13 +23,15 @@ def assert_close_to_scale(actual, expected, rtol, what):
     a_leaves, a_def = jax.tree_util.tree_flatten_with_path(actual)
     e_leaves, e_def = jax.tree_util.tree_flatten_with_path(expected)
     assert a_def == e_def, f"{what}: structures differ\n{a_def}\n{e_def}"
-    for (path, a), (_, e) in zip(a_leaves, e_leaves):
+    for (path, a), (_, e) in zip(a_leaves, e_leaves, strict=True):
         a = np.asarray(a, np.float64)
         e = np.asarray(e, np.float64)
         assert np.all(np.isfinite(a)), f"{what}{jax.tree_util.keystr(path)} has non-finite values"
         scale = max(float(np.max(np.abs(e))), 1e-30)
         worst = float(np.max(np.abs(a - e))) / scale
-        assert worst <= rtol, f"{what}{jax.tree_util.keystr(path)}: {worst:.3g} > {rtol:g} of scale {scale:.3g}"
+        assert worst <= rtol, (
+            f"{what}{jax.tree_util.keystr(path)}: {worst:.3g} > {rtol:g} of scale {scale:.3g}"
+        )
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
@@ -49,7 +50,7 @@ def test_matches_reference_every_step(case: Case):
         ref_name = renamed.get(name, name)
         if ref_name in theirs:
             assert len(buffers) == len(theirs[ref_name]), f"{case.id}: {name} buffers"
-            for a, e in zip(buffers, theirs[ref_name]):
+            for a, e in zip(buffers, theirs[ref_name], strict=True):
                 assert_close_to_scale(a, e, case.rtol, f"{case.id} state {name}")
             compared += 1
     reference_buffers = {n for n in theirs if n != "count"}
@@ -83,15 +84,18 @@ def test_invariants(case: Case):
         np.testing.assert_allclose(
             np.concatenate([np.ravel(x) for x in jax.tree.leaves(jit_updates)]),
             np.concatenate([np.ravel(x) for x in jax.tree.leaves(eager_updates)]),
-            rtol=1e-6, atol=1e-7,
+            rtol=1e-6,
+            atol=1e-7,
         )
         assert jax.tree.structure(jit_updates) == jax.tree.structure(PARAMS)
         assert jit_updates["nested"]["none"] is None
         assert jax.tree.structure(jit_state) == jax.tree.structure(state0)
         assert [x.dtype for x in jax.tree.leaves(jit_state)] == [x.dtype for x in jax.tree.leaves(state0)]
-        assert [jnp.shape(x) for x in jax.tree.leaves(jit_state)] == [jnp.shape(x) for x in jax.tree.leaves(state0)]
+        assert [jnp.shape(x) for x in jax.tree.leaves(jit_state)] == [
+            jnp.shape(x) for x in jax.tree.leaves(state0)
+        ]
     assert len(traces) == 1, f"{case.id}: traced {len(traces)} times"
-    assert step._cache_size() == 1
+    assert step._cache_size() == 1  # pyright: ignore[reportAttributeAccessIssue]
 
     bf16_params = params_like(jnp.bfloat16)
     bf16_grads = jax.tree.map(lambda g: g.astype(jnp.bfloat16), grads[0])

@@ -126,16 +126,23 @@ ROWS = [
     ("Momentum velocity (000)", momentum_velocity, lambda: gradtx.sgd(0.1, 0.9, momentum_form="velocity")),
     ("Momentum alpha (001, 003)", momentum_alpha, lambda: gradtx.sgd(0.1, 0.9, momentum_form="alpha")),
     ("Momentum, optax form", momentum_alpha, lambda: gradtx.sgd(0.1, 0.9)),
-    ("AdaGrad eps outside (001, 003 code)", adagrad_eps_outside,
-     lambda: gradtx.adagrad(1.5, 0.0, 1e-7, eps_in_sqrt=False)),
+    (
+        "AdaGrad eps outside (001, 003 code)",
+        adagrad_eps_outside,
+        lambda: gradtx.adagrad(1.5, 0.0, 1e-7, eps_in_sqrt=False),
+    ),
     ("AdaGrad eps inside (003 formula)", adagrad_eps_inside, lambda: gradtx.adagrad(1.5, 0.0, 1e-7)),
     ("RMSProp (000, 001)", rmsprop, lambda: gradtx.rmsprop(0.1, 0.9, 1e-7, eps_in_sqrt=False)),
     ("Adam (000, 001)", adam, lambda: gradtx.adam(0.3)),
-    ("Adam composition", adam, lambda: gradtx.chain(
-        gradtx.momentum(0.9),
-        gradtx.scale_by_rms(0.999, 1e-8, eps_in_sqrt=False, bias_correction=True),
-        gradtx.scale_by_learning_rate(0.3),
-    )),
+    (
+        "Adam composition",
+        adam,
+        lambda: gradtx.chain(
+            gradtx.momentum(0.9),
+            gradtx.scale_by_rms(0.999, 1e-8, eps_in_sqrt=False, bias_correction=True),
+            gradtx.scale_by_learning_rate(0.3),
+        ),
+    ),
     ("Adam step-size form (001)", adam_step_size, lambda: gradtx.adam(0.3, debias_step_size=True)),
 ]
 
@@ -151,8 +158,9 @@ def test_step_size_form_is_a_different_eps():
     default = adam(eps=1e-2)
     step_size = adam_step_size(eps=1e-2)
     assert np.max(np.abs(default - step_size)) > 1e-3
-    np.testing.assert_allclose(run_gradtx(gradtx.adam(0.3, eps=1e-2, debias_step_size=True)), step_size,
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        run_gradtx(gradtx.adam(0.3, eps=1e-2, debias_step_size=True)), step_size, rtol=1e-10, atol=1e-12
+    )
 
 
 def test_alpha_form_keeps_the_negated_velocity():
@@ -199,7 +207,10 @@ def test_ewa_with_bias_correction():
         v = beta * v + (1 - beta) * x
         expected.append(v / (1 - beta**t))
     with jax.enable_x64(True):
-        for tx in (gradtx.ema(beta), gradtx.chain(gradtx.ema(beta, debias=False), gradtx.bias_correction(beta))):
+        for tx in (
+            gradtx.ema(beta),
+            gradtx.chain(gradtx.ema(beta, debias=False), gradtx.bias_correction(beta)),
+        ):
             state, out = tx.init(jnp.zeros((), jnp.float64)), []
             for x in theta:
                 u, state = tx.update(jnp.asarray(x, jnp.float64), state)

@@ -17,7 +17,6 @@ from gradtx.transforms.decay import add_decayed_weights
 from gradtx.transforms.momentum import bias_correction, momentum
 from gradtx.transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
 
-
 _B2 = {"scale_by_rms.decay": "b2"}
 
 
@@ -35,7 +34,9 @@ def _adam_scaling(
     if not debias_step_size:
         return [
             momentum(b1, nesterov=nesterov, mu_dtype=mu_dtype),
-            scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True, eps_root=eps_root, nu_dtype=nu_dtype),
+            scale_by_rms(
+                b2, eps, eps_in_sqrt=False, bias_correction=True, eps_root=eps_root, nu_dtype=nu_dtype
+            ),
         ]
     if nesterov:
         raise ValueError(f"{name}: debias_step_size=True is not defined with nesterov=True")
@@ -86,11 +87,12 @@ def adam(
       debias_step_size: the seeds' step-size form (see above).
 
     Returns:
-      ``chain(momentum(b1), scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True), scale_by_learning_rate(lr))``.
+      ``chain(momentum(b1), scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True),
+      scale_by_learning_rate(lr))``.
 
     Example:
       >>> import gradtx, jax.numpy as jnp
-      >>> opt = gradtx.adam(1e-3)
+      >>> opt = gradtx.adam(1e-3, b1=0.5, b2=0.5)
       >>> u, s = opt.update(jnp.full(2, 3.0), opt.init(jnp.zeros(2)))
       >>> u  # -lr * m_hat / sqrt(v_hat) = -lr * sign(g) at step 1
       Array([-0.001, -0.001], dtype=float32)
@@ -124,7 +126,9 @@ def adamw(
 ) -> Chain:
     r"""AdamW: Adam with decoupled weight decay, scaled by the learning rate.
 
-    .. math:: W \leftarrow W - \eta\, \big(\hat m_t / (\sqrt{\hat v_t + \epsilon_{root}} + \epsilon) + \lambda W\big)
+    .. math::
+        W \leftarrow W - \eta\, \big(\hat m_t / (\sqrt{\hat v_t + \epsilon_{root}} + \epsilon)
+        + \lambda W\big)
 
     Args:
       learning_rate: a number >= 0 or a schedule.
@@ -140,11 +144,12 @@ def adamw(
       debias_step_size: the seeds' step-size form of the bias corrections (see `adam`).
 
     Returns:
-      ``chain(momentum(b1), scale_by_rms(b2, ...), add_decayed_weights(weight_decay, mask), scale_by_learning_rate(lr))``.
+      ``chain(momentum(b1), scale_by_rms(b2, ...), add_decayed_weights(weight_decay, mask),
+      scale_by_learning_rate(lr))``.
 
     Example:
       >>> import gradtx, jax.numpy as jnp
-      >>> opt = gradtx.adamw(1e-3, weight_decay=0.5)
+      >>> opt = gradtx.adamw(1e-3, b1=0.5, b2=0.5, weight_decay=0.5)
       >>> p = jnp.full(2, 2.0)
       >>> opt.update(jnp.full(2, 3.0), opt.init(p), p)[0]  # -lr * (1 + 0.5 * 2)
       Array([-0.002, -0.002], dtype=float32)
@@ -231,7 +236,8 @@ def nadamw(
       nu_dtype: dtype of the second moment; not in optax.
 
     Returns:
-      ``chain(momentum(b1, nesterov=True), scale_by_rms(b2, ...), add_decayed_weights(...), scale_by_learning_rate(lr))``.
+      ``chain(momentum(b1, nesterov=True), scale_by_rms(b2, ...), add_decayed_weights(...),
+      scale_by_learning_rate(lr))``.
 
     Example:
       >>> import gradtx
@@ -241,8 +247,16 @@ def nadamw(
       Dozat, 2016; Loshchilov and Hutter, 2019. ``optax.nadamw`` (same numbers).
     """
     return adamw(
-        learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask,
-        nesterov=nesterov, nu_dtype=nu_dtype,
+        learning_rate,
+        b1,
+        b2,
+        eps,
+        eps_root,
+        mu_dtype,
+        weight_decay,
+        mask,
+        nesterov=nesterov,
+        nu_dtype=nu_dtype,
     )
 
 
@@ -321,8 +335,13 @@ def amsgrad(
         "amsgrad",
         momentum(b1, debias=bias_correction_mu, mu_dtype=mu_dtype),
         scale_by_rms(
-            b2, eps, eps_in_sqrt=False, bias_correction=bias_correction_nu,
-            eps_root=eps_root, nu_dtype=nu_dtype, amsgrad=True,
+            b2,
+            eps,
+            eps_in_sqrt=False,
+            bias_correction=bias_correction_nu,
+            eps_root=eps_root,
+            nu_dtype=nu_dtype,
+            amsgrad=True,
         ),
         scale_by_learning_rate(learning_rate),
         readout_names=_B2,

@@ -74,9 +74,7 @@ def sgd(
         return labelled("sgd", lr_first, velocity, scale(-1.0), readout_names=names)
     if momentum_form == "alpha":
         return labelled("sgd", lr, velocity, readout_names=names)
-    raise ValueError(
-        f"sgd: momentum_form must be 'trace', 'velocity' or 'alpha', got {momentum_form!r}"
-    )
+    raise ValueError(f"sgd: momentum_form must be 'trace', 'velocity' or 'alpha', got {momentum_form!r}")
 
 
 @_checks.checked
@@ -173,6 +171,9 @@ def rmsprop(
     if momentum is None:
         return labelled("rmsprop", scaling, lr)
     return labelled(
-        "rmsprop", scaling, lr, trace(momentum, nesterov=nesterov),
+        "rmsprop",
+        scaling,
+        lr,
+        trace(momentum, nesterov=nesterov),
         readout_names={"trace.decay": "momentum"},
     )

@@ -32,15 +32,15 @@ from gradtx.transforms.momentum import momentum
 
 
 class ScaleByRmsState(NamedTuple):
-    """State of `scale_by_rms`."""
+    """State of `scale_by_rms`: the step count and the second moment ``nu`` (not debiased)."""
 
-    count: jax.Array  # shape=(), dtype=int32: updates so far
+    count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
     nu: Updates
     nu_max: Updates  # the running maximum of nu (AMSGrad), None unless amsgrad=True
 
 
 @pytree_dataclass
-class scale_by_rms(Transform):  # noqa: N801
+class scale_by_rms(Transform):
     r"""Divides the updates by the root of a moving average of squared gradients.
 
     .. math:: \nu_t = (1 - \text{decay})\, g_t^2 + \text{decay}\, \nu_{t-1}, \qquad
@@ -97,9 +97,7 @@ class scale_by_rms(Transform):  # noqa: N801
         del params
         gradient = ctx.statistics_input(updates)
         one_minus = self.one_minus("decay")
-        nu = jax.tree.map(
-            lambda g, n: tree.update_moment(g, n, self.decay, one_minus, 2), gradient, state.nu
-        )
+        nu = jax.tree.map(lambda g, n: tree.update_moment(g, n, self.decay, one_minus, 2), gradient, state.nu)
         count = safe_increment(state.count)
         nu_hat = tree.debias(nu, self.decay, count) if self.bias_correction else nu
         nu_max = None
@@ -124,15 +122,15 @@ class scale_by_rms(Transform):  # noqa: N801
 
 
 class ScaleByStddevState(NamedTuple):
-    """State of `scale_by_stddev`."""
+    """State of `scale_by_stddev`: the step count and both moments, not debiased."""
 
-    count: jax.Array  # shape=(), dtype=int32: updates so far
+    count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
     mu: Updates
     nu: Updates
 
 
 @pytree_dataclass
-class scale_by_stddev(Transform):  # noqa: N801
+class scale_by_stddev(Transform):
     r"""Divides the updates by a moving estimate of the gradient's standard deviation.
 
     .. math:: \mu_t = (1 - d)\, g_t + d\, \mu_{t-1}, \quad
@@ -203,13 +201,13 @@ class scale_by_stddev(Transform):  # noqa: N801
 
 
 class ScaleByRssState(NamedTuple):
-    """State of `scale_by_rss`."""
+    """State of `scale_by_rss`: the running sum of squared gradients."""
 
     sum_of_squares: Updates
 
 
 @pytree_dataclass
-class scale_by_rss(Transform):  # noqa: N801
+class scale_by_rss(Transform):
     r"""Divides the updates by the root of the sum of all squared gradients (AdaGrad).
 
     .. math:: h_t = h_{t-1} + g_t^2, \qquad
@@ -262,13 +260,13 @@ class scale_by_rss(Transform):  # noqa: N801
 
 
 class ScaleByInfinityNormState(NamedTuple):
-    """State of `scale_by_infinity_norm`."""
+    """State of `scale_by_infinity_norm`: the decayed maximum of ``|g|``."""
 
     nu: Updates
 
 
 @pytree_dataclass
-class scale_by_infinity_norm(Transform):  # noqa: N801
+class scale_by_infinity_norm(Transform):
     r"""Divides the updates by a decaying maximum of absolute gradients (Adamax).
 
     .. math:: \nu_t = \max(|g_t| + \epsilon,\ \text{decay}\cdot\nu_{t-1}), \qquad u_t = x_t / \nu_t
@@ -296,9 +294,7 @@ class scale_by_infinity_norm(Transform):  # noqa: N801
     def init(self, params: Params) -> ScaleByInfinityNormState:
         return ScaleByInfinityNormState(nu=tree.zeros_like(params))
 
-    def _update(
-        self, updates: Updates, state: ScaleByInfinityNormState, params: Params | None, ctx: Context
-    ):
+    def _update(self, updates: Updates, state: ScaleByInfinityNormState, params: Params | None, ctx: Context):
         del params
         gradient = ctx.statistics_input(updates)
 
@@ -341,7 +337,7 @@ def scale_by_adam(
 
     Example:
       >>> import gradtx, jax.numpy as jnp
-      >>> tx = gradtx.scale_by_adam()
+      >>> tx = gradtx.scale_by_adam(b1=0.5, b2=0.5)
       >>> tx.update(jnp.full(2, 3.0), tx.init(jnp.zeros(2)))[0]  # m_hat / sqrt(v_hat) = 1
       Array([1., 1.], dtype=float32)
 
@@ -384,7 +380,7 @@ def scale_by_amsgrad(
 
     Example:
       >>> import gradtx, jax.numpy as jnp
-      >>> tx = gradtx.scale_by_amsgrad()
+      >>> tx = gradtx.scale_by_amsgrad(b1=0.5, b2=0.5)
       >>> tx.update(jnp.full(2, 3.0), tx.init(jnp.zeros(2)))[0]
       Array([1., 1.], dtype=float32)
 
@@ -395,8 +391,13 @@ def scale_by_amsgrad(
         "scale_by_amsgrad",
         momentum(b1, debias=bias_correction_mu, mu_dtype=mu_dtype),
         scale_by_rms(
-            b2, eps, eps_in_sqrt=False, bias_correction=bias_correction_nu,
-            eps_root=eps_root, nu_dtype=nu_dtype, amsgrad=True,
+            b2,
+            eps,
+            eps_in_sqrt=False,
+            bias_correction=bias_correction_nu,
+            eps_root=eps_root,
+            nu_dtype=nu_dtype,
+            amsgrad=True,
         ),
     )
 
@@ -417,7 +418,7 @@ def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Chain:
 
     Example:
       >>> import gradtx, jax.numpy as jnp
-      >>> tx = gradtx.scale_by_adamax(eps=0.0)
+      >>> tx = gradtx.scale_by_adamax(b1=0.5, eps=0.0)
       >>> tx.update(jnp.full(2, 3.0), tx.init(jnp.zeros(2)))[0]
       Array([1., 1.], dtype=float32)
 

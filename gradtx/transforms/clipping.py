@@ -12,7 +12,7 @@ from gradtx.base import Context, EmptyState, Params, Transform, Updates, hyper, 
 
 
 @pytree_dataclass
-class clip(Transform):  # noqa: N801
+class clip(Transform):
     """Clips every coordinate of the updates to ``[-max_delta, max_delta]``.
 
     Args:
@@ -47,7 +47,7 @@ class clip(Transform):  # noqa: N801
 
 
 @pytree_dataclass
-class clip_by_global_norm(Transform):  # noqa: N801
+class clip_by_global_norm(Transform):
     r"""Scales all updates together so that their global L2 norm is at most ``max_norm``.
 
     .. math:: u = g \cdot \min(1, \text{max\_norm} / \lVert g \rVert_2)

@@ -43,13 +43,13 @@ class FrozenTree:
 
 
 class AddDecayedWeightsState(NamedTuple):
-    """State of `add_decayed_weights`."""
+    """State of `add_decayed_weights`: the step count, for a scheduled decay."""
 
-    count: jax.Array  # shape=(), dtype=int32: updates so far
+    count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
 
 
 @pytree_dataclass
-class add_decayed_weights(Transform):  # noqa: N801
+class add_decayed_weights(Transform):
     r"""Adds ``weight_decay * params`` to the updates (decoupled weight decay).
 
     .. math:: u_t = x_t + \lambda(t)\, p_t
@@ -88,14 +88,11 @@ class add_decayed_weights(Transform):  # noqa: N801
         del params
         return AddDecayedWeightsState(count=zero_count())
 
-    def _update(
-        self, updates: Updates, state: AddDecayedWeightsState, params: Params | None, ctx: Context
-    ):
+    def _update(self, updates: Updates, state: AddDecayedWeightsState, params: Params | None, ctx: Context):
         del ctx
         if params is None:
             raise ValueError(
-                "add_decayed_weights: update needs the parameters; call "
-                "update(updates, state, params)."
+                "add_decayed_weights: update needs the parameters; call update(updates, state, params)."
             )
         wd = self.weight_decay(state.count) if callable(self.weight_decay) else self.weight_decay
         new_state = AddDecayedWeightsState(count=safe_increment(state.count))
@@ -109,6 +106,8 @@ class add_decayed_weights(Transform):  # noqa: N801
         # The mask leads, so a None parameter (with a mask entry or not) passes through.
         return jax.tree.map(
             lambda m, g, p: decay(g, p) if m and g is not None else g,
-            mask, updates, params, is_leaf=lambda x: x is None,
+            mask,
+            updates,
+            params,
+            is_leaf=lambda x: x is None,
         ), new_state
-

@@ -28,13 +28,13 @@ from gradtx.base import (
 
 
 class TraceState(NamedTuple):
-    """State of `trace`."""
+    """State of `trace`: the decayed sum of past updates, shaped like the params."""
 
     trace: Updates
 
 
 @pytree_dataclass
-class trace(Transform):  # noqa: N801
+class trace(Transform):
     r"""Heavy-ball momentum: the decayed sum of past updates.
 
     .. math:: v_t = g_t + \text{decay} \cdot v_{t-1}, \qquad
@@ -83,14 +83,14 @@ class trace(Transform):  # noqa: N801
 
 
 class EmaState(NamedTuple):
-    """State of `ema`."""
+    """State of `ema`: the step count and the (undebiased) moving average."""
 
-    count: jax.Array  # shape=(), dtype=int32: updates so far
+    count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
     ema: Updates
 
 
 @pytree_dataclass
-class ema(Transform):  # noqa: N801
+class ema(Transform):
     r"""Exponential moving average of the updates, optionally bias-corrected.
 
     .. math:: e_t = (1 - \text{decay})\, g_t + \text{decay}\, e_{t-1}, \qquad
@@ -110,8 +110,8 @@ class ema(Transform):  # noqa: N801
 
     Example:
       >>> import gradtx, jax.numpy as jnp
-      >>> tx = gradtx.ema(0.9)
-      >>> tx.update(jnp.full(2, 3.0), tx.init(jnp.zeros(2)))[0]  # debiased: exactly g
+      >>> tx = gradtx.ema(0.5)
+      >>> tx.update(jnp.full(2, 3.0), tx.init(jnp.zeros(2)))[0]  # debiased: g at step 1
       Array([3., 3.], dtype=float32)
 
     References:
@@ -137,14 +137,14 @@ class ema(Transform):  # noqa: N801
 
 
 class MomentumState(NamedTuple):
-    """State of `momentum`."""
+    """State of `momentum`: the step count and the first moment ``mu`` (not debiased)."""
 
-    count: jax.Array  # shape=(), dtype=int32: updates so far
+    count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
     mu: Updates
 
 
 @pytree_dataclass
-class momentum(Transform):  # noqa: N801
+class momentum(Transform):
     r"""Adam's first moment: a bias-corrected moving average of the gradient.
 
     .. math:: m_t = (1 - b_1)\, g_t + b_1 m_{t-1}, \qquad
@@ -171,9 +171,13 @@ class momentum(Transform):  # noqa: N801
 
     Example:
       >>> import gradtx, jax.numpy as jnp
-      >>> tx = gradtx.momentum(0.9)
+      >>> tx = gradtx.momentum(0.5)
       >>> tx.update(jnp.full(2, 3.0), tx.init(jnp.zeros(2)))[0]  # m_hat_1 = g_1
       Array([3., 3.], dtype=float32)
+
+    In float32, ``1 - b1`` and ``1 - b1**1`` round differently unless b1 is a power of
+    two fraction (0.5, 0.75, ...), so with b1 = 0.9, ``m_hat_1`` is ``g_1`` to about 2e-7
+    relative, exactly as in optax.
 
     References:
       Kingma and Ba, 2015, Adam (algorithm 1, lines for m); Dozat, 2016, NAdam.
@@ -192,15 +196,15 @@ class momentum(Transform):  # noqa: N801
         del params
         ctx.gradient = updates
         one_minus = self.one_minus("b1")
-        mu = jax.tree.map(
-            lambda g, m: tree.update_moment(g, m, self.b1, one_minus, 1), updates, state.mu
-        )
+        mu = jax.tree.map(lambda g, m: tree.update_moment(g, m, self.b1, one_minus, 1), updates, state.mu)
         count = safe_increment(state.count)
         if self.nesterov:
             look_ahead = tree.debias(mu, self.b1, safe_increment(count))
             current = tree.debias(updates, self.b1, count)
             out = jax.tree.map(
-                lambda m, g: tree.cast(self.b1, m.dtype) * m + tree.cast(one_minus, m.dtype) * g.astype(m.dtype),
+                lambda m, g: (
+                    tree.cast(self.b1, m.dtype) * m + tree.cast(one_minus, m.dtype) * g.astype(m.dtype)
+                ),
                 look_ahead,
                 current,
             )
@@ -212,13 +216,13 @@ class momentum(Transform):  # noqa: N801
 
 
 class BiasCorrectionState(NamedTuple):
-    """State of `bias_correction`."""
+    """State of `bias_correction`: the step count t."""
 
-    count: jax.Array  # shape=(), dtype=int32: updates so far
+    count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
 
 
 @pytree_dataclass
-class bias_correction(Transform):  # noqa: N801
+class bias_correction(Transform):
     r"""Divides the updates by ``(1 - decay**t)**power``, t counting from 1.
 
     The bias correction of a moving average that started at zero, on its own:

@@ -29,7 +29,7 @@ ScalarOrSchedule = float | jax.Array | Callable[[jax.Array], Any]
 
 
 @pytree_dataclass
-class scale(Transform):  # noqa: N801
+class scale(Transform):
     """Multiplies the updates by ``step_size``.
 
     Args:
@@ -59,13 +59,13 @@ class scale(Transform):  # noqa: N801
 
 
 class ScaleByLearningRateState(NamedTuple):
-    """State of `scale_by_learning_rate`."""
+    """State of `scale_by_learning_rate`: the step count, from 0."""
 
-    count: jax.Array  # shape=(), dtype=int32: updates so far
+    count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
 
 
 @pytree_dataclass
-class scale_by_learning_rate(Transform):  # noqa: N801
+class scale_by_learning_rate(Transform):
     r"""Multiplies the updates by ``-learning_rate`` (a number or a schedule of the step).
 
     .. math:: u_t = -\eta(t)\, g_t, \qquad t = 0, 1, \dots
@@ -98,9 +98,7 @@ class scale_by_learning_rate(Transform):  # noqa: N801
         del params
         return ScaleByLearningRateState(count=zero_count())
 
-    def _update(
-        self, updates: Updates, state: ScaleByLearningRateState, params: Params | None, ctx: Context
-    ):
+    def _update(self, updates: Updates, state: ScaleByLearningRateState, params: Params | None, ctx: Context):
         del params, ctx
         new_state = ScaleByLearningRateState(count=safe_increment(state.count))
         lr = self.learning_rate
@@ -113,13 +111,13 @@ class scale_by_learning_rate(Transform):  # noqa: N801
 
 
 class ScaleByScheduleState(NamedTuple):
-    """State of `scale_by_schedule`."""
+    """State of `scale_by_schedule`: the step count, from 0."""
 
-    count: jax.Array  # shape=(), dtype=int32: updates so far
+    count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
 
 
 @pytree_dataclass
-class scale_by_schedule(Transform):  # noqa: N801
+class scale_by_schedule(Transform):
     """Multiplies the updates by ``step_size_fn(count)``, count from 0.
 
     Args:
@@ -130,7 +128,7 @@ class scale_by_schedule(Transform):  # noqa: N801
 
     Example:
       >>> import gradtx, jax.numpy as jnp
-      >>> tx = gradtx.scale_by_schedule(lambda t: 1.0 / (1 + t))
+      >>> tx = gradtx.scale_by_schedule(lambda t: 1.0 / (1.0 + t.astype(jnp.float32)))
       >>> tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))[0]
       Array([1., 1.], dtype=float32)
 
