@@ -287,7 +287,7 @@ def check_tree_matches(transform: str, updates: Updates, buffer: PyTree, buffer_
         u_paths = [p for p, _ in u_leaves]
         b_paths = [p for p, _ in b_leaves]
         first = next(
-            (i for i, (a, b) in enumerate(zip(u_paths, b_paths, strict=True)) if a != b),
+            (i for i, (a, b) in enumerate(zip(u_paths, b_paths, strict=False)) if a != b),
             min(len(u_paths), len(b_paths)),
         )
         where_u = _path_str(u_paths[first]) if first < len(u_paths) else "<nothing>"
