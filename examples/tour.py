@@ -42,9 +42,9 @@ OPTIMIZERS: list[tuple[str, Callable[[], Any], Callable[[], Any]]] = [
 
 def load_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Digits (1,797 8x8 images), standardised, split 80/20 with a fixed seed."""
-    digits = load_digits()
-    x = digits.data.astype(np.float32)
-    y = digits.target.astype(np.int32)
+    data, target = load_digits(return_X_y=True)
+    x = np.asarray(data, np.float32)
+    y = np.asarray(target, np.int32)
     order = np.random.default_rng(SEED).permutation(len(x))
     x, y = x[order], y[order]
     split = int(0.8 * len(x))

@@ -1,0 +1,64 @@
+"""The README's code runs and says what it prints; its claims are tested here or named
+tests elsewhere."""
+
+import pathlib
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from cases import gradient_sequence, params_like
+from conftest import reference_numerics
+
+import gradtx
+from gradtx.testing import run_updates
+
+README = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)
+
+
+def test_quickstart_runs_and_does_not_recompile(capsys):
+    quickstart = next(b for b in PYTHON_BLOCKS if "def step(opt, params, state)" in b)
+    namespace: dict = {}
+    with reference_numerics():
+        exec(compile(quickstart, "README quickstart", "exec"), namespace)
+    printed = capsys.readouterr().out
+    assert "'step': Array(101" in printed
+    assert namespace["step"]._cache_size() == 1
+    hp = gradtx.hyperparams(namespace["opt"], namespace["state"])
+    np.testing.assert_allclose(float(hp["learning_rate"]), 3e-3, rtol=1e-7)
+
+
+def test_adam_block_is_gradtx_adam():
+    block = next(b for b in PYTHON_BLOCKS if "adam = gradtx.chain(" in b)
+    namespace: dict = {"gradtx": gradtx}
+    exec(block, namespace)
+    assert namespace["adam"].transforms == gradtx.adam(1e-3).transforms
+
+
+def test_printed_adam_chain_is_the_readme_one():
+    shown = README.split("the chain:\n\n```\n", 1)[1].split("```", 1)[0]
+    assert repr(gradtx.adam(1e-3)) + "\n" == shown
+
+
+def test_both_commands_are_marked_for_ci():
+    for marker in ("<!-- tour-command -->", "<!-- test-command -->"):
+        assert README.count(marker) == 1
+
+
+def test_bf16_first_moment_is_closer_to_float32_than_optax():
+    params = params_like()
+    grads = gradient_sequence(params, 200)
+
+    def error(updates, reference):
+        return max(
+            float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b)))
+            for a, b in zip(jax.tree.leaves(updates), jax.tree.leaves(reference), strict=True)
+        )
+
+    ours, _ = run_updates(gradtx.adam(1e-3, mu_dtype=jnp.bfloat16), params, grads)
+    with reference_numerics():
+        theirs, _ = run_updates(optax.adam(1e-3, mu_dtype=jnp.bfloat16), params, grads)
+        exact, _ = run_updates(optax.adam(1e-3), params, grads)
+    assert error(ours, exact) * 1.4 < error(theirs, exact)
