@@ -16,9 +16,9 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent.parent / "tests"))
 
-from cases import CASES, gradient_sequence, params_like  # noqa: E402
+from cases import CASES, gradient_sequence, params_like
 
-from gradtx.testing import run_updates  # noqa: E402
+from gradtx.testing import run_updates
 
 
 def scaled_error(actual: object, expected: object) -> float:

@@ -14,9 +14,12 @@ from gradtx.base import (
     apply_updates,
     chain,
     foreign,
+    hyper,
     hyperparams,
     identity,
     named_chain,
+    pytree_dataclass,
+    static,
 )
 from gradtx.optimizers.adam import adam, adamax, adamw, amsgrad, nadam, nadamw
 from gradtx.optimizers.classic import adagrad, rmsprop, sgd
@@ -85,12 +88,14 @@ __all__ = [
     "clip_by_global_norm",
     "ema",
     "foreign",
+    "hyper",
     "hyperparams",
     "identity",
     "momentum",
     "nadam",
     "nadamw",
     "named_chain",
+    "pytree_dataclass",
     "rmsprop",
     "scale",
     "scale_by_adam",
@@ -103,6 +108,7 @@ __all__ = [
     "scale_by_schedule",
     "scale_by_stddev",
     "sgd",
+    "static",
     "testing",
     "trace",
 ]

@@ -34,6 +34,9 @@ def test_public_name_is_documented(name):
         "hyperparams",
         "identity",
         "foreign",
+        "hyper",
+        "static",
+        "pytree_dataclass",
     ):
         for section in ("Args:", "Returns:", "Example:", "References:"):
             assert section in doc, f"{name}: docstring lacks {section}"
