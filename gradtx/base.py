@@ -35,6 +35,12 @@ class EmptyState(NamedTuple):
     """State of a transform that keeps none."""
 
 
+class ScheduleState(NamedTuple):
+    """State of an otherwise stateless transform whose hyperparameter is a schedule."""
+
+    count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
+
+
 @dataclasses.dataclass
 class Context:
     """What a `chain` carries from one transform to the next, besides the updates.
@@ -141,6 +147,26 @@ class PyTreeData:
         if field in complements:
             return complements[field]
         return 1 - getattr(self, field)
+
+    def at(self, field: str, count: jax.Array | None) -> Any:
+        """The value of hyperparameter ``field`` at step ``count`` (from 0): the number
+        itself, or the schedule evaluated there."""
+        value = getattr(self, field)
+        if not callable(value):
+            return value
+        if count is None:
+            raise TypeError(f"{type(self).__name__}: {field} is a schedule, but the state counts no steps")
+        return value(count)
+
+    def one_minus_at(self, field: str, count: jax.Array | None) -> Any:
+        """``1 - self.at(field, count)``, keeping the precision of `one_minus` for numbers."""
+        if callable(getattr(self, field)):
+            return 1 - self.at(field, count)
+        return self.one_minus(field)
+
+    def has_schedule(self) -> bool:
+        """Whether any hyperparameter is a schedule (a callable of the step)."""
+        return any(callable(getattr(self, f)) for f in self._hyper_fields)
 
     # --- pytree protocol -------------------------------------------------------------
     def _flatten_with_keys(self) -> tuple[list[tuple[Any, Any]], tuple[Any, ...]]:
@@ -268,6 +294,16 @@ class Transform(PyTreeData):
         self, updates: Updates, state: OptState, params: Params | None, ctx: Context
     ) -> tuple[Updates, OptState]:
         raise NotImplementedError
+
+    def _stateless_init(self) -> EmptyState | ScheduleState:
+        """The state of a transform that needs a step count only for its schedules."""
+        return ScheduleState(count=zero_count()) if self.has_schedule() else EmptyState()
+
+    @staticmethod
+    def _stateless_next(state: Any) -> Any:
+        if isinstance(state, ScheduleState):
+            return ScheduleState(count=safe_increment(state.count))
+        return state
 
     def _hyperparams(self, state: OptState) -> dict[str, Any]:
         """The hyperparameter values the last update used (see `gradtx.hyperparams`)."""

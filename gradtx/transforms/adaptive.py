@@ -96,15 +96,17 @@ class scale_by_rms(Transform):
     def _update(self, updates: Updates, state: ScaleByRmsState, params: Params | None, ctx: Context):
         del params
         gradient = ctx.statistics_input(updates)
-        one_minus = self.one_minus("decay")
-        nu = jax.tree.map(lambda g, n: tree.update_moment(g, n, self.decay, one_minus, 2), gradient, state.nu)
+        decay = self.at("decay", state.count)
+        one_minus = self.one_minus_at("decay", state.count)
+        nu = jax.tree.map(lambda g, n: tree.update_moment(g, n, decay, one_minus, 2), gradient, state.nu)
         count = safe_increment(state.count)
-        nu_hat = tree.debias(nu, self.decay, count) if self.bias_correction else nu
+        nu_hat = tree.debias(nu, decay, count) if self.bias_correction else nu
         nu_max = None
         if self.amsgrad:
             nu_max = jax.tree.map(lambda a, b: jnp.maximum(a.astype(b.dtype), b), state.nu_max, nu_hat)
             nu_hat = nu_max
-        out = jax.tree.map(self._scale, updates, nu_hat)
+        eps, eps_root = self.at("eps", state.count), self.at("eps_root", state.count)
+        out = jax.tree.map(lambda x, n: self._scale(x, n, eps, eps_root), updates, nu_hat)
         new_state = ScaleByRmsState(
             count=count,
             nu=tree.cast_like(nu, state.nu),
@@ -112,13 +114,13 @@ class scale_by_rms(Transform):
         )
         return out, new_state
 
-    def _scale(self, x: jax.Array, n: jax.Array) -> jax.Array:
+    def _scale(self, x: jax.Array, n: jax.Array, eps: Any, eps_root: Any) -> jax.Array:
         dtype = tree.compute_dtype(x.dtype, n.dtype)
         xs, n = x.astype(dtype), n.astype(dtype)
-        eps = tree.cast(self.eps, dtype)
+        eps = tree.cast(eps, dtype)
         if self.eps_in_sqrt:
             return (xs * jax.lax.rsqrt(n + eps)).astype(x.dtype)
-        return (xs / (jnp.sqrt(n + tree.cast(self.eps_root, dtype)) + eps)).astype(x.dtype)
+        return (xs / (jnp.sqrt(n + tree.cast(eps_root, dtype)) + eps)).astype(x.dtype)
 
 
 class ScaleByStddevState(NamedTuple):
@@ -177,17 +179,18 @@ class scale_by_stddev(Transform):
     def _update(self, updates: Updates, state: ScaleByStddevState, params: Params | None, ctx: Context):
         del params
         gradient = ctx.statistics_input(updates)
-        one_minus = self.one_minus("decay")
-        mu = jax.tree.map(lambda g, m: tree.update_moment(g, m, self.decay, one_minus, 1), gradient, state.mu)
-        nu = jax.tree.map(lambda g, n: tree.update_moment(g, n, self.decay, one_minus, 2), gradient, state.nu)
+        decay, eps_value = self.at("decay", state.count), self.at("eps", state.count)
+        one_minus = self.one_minus_at("decay", state.count)
+        mu = jax.tree.map(lambda g, m: tree.update_moment(g, m, decay, one_minus, 1), gradient, state.mu)
+        nu = jax.tree.map(lambda g, n: tree.update_moment(g, n, decay, one_minus, 2), gradient, state.nu)
         count = safe_increment(state.count)
         mu_hat, nu_hat = mu, nu
         if self.bias_correction:
-            mu_hat = tree.debias(mu, self.decay, count)
-            nu_hat = tree.debias(nu, self.decay, count)
+            mu_hat = tree.debias(mu, decay, count)
+            nu_hat = tree.debias(nu, decay, count)
 
         def scale_one(x: jax.Array, m: jax.Array, n: jax.Array) -> jax.Array:
-            eps = tree.cast(self.eps, n.dtype)
+            eps = tree.cast(eps_value, n.dtype)
             xs = x.astype(n.dtype)
             if self.eps_in_sqrt:
                 return (jax.lax.rsqrt(n - m**2 + eps) * xs).astype(x.dtype)
@@ -201,8 +204,9 @@ class scale_by_stddev(Transform):
 
 
 class ScaleByRssState(NamedTuple):
-    """State of `scale_by_rss`: the running sum of squared gradients."""
+    """State of `scale_by_rss`: the step count and the running sum of squared gradients."""
 
+    count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
     sum_of_squares: Updates
 
 
@@ -241,27 +245,31 @@ class scale_by_rss(Transform):
     eps_in_sqrt: bool = static(default=True, kw_only=True)
 
     def init(self, params: Params) -> ScaleByRssState:
-        return ScaleByRssState(sum_of_squares=tree.full_like(params, self.initial_accumulator_value))
+        return ScaleByRssState(
+            count=zero_count(), sum_of_squares=tree.full_like(params, self.initial_accumulator_value)
+        )
 
     def _update(self, updates: Updates, state: ScaleByRssState, params: Params | None, ctx: Context):
         del params
         gradient = ctx.statistics_input(updates)
         sum_of_squares = jax.tree.map(lambda g, h: g**2 + h, gradient, state.sum_of_squares)
+        eps_value = self.at("eps", state.count)
 
         def scale_one(x: jax.Array, h: jax.Array) -> jax.Array:
-            eps = tree.cast(self.eps, h.dtype)
+            eps = tree.cast(eps_value, h.dtype)
             zero = jnp.zeros([], h.dtype)
             if self.eps_in_sqrt:
                 return jnp.where(h > 0, jax.lax.rsqrt(h + eps), zero) * x
             return jnp.where(h > 0, x / (jnp.sqrt(h) + eps), zero)
 
         out = jax.tree.map(scale_one, updates, sum_of_squares)
-        return out, ScaleByRssState(sum_of_squares=sum_of_squares)
+        return out, ScaleByRssState(count=safe_increment(state.count), sum_of_squares=sum_of_squares)
 
 
 class ScaleByInfinityNormState(NamedTuple):
-    """State of `scale_by_infinity_norm`: the decayed maximum of ``|g|``."""
+    """State of `scale_by_infinity_norm`: the step count and the decayed maximum of ``|g|``."""
 
+    count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
     nu: Updates
 
 
@@ -292,20 +300,25 @@ class scale_by_infinity_norm(Transform):
     eps: Any = hyper(default=1e-8)
 
     def init(self, params: Params) -> ScaleByInfinityNormState:
-        return ScaleByInfinityNormState(nu=tree.zeros_like(params))
+        return ScaleByInfinityNormState(count=zero_count(), nu=tree.zeros_like(params))
 
     def _update(self, updates: Updates, state: ScaleByInfinityNormState, params: Params | None, ctx: Context):
         del params
         gradient = ctx.statistics_input(updates)
 
+        decay, eps = self.at("decay", state.count), self.at("eps", state.count)
+
         def infinity_moment(g: jax.Array, n: jax.Array) -> jax.Array:
             dtype = tree.compute_dtype(g.dtype, n.dtype)
             g, n = g.astype(dtype), n.astype(dtype)
-            return jnp.maximum(jnp.abs(g) + tree.cast(self.eps, dtype), tree.cast(self.decay, dtype) * n)
+            return jnp.maximum(jnp.abs(g) + tree.cast(eps, dtype), tree.cast(decay, dtype) * n)
 
         nu = jax.tree.map(infinity_moment, gradient, state.nu)
         out = jax.tree.map(lambda x, n: (x.astype(n.dtype) / n).astype(x.dtype), updates, nu)
-        return out, ScaleByInfinityNormState(nu=tree.cast_like(nu, state.nu))
+        new_state = ScaleByInfinityNormState(
+            count=safe_increment(state.count), nu=tree.cast_like(nu, state.nu)
+        )
+        return out, new_state
 
 
 @_checks.checked

@@ -8,7 +8,16 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import tree
-from gradtx.base import Context, EmptyState, Params, Transform, Updates, hyper, pytree_dataclass
+from gradtx.base import (
+    Context,
+    EmptyState,
+    Params,
+    ScheduleState,
+    Transform,
+    Updates,
+    hyper,
+    pytree_dataclass,
+)
 
 
 @pytree_dataclass
@@ -32,18 +41,19 @@ class clip(Transform):
 
     max_delta: Any = hyper()
 
-    def init(self, params: Params) -> EmptyState:
+    def init(self, params: Params) -> EmptyState | ScheduleState:
         del params
-        return EmptyState()
+        return self._stateless_init()
 
-    def _update(self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context):
+    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
         del params, ctx
+        max_delta = self.at("max_delta", getattr(state, "count", None))
 
         def clip_one(g: jax.Array) -> jax.Array:
-            bound = tree.cast(self.max_delta, g.dtype)
+            bound = tree.cast(max_delta, g.dtype)
             return jnp.clip(g, -bound, bound)
 
-        return jax.tree.map(clip_one, updates), state
+        return jax.tree.map(clip_one, updates), self._stateless_next(state)
 
 
 @pytree_dataclass
@@ -73,12 +83,14 @@ class clip_by_global_norm(Transform):
 
     max_norm: Any = hyper()
 
-    def init(self, params: Params) -> EmptyState:
+    def init(self, params: Params) -> EmptyState | ScheduleState:
         del params
-        return EmptyState()
+        return self._stateless_init()
 
-    def _update(self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context):
+    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
         del params, ctx
+        max_norm = self.at("max_norm", getattr(state, "count", None))
         norm = tree.global_norm(updates)
-        factor = jnp.minimum(1, tree.cast(self.max_norm, norm.dtype) / norm)
-        return jax.tree.map(lambda g: g * factor.astype(g.dtype), updates), state
+        factor = jnp.minimum(1, tree.cast(max_norm, norm.dtype) / norm)
+        out = jax.tree.map(lambda g: g * factor.astype(g.dtype), updates)
+        return out, self._stateless_next(state)

@@ -94,7 +94,7 @@ class add_decayed_weights(Transform):
             raise ValueError(
                 "add_decayed_weights: update needs the parameters; call update(updates, state, params)."
             )
-        wd = self.weight_decay(state.count) if callable(self.weight_decay) else self.weight_decay
+        wd = self.at("weight_decay", state.count)
         new_state = AddDecayedWeightsState(count=safe_increment(state.count))
 
         def decay(g: jax.Array, p: jax.Array) -> jax.Array:

@@ -28,8 +28,9 @@ from gradtx.base import (
 
 
 class TraceState(NamedTuple):
-    """State of `trace`: the decayed sum of past updates, shaped like the params."""
+    """State of `trace`: the step count and the decayed sum of past updates."""
 
+    count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
     trace: Updates
 
 
@@ -68,18 +69,22 @@ class trace(Transform):
     accumulator_dtype: Any = static(default=None)
 
     def init(self, params: Params) -> TraceState:
-        return TraceState(trace=tree.zeros_like(params, self.accumulator_dtype))
+        return TraceState(count=zero_count(), trace=tree.zeros_like(params, self.accumulator_dtype))
 
     def _update(self, updates: Updates, state: TraceState, params: Params | None, ctx: Context):
         del params, ctx
+        decay = self.at("decay", state.count)
 
         def step(g: jax.Array, t: jax.Array) -> jax.Array:
             dtype = tree.compute_dtype(g.dtype, t.dtype)
-            return g.astype(dtype) + tree.cast(self.decay, dtype) * t.astype(dtype)
+            return g.astype(dtype) + tree.cast(decay, dtype) * t.astype(dtype)
 
         new_trace = jax.tree.map(step, updates, state.trace)
         out = jax.tree.map(step, updates, new_trace) if self.nesterov else new_trace
-        return tree.cast_like(out, updates), TraceState(trace=tree.cast_like(new_trace, state.trace))
+        new_state = TraceState(
+            count=safe_increment(state.count), trace=tree.cast_like(new_trace, state.trace)
+        )
+        return tree.cast_like(out, updates), new_state
 
 
 class EmaState(NamedTuple):
@@ -127,12 +132,11 @@ class ema(Transform):
 
     def _update(self, updates: Updates, state: EmaState, params: Params | None, ctx: Context):
         del params, ctx
-        one_minus = self.one_minus("decay")
-        new_ema = jax.tree.map(
-            lambda g, e: tree.update_moment(g, e, self.decay, one_minus, 1), updates, state.ema
-        )
+        decay = self.at("decay", state.count)
+        one_minus = self.one_minus_at("decay", state.count)
+        new_ema = jax.tree.map(lambda g, e: tree.update_moment(g, e, decay, one_minus, 1), updates, state.ema)
         count = safe_increment(state.count)
-        out = tree.debias(new_ema, self.decay, count) if self.debias else new_ema
+        out = tree.debias(new_ema, decay, count) if self.debias else new_ema
         return tree.cast_like(out, updates), EmaState(count=count, ema=tree.cast_like(new_ema, state.ema))
 
 
@@ -195,21 +199,20 @@ class momentum(Transform):
     def _update(self, updates: Updates, state: MomentumState, params: Params | None, ctx: Context):
         del params
         ctx.gradient = updates
-        one_minus = self.one_minus("b1")
-        mu = jax.tree.map(lambda g, m: tree.update_moment(g, m, self.b1, one_minus, 1), updates, state.mu)
+        b1 = self.at("b1", state.count)
+        one_minus = self.one_minus_at("b1", state.count)
+        mu = jax.tree.map(lambda g, m: tree.update_moment(g, m, b1, one_minus, 1), updates, state.mu)
         count = safe_increment(state.count)
         if self.nesterov:
-            look_ahead = tree.debias(mu, self.b1, safe_increment(count))
-            current = tree.debias(updates, self.b1, count)
+            look_ahead = tree.debias(mu, b1, safe_increment(count))
+            current = tree.debias(updates, b1, count)
             out = jax.tree.map(
-                lambda m, g: (
-                    tree.cast(self.b1, m.dtype) * m + tree.cast(one_minus, m.dtype) * g.astype(m.dtype)
-                ),
+                lambda m, g: tree.cast(b1, m.dtype) * m + tree.cast(one_minus, m.dtype) * g.astype(m.dtype),
                 look_ahead,
                 current,
             )
         elif self.debias:
-            out = tree.debias(mu, self.b1, count)
+            out = tree.debias(mu, b1, count)
         else:
             out = mu
         return tree.cast_like(out, updates), MomentumState(count=count, mu=tree.cast_like(mu, state.mu))
@@ -256,10 +259,11 @@ class bias_correction(Transform):
 
     def _update(self, updates: Updates, state: BiasCorrectionState, params: Params | None, ctx: Context):
         del params, ctx
+        decay = self.at("decay", state.count)
         count = safe_increment(state.count)
         if self.power == 1:
-            return tree.debias(updates, self.decay, count), BiasCorrectionState(count=count)
-        c = tree.correction(self.decay, count)
+            return tree.debias(updates, decay, count), BiasCorrectionState(count=count)
+        c = tree.correction(decay, count)
         factor = c ** jnp.asarray(-self.power, dtype=c.dtype)
         out = jax.tree.map(lambda u: u * factor.astype(u.dtype), updates)
         return out, BiasCorrectionState(count=count)

@@ -16,6 +16,7 @@ from gradtx.base import (
     Context,
     EmptyState,
     Params,
+    ScheduleState,
     Transform,
     Updates,
     hyper,
@@ -49,13 +50,15 @@ class scale(Transform):
 
     step_size: Any = hyper()
 
-    def init(self, params: Params) -> EmptyState:
+    def init(self, params: Params) -> EmptyState | ScheduleState:
         del params
-        return EmptyState()
+        return self._stateless_init()
 
-    def _update(self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context):
+    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
         del params, ctx
-        return jax.tree.map(lambda g: tree.cast(self.step_size, g.dtype) * g, updates), state
+        step_size = self.at("step_size", getattr(state, "count", None))
+        out = jax.tree.map(lambda g: tree.cast(step_size, g.dtype) * g, updates)
+        return out, self._stateless_next(state)
 
 
 class ScaleByLearningRateState(NamedTuple):
