@@ -87,6 +87,8 @@ def _leaf_equal(a: Any, b: Any) -> bool:
         return a is b
     if isinstance(a, tuple) and isinstance(b, tuple):
         return len(a) == len(b) and all(_leaf_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_leaf_equal(a[k], b[k]) for k in a)
     if callable(a) or callable(b) or a is None or b is None or _is_data(a) or _is_data(b):
         return a == b
     a, b = np.asarray(a), np.asarray(b)
@@ -98,6 +100,8 @@ def _leaf_hash(a: Any) -> int:
         raise TypeError("a transform holding traced values is not hashable")
     if isinstance(a, tuple):
         return hash(tuple(_leaf_hash(x) for x in a))
+    if isinstance(a, dict):
+        return hash(tuple((k, _leaf_hash(v)) for k, v in sorted(a.items())))
     if a is None or isinstance(a, (bool, int, float, complex, str)) or callable(a) or _is_data(a):
         return hash(a)
     arr = np.asarray(a)

@@ -1,0 +1,1 @@
+"""Schedules as data: one-formula schedules (`decay`) and composites (`compose`)."""
