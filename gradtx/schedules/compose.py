@@ -495,8 +495,7 @@ def cosine_onecycle_schedule(
       1.0
 
     References:
-      Smith and Topin, 2018. ``optax.cosine_onecycle_schedule`` (same values);
-      ``torch.optim.lr_scheduler.OneCycleLR`` places its phase ends one step earlier.
+      Smith and Topin, 2018. ``optax.cosine_onecycle_schedule`` (same values).
     """
     _onecycle_check("cosine_onecycle_schedule", transition_steps)
     return piecewise_interpolate_schedule(
