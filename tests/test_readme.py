@@ -62,3 +62,17 @@ def test_bf16_first_moment_is_closer_to_float32_than_optax():
         theirs, _ = run_updates(optax.adam(1e-3, mu_dtype=jnp.bfloat16), params, grads)
         exact, _ = run_updates(optax.adam(1e-3), params, grads)
     assert error(ours, exact) * 1.4 < error(theirs, exact)
+
+
+def test_schedules_block_builds_an_optimizer_with_three_schedules():
+    block = next(b for b in PYTHON_BLOCKS if "warmup_cosine_decay_schedule(0.0, 1e-3" in b)
+    namespace: dict = {"gradtx": gradtx}
+    exec(block, namespace)
+    opt = namespace["opt"]
+    state = opt.init(jnp.zeros(3))
+    for _ in range(50):
+        _, state = opt.update(jnp.ones(3), state, jnp.zeros(3))
+    hp = gradtx.hyperparams(opt, state)
+    np.testing.assert_allclose(float(hp["learning_rate"]), 1e-3 * 49 / 100, rtol=1e-6)
+    np.testing.assert_allclose(float(hp["b1"]), 0.85 + 0.1 * 49 / 500, rtol=1e-6)
+    np.testing.assert_allclose(float(hp["weight_decay"]), 0.1 * (1 - 49 / 10_000), rtol=1e-6)

@@ -472,7 +472,7 @@ def test_inject_hyperparams_keeps_float32_with_bf16_params():
             lambda: gradtx.piecewise_interpolate_schedule("linear", 1.0, {5: -1.0}),
             ["piecewise_interpolate", "scale"],
         ),
-        (lambda: gradtx.piecewise_interpolate_schedule("cubic", 1.0), ["interpolate_type", "cubic"]),
+        (lambda: gradtx.piecewise_interpolate_schedule("cubic", 1.0), ["interpolate_type", "cubic"]),  # pyright: ignore[reportArgumentType]
         (lambda: gradtx.linear_onecycle_schedule(0, 1.0), ["linear_onecycle_schedule", "transition_steps"]),
         (lambda: gradtx.step_decay(1.0, 0), ["step_decay", "step_size"]),
         (lambda: gradtx.inverse_time_decay(1.0, -0.1), ["inverse_time_decay", "decay_rate"]),
@@ -481,9 +481,9 @@ def test_inject_hyperparams_keeps_float32_with_bf16_params():
             lambda: gradtx.warmup_stable_decay_schedule(1.0, 10, 10, 0),
             ["warmup_stable_decay_schedule", "decay_steps"],
         ),
-        (lambda: gradtx.warmup_stable_decay_schedule(1.0, 1, 1, 1, decay_type="exp"), ["decay_type", "exp"]),
+        (lambda: gradtx.warmup_stable_decay_schedule(1.0, 1, 1, 1, decay_type="exp"), ["decay_type", "exp"]),  # pyright: ignore[reportArgumentType]
         (lambda: gradtx.cyclic_schedule(0.1, 1.0, 0), ["cyclic_schedule", "step_size_up"]),
-        (lambda: gradtx.cyclic_schedule(0.1, 1.0, 5, mode="sine"), ["cyclic_schedule", "mode"]),
+        (lambda: gradtx.cyclic_schedule(0.1, 1.0, 5, mode="sine"), ["cyclic_schedule", "mode"]),  # pyright: ignore[reportArgumentType]
         (lambda: gradtx.inject_hyperparams(gradtx.adam, static_args="nope"), ["inject_hyperparams", "nope"]),
     ],
 )

@@ -22,3 +22,15 @@ def test_tour_trains_like_optax(tmp_path):
         assert r["accuracy"] > 0.3, r["name"]  # far above chance (0.1) after 3 epochs
         assert len(r["loss"]) == 3 * (1437 // 128)
     assert (tmp_path / "loss_curves.png").stat().st_size > 10_000
+
+
+def test_schedules_example_plots_every_schedule(tmp_path):
+    import subprocess
+    import sys
+
+    script = TOUR.parent / "schedules.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    assert "21 schedules plotted" in done.stdout
+    assert (tmp_path / "schedules.png").stat().st_size > 50_000
