@@ -24,6 +24,7 @@ from gradtx.base import (
 )
 from gradtx.optimizers.adam import adam, adamax, adamw, amsgrad, nadam, nadamw
 from gradtx.optimizers.classic import adagrad, rmsprop, sgd
+from gradtx.packed import Packed, PackLayout, Slot, pack
 from gradtx.schedules.compose import (
     cosine_onecycle_schedule,
     cyclic_schedule,
@@ -95,6 +96,8 @@ __all__ = [
     "EmptyState",
     "InjectHyperparamsState",
     "MomentumState",
+    "PackLayout",
+    "Packed",
     "PyTreeData",
     "ScaleByInfinityNormState",
     "ScaleByLearningRateState",
@@ -104,6 +107,7 @@ __all__ = [
     "ScaleByStddevState",
     "Schedule",
     "ScheduleState",
+    "Slot",
     "TraceState",
     "Transform",
     "adagrad",
@@ -140,6 +144,7 @@ __all__ = [
     "nadam",
     "nadamw",
     "named_chain",
+    "pack",
     "piecewise_constant_schedule",
     "piecewise_interpolate_schedule",
     "polynomial_schedule",

@@ -14,7 +14,7 @@ MODULES = [importlib.import_module(m.name) for m in pkgutil.walk_packages(gradtx
 
 def test_all_lists_exactly_the_public_names():
     public = {n for n in dir(gradtx) if not n.startswith("_")}
-    submodules = {"base", "tree", "transforms", "optimizers", "schedules"}
+    submodules = {"base", "tree", "transforms", "optimizers", "schedules", "packed"}
     assert set(gradtx.__all__) == public - submodules
     assert gradtx.__all__ == sorted(gradtx.__all__, key=str.lower) or sorted(gradtx.__all__)
 

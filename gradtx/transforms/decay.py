@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 from gradtx import tree
 from gradtx.base import (
@@ -18,6 +19,7 @@ from gradtx.base import (
     static,
     zero_count,
 )
+from gradtx.packed import Packed
 
 
 class FrozenTree:
@@ -102,6 +104,16 @@ class add_decayed_weights(Transform):
 
         if self.mask is None:
             return jax.tree.map(decay, updates, params), new_state
+        if isinstance(params, Packed):
+            # The mask speaks of the original leaves; the layout turns it into one flag
+            # per buffer (or a per-element mask where a buffer mixes both).
+            mask = self.mask(params.shapes()) if callable(self.mask) else self.mask.tree
+            flags = params.layout.per_buffer(mask)
+            buffers = [
+                (decay(g, p) if flag else g) if isinstance(flag, bool) else jnp.where(flag, decay(g, p), g)
+                for g, p, flag in zip(updates.buffers, params.buffers, flags, strict=True)
+            ]
+            return Packed(tuple(buffers), updates.layout), new_state
         mask = self.mask(params) if callable(self.mask) else self.mask.tree
         # The mask leads, so a None parameter (with a mask entry or not) passes through.
         return jax.tree.map(
