@@ -156,20 +156,26 @@ def pack(
     params: PyTree,
     *,
     group: Callable[[Any, Any], Any] | None = None,
-    alone_above: int | None = None,
+    buffer_size: int = 2**20,
 ) -> Packed:
-    """Packs ``params`` into one flat buffer per (dtype, group label).
+    """Packs ``params`` into flat buffers of up to ``buffer_size`` elements per
+    (dtype, group label).
 
-    Leaves keep their order inside a buffer. A leaf whose sharding is not fully
-    replicated stays alone (in its own shape and sharding), as does a leaf larger than
-    ``alone_above`` elements, so nothing sharded is gathered.
+    Leaves keep their order. A leaf larger than ``buffer_size`` stays alone, in its own
+    shape (its per-leaf overhead is already small), and so does a leaf whose sharding
+    is not fully replicated, so nothing sharded is gathered.
+
+    Why a size cap: a freshly allocated buffer of tens of MiB costs page faults on
+    every step on CPU (measured: doubling 16M floats into a new buffer takes 17 ms as
+    one buffer, 3.3 ms as 16 buffers of 1M), and a real model's gradient is such a
+    buffer. 2**20 elements keeps both the kernel count and that cost small.
 
     Args:
       params: a pytree of arrays (``None`` leaves are kept as ``None``).
       group: ``group(path, leaf) -> label``: leaves with different labels go to
         different buffers (e.g. ``lambda path, x: x.ndim > 1`` separates the matrices
         to decay from the biases, so a weight-decay mask is one flag per buffer).
-      alone_above: leaves with more elements than this get a buffer of their own.
+      buffer_size: the most elements in one buffer; larger leaves stay alone.
 
     Returns:
       A `Packed`.
@@ -184,21 +190,26 @@ def pack(
       PyTorch's multi-tensor ("foreach"/"fused") optimizers group tensors the same way.
     """
     path_leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
-    keys: dict[Any, int] = {}
+    open_buffer: dict[Any, int] = {}  # group key -> the buffer still being filled
+    filled: list[int] = []
     order: list[list[int]] = []
     alone: list[bool] = []
     for i, (path, leaf) in enumerate(path_leaves):
         leaf = jnp.asarray(leaf)
-        if not _replicated(leaf) or (alone_above is not None and leaf.size > alone_above):
+        if not _replicated(leaf) or leaf.size > buffer_size:
             order.append([i])
             alone.append(True)
+            filled.append(int(leaf.size))
             continue
         key = (jnp.dtype(leaf.dtype).name, None if group is None else group(path, leaf))
-        if key not in keys:
-            keys[key] = len(order)
+        b = open_buffer.get(key)
+        if b is None or filled[b] + leaf.size > buffer_size:
+            b = open_buffer[key] = len(order)
             order.append([])
             alone.append(False)
-        order[keys[key]].append(i)
+            filled.append(0)
+        order[b].append(i)
+        filled[b] += int(leaf.size)
     slots: list[Slot | None] = [None] * len(path_leaves)
     sizes, dtypes, buffers = [], [], []
     for b, (members, is_alone) in enumerate(zip(order, alone, strict=True)):

@@ -48,9 +48,12 @@ def test_gradient_through_unpack_is_packed_and_uses_concatenate():
 
 def test_groups_dtypes_and_leaves_kept_alone():
     params = {"w": jnp.ones((4, 4)), "b": jnp.ones(4), "e": jnp.ones(100, jnp.bfloat16), "s": jnp.ones(())}
-    packed = gradtx.pack(params, group=lambda path, x: x.ndim > 1, alone_above=50)
+    packed = gradtx.pack(params, group=lambda path, x: x.ndim > 1, buffer_size=50)
     shapes = [(b.shape, b.dtype) for b in packed.buffers]
     assert shapes == [((5,), jnp.float32), ((100,), jnp.bfloat16), ((16,), jnp.float32)]
+    many = gradtx.pack({f"x{i}": jnp.full(3, float(i)) for i in range(10)}, buffer_size=7)
+    assert [b.shape for b in many.buffers] == [(6,)] * 5  # two leaves fit, a third would not
+    np.testing.assert_array_equal(many.unpack()["x7"], [7.0, 7.0, 7.0])
     assert packed.unpack()["e"].dtype == jnp.bfloat16
     for a, b in zip(jax.tree.leaves(packed.unpack()), jax.tree.leaves(params), strict=True):
         np.testing.assert_array_equal(a, b)

@@ -261,7 +261,15 @@ def nadamw(
 
 
 @_checks.checked
-def adamax(learning_rate: ScalarOrSchedule, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Chain:
+def adamax(
+    learning_rate: ScalarOrSchedule,
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-8,
+    *,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
+) -> Chain:
     r"""Adamax: Adam with the infinity norm in place of the RMS.
 
     .. math:: \nu_t = \max(|g_t| + \epsilon, b_2 \nu_{t-1}), \qquad
@@ -272,6 +280,8 @@ def adamax(learning_rate: ScalarOrSchedule, b1: Any = 0.9, b2: Any = 0.999, eps:
       b1: decay of the first moment, in [0, 1).
       b2: decay of the infinity norm, in [0, 1).
       eps: added to ``|g|``.
+      mu_dtype: dtype of the first moment; not in optax's ``adamax``.
+      nu_dtype: dtype of the infinity norm; not in optax.
 
     Returns:
       ``chain(momentum(b1), scale_by_infinity_norm(b2, eps), scale_by_learning_rate(lr))``.
@@ -285,8 +295,8 @@ def adamax(learning_rate: ScalarOrSchedule, b1: Any = 0.9, b2: Any = 0.999, eps:
     """
     return labelled(
         "adamax",
-        momentum(b1),
-        scale_by_infinity_norm(b2, eps),
+        momentum(b1, mu_dtype=mu_dtype),
+        scale_by_infinity_norm(b2, eps, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
         readout_names={"scale_by_infinity_norm.decay": "b2"},
     )

@@ -282,6 +282,7 @@ class scale_by_infinity_norm(Transform):
     Args:
       decay: the decay of the maximum, in [0, 1).
       eps: added to ``|g|``.
+      nu_dtype: dtype of ``nu`` (default: the parameters').
 
     Returns:
       A transform whose state is `ScaleByInfinityNormState`.
@@ -298,9 +299,10 @@ class scale_by_infinity_norm(Transform):
 
     decay: Any = hyper(default=0.999)
     eps: Any = hyper(default=1e-8)
+    nu_dtype: Any = static(default=None, kw_only=True)
 
     def init(self, params: Params) -> ScaleByInfinityNormState:
-        return ScaleByInfinityNormState(count=zero_count(), nu=tree.zeros_like(params))
+        return ScaleByInfinityNormState(count=zero_count(), nu=tree.zeros_like(params, self.nu_dtype))
 
     def _update(self, updates: Updates, state: ScaleByInfinityNormState, params: Params | None, ctx: Context):
         del params
@@ -314,7 +316,9 @@ class scale_by_infinity_norm(Transform):
             return jnp.maximum(jnp.abs(g) + tree.cast(eps, dtype), tree.cast(decay, dtype) * n)
 
         nu = jax.tree.map(infinity_moment, gradient, state.nu)
-        out = jax.tree.map(lambda x, n: (x.astype(n.dtype) / n).astype(x.dtype), updates, nu)
+        out = jax.tree.map(
+            lambda x, n: (x.astype(tree.compute_dtype(x.dtype, n.dtype)) / n).astype(x.dtype), updates, nu
+        )
         new_state = ScaleByInfinityNormState(
             count=safe_increment(state.count), nu=tree.cast_like(nu, state.nu)
         )
