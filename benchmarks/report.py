@@ -9,9 +9,11 @@ import json
 import math
 import sys
 
+NONE = "-"
+
 
 def fmt(value: float, spec: str) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+    return NONE if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
 def main() -> None:
@@ -32,19 +34,28 @@ def main() -> None:
         cells = []
         for v in variants:
             r = by.get(v)
-            cells.append("–" if r is None else f"{r['step_ms']:.1f} ms ({fmt(r['step_vs_optax'], '.2f')}x)")
+            cells.append(NONE if r is None else f"{r['step_ms']:.1f} ms ({fmt(r['step_vs_optax'], '.2f')}x)")
         compile_cells = " / ".join(
-            "–" if v not in by else f"{by[v]['compile_s']:.2f} s" for v in ("optax", "gradtx", "gradtx packed")
+            NONE if v not in by else f"{by[v]['compile_s']:.2f} s"
+            for v in ("optax", "gradtx", "gradtx packed")
         )
         print(f"| {key[0]} | {key[1]} | {key[2]} | " + " | ".join(cells) + f" | {compile_cells} |")
     print()
-    print("| layout | optimizer | step | temp MiB: optax / gradtx / packed | compile peak RSS MiB: optax / gradtx / packed |")
+    print(
+        "| layout | optimizer | step | temp MiB: optax / gradtx / packed "
+        "| compile peak RSS MiB: optax / gradtx / packed |"
+    )
     print("|---|---|---|---|---|")
     for key in keys:
         by = {r["variant"]: r for r in rows if (r["layout"], r["optimizer"], r["mode"]) == key}
-        temps = " / ".join("–" if v not in by else fmt(by[v]["temp_mib"], ".1f") for v in ("optax", "gradtx", "gradtx packed"))
-        rss = " / ".join("–" if v not in by else fmt(by[v]["compile_rss_mib"], ".0f")
-                         for v in ("optax", "gradtx", "gradtx packed"))
+        temps = " / ".join(
+            NONE if v not in by else fmt(by[v]["temp_mib"], ".1f")
+            for v in ("optax", "gradtx", "gradtx packed")
+        )
+        rss = " / ".join(
+            NONE if v not in by else fmt(by[v]["compile_rss_mib"], ".0f")
+            for v in ("optax", "gradtx", "gradtx packed")
+        )
         print(f"| {key[0]} | {key[1]} | {key[2]} | {temps} | {rss} |")
 
 

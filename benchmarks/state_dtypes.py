@@ -22,7 +22,7 @@ import gradtx
 TOUR = pathlib.Path(__file__).parent.parent / "examples" / "tour.py"
 
 
-def load_tour():  # noqa: ANN201
+def load_tour():
     spec = importlib.util.spec_from_file_location("tour", TOUR)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -31,7 +31,9 @@ def load_tour():  # noqa: ANN201
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--lr", type=float, default=3e-3)
     args = parser.parse_args()
@@ -55,8 +57,10 @@ def main() -> None:
         acc = tour.accuracy(params, x_test, y_test)
         if reference is None:
             reference = params
-        diff = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(reference),
-                                                                   strict=True))
+        diff = max(
+            float(jnp.max(jnp.abs(a - b)))
+            for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(reference), strict=True)
+        )
         print(f"{name:24s} {loss:10.4f} {acc:9.3f} {diff:16.2e} {state_bytes:12d}")
 
 

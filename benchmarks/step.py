@@ -77,15 +77,23 @@ def gpt2_small() -> dict[str, Any]:
     def normal(*shape: int) -> jax.Array:
         return jax.random.normal(jax.random.fold_in(key, next(counter)), shape) * 0.02
 
-    params: dict[str, Any] = {"wte": normal(vocab, d), "wpe": normal(ctx, d), "ln_f": {"g": jnp.ones(d), "b": jnp.zeros(d)}}
+    params: dict[str, Any] = {
+        "wte": normal(vocab, d),
+        "wpe": normal(ctx, d),
+        "ln_f": {"g": jnp.ones(d), "b": jnp.zeros(d)},
+    }
     for i in range(12):
         params[f"h{i:02d}"] = {
             "ln_1": {"g": jnp.ones(d), "b": jnp.zeros(d)},
-            "attn": {"c_attn": {"w": normal(d, 3 * d), "b": jnp.zeros(3 * d)},
-                     "c_proj": {"w": normal(d, d), "b": jnp.zeros(d)}},
+            "attn": {
+                "c_attn": {"w": normal(d, 3 * d), "b": jnp.zeros(3 * d)},
+                "c_proj": {"w": normal(d, d), "b": jnp.zeros(d)},
+            },
             "ln_2": {"g": jnp.ones(d), "b": jnp.zeros(d)},
-            "mlp": {"c_fc": {"w": normal(d, ff), "b": jnp.zeros(ff)},
-                    "c_proj": {"w": normal(ff, d), "b": jnp.zeros(d)}},
+            "mlp": {
+                "c_fc": {"w": normal(d, ff), "b": jnp.zeros(ff)},
+                "c_proj": {"w": normal(ff, d), "b": jnp.zeros(d)},
+            },
         }
     return params
 
@@ -131,19 +139,16 @@ class JaxVariant:
         unpack = (lambda p: p.unpack()) if packed else (lambda p: p)
         grads = jax.tree.map(lambda x: x * 0.5 + 1e-3, self.params)
 
-        if mode == "update":
-            def step(p: Any, s: Any, g: Any) -> tuple[Any, Any]:
-                u, s = opt.update(g, s, p)
-                return gradtx.apply_updates(p, u), s
+        def update_step(p: Any, s: Any, g: Any) -> tuple[Any, Any]:
+            u, s = opt.update(g, s, p)
+            return gradtx.apply_updates(p, u), s
 
-            args: tuple[Any, ...] = (grads,)
-        else:
-            def step(p: Any, s: Any) -> tuple[Any, Any]:
-                g = jax.grad(lambda q: loss_fn(unpack(q)))(p)
-                u, s = opt.update(g, s, p)
-                return gradtx.apply_updates(p, u), s
+        def train_step(p: Any, s: Any) -> tuple[Any, Any]:
+            g = jax.grad(lambda q: loss_fn(unpack(q)))(p)
+            return update_step(p, s, g)
 
-            args = ()
+        step: Callable[..., Any] = update_step if mode == "update" else train_step
+        args: tuple[Any, ...] = (grads,) if mode == "update" else ()
         self.args = args
         jitted = jax.jit(step, donate_argnums=(0, 1), keep_unused=True)
         gc.collect()
@@ -175,13 +180,13 @@ class TorchVariant:
         torch.set_num_threads(os.cpu_count() or 1)
         self.name = name
         self.tensors = [torch.nn.Parameter(torch.from_numpy(np.array(x))) for x in jax.tree.leaves(params)]
-        flag = {"foreach": True} if impl == "foreach" else {"fused": True}
+        foreach, fused = (True, None) if impl == "foreach" else (None, True)
         if optimizer == "adam":
-            self.opt = torch.optim.Adam(self.tensors, lr=LR, **flag)
+            self.opt = torch.optim.Adam(self.tensors, lr=LR, foreach=foreach, fused=fused)
         elif optimizer == "adamw_clip":
-            self.opt = torch.optim.AdamW(self.tensors, lr=LR, weight_decay=WD, **flag)
+            self.opt = torch.optim.AdamW(self.tensors, lr=LR, weight_decay=WD, foreach=foreach, fused=fused)
         else:
-            self.opt = torch.optim.SGD(self.tensors, lr=LR, momentum=MOMENTUM, **flag)
+            self.opt = torch.optim.SGD(self.tensors, lr=LR, momentum=MOMENTUM, foreach=foreach, fused=fused)
         self.clip = optimizer == "adamw_clip"
         self.mode = mode
         self.compile_s = self.compile_rss_mib = self.temp_mib = self.alias_mib = float("nan")
@@ -203,6 +208,20 @@ class TorchVariant:
         return (time.perf_counter() - start) / steps
 
 
+def build_variants(
+    optimizer: str, ours: Any, theirs: Any, params: Any, mode: str, skip: set[str]
+) -> list[Any]:
+    """The five variants of one measurement, built one after the other."""
+    makers: list[tuple[str, Callable[[], Any]]] = [
+        ("optax", lambda: JaxVariant("optax", theirs, params, mode, packed=False)),
+        ("gradtx", lambda: JaxVariant("gradtx", ours, params, mode, packed=False)),
+        ("gradtx packed", lambda: JaxVariant("gradtx packed", ours, gradtx.pack(params), mode, packed=True)),
+        ("torch foreach", lambda: TorchVariant("torch foreach", optimizer, params, mode, "foreach")),
+        ("torch fused", lambda: TorchVariant("torch fused", optimizer, params, mode, "fused")),
+    ]
+    return [make() for name, make in makers if name not in skip]
+
+
 def measure(variants: list[Any], rounds: int, steps: int) -> dict[str, float]:
     times: dict[str, list[float]] = {v.name: [] for v in variants}
     for _ in range(rounds):
@@ -212,7 +231,9 @@ def measure(variants: list[Any], rounds: int, steps: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--leaves", default="1,100,1000")
     parser.add_argument("--params", type=int, default=16 * 2**20)
     parser.add_argument("--gpt2", action="store_true", help="also the GPT-2 small tree (124M parameters)")
@@ -220,18 +241,26 @@ def main() -> None:
     parser.add_argument("--modes", default="update,train")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=5, help="steps per round")
-    parser.add_argument("--skip", default="", help="variants to leave out, e.g. 'optax,gradtx' at 10,000 leaves")
+    parser.add_argument(
+        "--skip", default="", help="variants to leave out, e.g. 'optax,gradtx' at 10,000 leaves"
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
-    layouts: list[tuple[str, Any]] = [(f"{n} leaves", layout(n, args.params)) for n in map(int, args.leaves.split(","))]
+    layouts: list[tuple[str, Any]] = [
+        (f"{n} leaves", layout(n, args.params)) for n in map(int, args.leaves.split(","))
+    ]
     if args.gpt2:
         layouts.append(("GPT-2 small", gpt2_small()))
     skip = set(filter(None, args.skip.split(",")))
-    print(f"# {platform.node()} | {platform.processor() or platform.machine()} | {os.cpu_count()} cores | "
-          f"jax {jax.__version__} | optax {optax.__version__} | {jax.devices()[0].device_kind}")
-    header = (f"{'layout':12s} {'optimizer':13s} {'mode':6s} {'variant':15s} {'step ms':>9s} {'vs optax':>9s} "
-              f"{'compile s':>10s} {'vs optax':>9s} {'temp MiB':>9s} {'compile RSS MiB':>16s}")
+    print(
+        f"# {platform.node()} | {platform.processor() or platform.machine()} | {os.cpu_count()} cores | "
+        f"jax {jax.__version__} | optax {optax.__version__} | {jax.devices()[0].device_kind}"
+    )
+    header = (
+        f"{'layout':12s} {'optimizer':13s} {'mode':6s} {'variant':15s} {'step ms':>9s} {'vs optax':>9s} "
+        f"{'compile s':>10s} {'vs optax':>9s} {'temp MiB':>9s} {'compile RSS MiB':>16s}"
+    )
     print(header)
     print("-" * len(header))
     results = []
@@ -240,29 +269,32 @@ def main() -> None:
         for oname in args.optimizers.split(","):
             ours, theirs = OPTIMIZERS[oname]
             for mode in args.modes.split(","):
-                candidates: list[tuple[str, Callable[[], Any]]] = [
-                    ("optax", lambda: JaxVariant("optax", theirs(), params, mode, packed=False)),
-                    ("gradtx", lambda: JaxVariant("gradtx", ours(), params, mode, packed=False)),
-                    ("gradtx packed",
-                     lambda: JaxVariant("gradtx packed", ours(), gradtx.pack(params), mode, packed=True)),
-                    ("torch foreach", lambda: TorchVariant("torch foreach", oname, params, mode, "foreach")),
-                    ("torch fused", lambda: TorchVariant("torch fused", oname, params, mode, "fused")),
-                ]
-                variants = [make() for name, make in candidates if name not in skip]
+                variants = build_variants(oname, ours(), theirs(), params, mode, skip)
                 step_ms = measure(variants, args.rounds, args.steps)
                 base = next((v for v in variants if v.name == "optax"), None)
                 for v in variants:
                     row = {
-                        "layout": lname, "params": int(n_params), "optimizer": oname, "mode": mode,
-                        "variant": v.name, "step_ms": step_ms[v.name], "compile_s": v.compile_s,
-                        "temp_mib": v.temp_mib, "alias_mib": v.alias_mib, "compile_rss_mib": v.compile_rss_mib,
+                        "layout": lname,
+                        "params": int(n_params),
+                        "optimizer": oname,
+                        "mode": mode,
+                        "variant": v.name,
+                        "step_ms": step_ms[v.name],
+                        "compile_s": v.compile_s,
+                        "temp_mib": v.temp_mib,
+                        "alias_mib": v.alias_mib,
+                        "compile_rss_mib": v.compile_rss_mib,
                         "step_vs_optax": step_ms[v.name] / step_ms["optax"] if base else float("nan"),
                         "compile_vs_optax": v.compile_s / base.compile_s if base else float("nan"),
                     }
                     results.append(row)
-                    print(f"{lname:12s} {oname:13s} {mode:6s} {v.name:15s} {row['step_ms']:9.2f} "
-                          f"{row['step_vs_optax']:8.2f}x {row['compile_s']:10.2f} {row['compile_vs_optax']:8.3f}x "
-                          f"{row['temp_mib']:9.1f} {row['compile_rss_mib']:16.0f}", flush=True)
+                    print(
+                        f"{lname:12s} {oname:13s} {mode:6s} {v.name:15s} {row['step_ms']:9.2f} "
+                        f"{row['step_vs_optax']:8.2f}x {row['compile_s']:10.2f} "
+                        f"{row['compile_vs_optax']:8.3f}x "
+                        f"{row['temp_mib']:9.1f} {row['compile_rss_mib']:16.0f}",
+                        flush=True,
+                    )
                 del variants
                 gc.collect()
     if args.json:

@@ -30,6 +30,7 @@ def test_update_step_has_no_parameter_sized_temporaries(name, packed):
 
     compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, params).compile()
     analysis = compiled.memory_analysis()
+    assert analysis is not None
     # A leaf-sized temporary would be 256 KiB; optax's clip_by_global_norm keeps one of
     # every leaf alive (its select), 1 MiB here.
     assert analysis.temp_size_in_bytes < 64 * 1024, analysis
