@@ -16,8 +16,21 @@ def run(*args: str) -> str:
 
 def test_step_benchmark_and_report(tmp_path):
     out = tmp_path / "step.json"
-    run(str(BENCH / "step.py"), "--leaves", "1,3", "--params", "4096", "--optimizers", "adam,adamw_clip",
-        "--rounds", "1", "--steps", "1", "--json", str(out))
+    run(
+        str(BENCH / "step.py"),
+        "--leaves",
+        "1,3",
+        "--params",
+        "4096",
+        "--optimizers",
+        "adam,adamw_clip",
+        "--rounds",
+        "1",
+        "--steps",
+        "1",
+        "--json",
+        str(out),
+    )
     rows = json.loads(out.read_text())["results"]
     variants = {r["variant"] for r in rows}
     assert variants == {"optax", "gradtx", "gradtx packed", "torch foreach", "torch fused"}
