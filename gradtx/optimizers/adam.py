@@ -12,7 +12,7 @@ from typing import Any
 
 from gradtx import _checks
 from gradtx.base import Chain, Transform, labelled
-from gradtx.transforms.adaptive import scale_by_infinity_norm, scale_by_rms
+from gradtx.transforms.adaptive import scale_by_adam, scale_by_adamax, scale_by_amsgrad, scale_by_rms
 from gradtx.transforms.decay import add_decayed_weights
 from gradtx.transforms.momentum import bias_correction, momentum
 from gradtx.transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
@@ -32,12 +32,9 @@ def _adam_scaling(
     debias_step_size: bool,
 ) -> list[Transform]:
     if not debias_step_size:
-        return [
-            momentum(b1, nesterov=nesterov, mu_dtype=mu_dtype),
-            scale_by_rms(
-                b2, eps, eps_in_sqrt=False, bias_correction=True, eps_root=eps_root, nu_dtype=nu_dtype
-            ),
-        ]
+        return list(
+            scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype).transforms
+        )
     if nesterov:
         raise ValueError(f"{name}: debias_step_size=True is not defined with nesterov=True")
     return [
@@ -295,8 +292,7 @@ def adamax(
     """
     return labelled(
         "adamax",
-        momentum(b1, mu_dtype=mu_dtype),
-        scale_by_infinity_norm(b2, eps, nu_dtype=nu_dtype),
+        *scale_by_adamax(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype).transforms,
         scale_by_learning_rate(learning_rate),
         readout_names={"scale_by_infinity_norm.decay": "b2"},
     )
@@ -343,16 +339,9 @@ def amsgrad(
     """
     return labelled(
         "amsgrad",
-        momentum(b1, debias=bias_correction_mu, mu_dtype=mu_dtype),
-        scale_by_rms(
-            b2,
-            eps,
-            eps_in_sqrt=False,
-            bias_correction=bias_correction_nu,
-            eps_root=eps_root,
-            nu_dtype=nu_dtype,
-            amsgrad=True,
-        ),
+        *scale_by_amsgrad(
+            b1, b2, eps, eps_root, mu_dtype, bias_correction_mu, bias_correction_nu, nu_dtype=nu_dtype
+        ).transforms,
         scale_by_learning_rate(learning_rate),
         readout_names=_B2,
     )

@@ -420,7 +420,9 @@ def scale_by_amsgrad(
 
 
 @_checks.checked
-def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Chain:
+def scale_by_adamax(
+    b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, *, mu_dtype: Any = None, nu_dtype: Any = None
+) -> Chain:
     r"""Adamax's scaling: `momentum`, then `scale_by_infinity_norm` of the same gradient.
 
     .. math:: \hat m_t / \max(|g_t| + \epsilon, b_2 \nu_{t-1})
@@ -429,6 +431,8 @@ def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Chain:
       b1: decay of the first moment, in [0, 1).
       b2: decay of the infinity norm, in [0, 1).
       eps: added to ``|g|``.
+      mu_dtype: dtype of the first moment; not in optax.
+      nu_dtype: dtype of the infinity norm; not in optax.
 
     Returns:
       ``chain(momentum(b1), scale_by_infinity_norm(b2, eps))``.
@@ -442,4 +446,6 @@ def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Chain:
     References:
       Kingma and Ba, 2015, section 7.1. ``optax.scale_by_adamax`` (same numbers).
     """
-    return labelled("scale_by_adamax", momentum(b1), scale_by_infinity_norm(b2, eps))
+    return labelled(
+        "scale_by_adamax", momentum(b1, mu_dtype=mu_dtype), scale_by_infinity_norm(b2, eps, nu_dtype=nu_dtype)
+    )
