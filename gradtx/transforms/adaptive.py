@@ -103,7 +103,7 @@ class scale_by_rms(Transform):
         nu_hat = tree.debias(nu, decay, count) if self.bias_correction else nu
         nu_max = None
         if self.amsgrad:
-            nu_max = jax.tree.map(lambda a, b: jnp.maximum(a.astype(b.dtype), b), state.nu_max, nu_hat)
+            nu_max = jax.tree.map(lambda a, b: jnp.maximum(tree.to(a, b.dtype), b), state.nu_max, nu_hat)
             nu_hat = nu_max
         eps, eps_root = self.at("eps", state.count), self.at("eps_root", state.count)
         out = jax.tree.map(lambda x, n: self._scale(x, n, eps, eps_root), updates, nu_hat)
@@ -116,7 +116,7 @@ class scale_by_rms(Transform):
 
     def _scale(self, x: jax.Array, n: jax.Array, eps: Any, eps_root: Any) -> jax.Array:
         dtype = tree.compute_dtype(x.dtype, n.dtype)
-        xs, n = x.astype(dtype), n.astype(dtype)
+        xs, n = tree.to(x, dtype), tree.to(n, dtype)
         eps = tree.cast(eps, dtype)
         if self.eps_in_sqrt:
             return (xs * jax.lax.rsqrt(n + eps)).astype(x.dtype)
@@ -191,7 +191,7 @@ class scale_by_stddev(Transform):
 
         def scale_one(x: jax.Array, m: jax.Array, n: jax.Array) -> jax.Array:
             eps = tree.cast(eps_value, n.dtype)
-            xs = x.astype(n.dtype)
+            xs = tree.to(x, n.dtype)
             if self.eps_in_sqrt:
                 return (jax.lax.rsqrt(n - m**2 + eps) * xs).astype(x.dtype)
             return (1 / (jnp.sqrt(n - m**2) + eps) * xs).astype(x.dtype)
@@ -312,12 +312,12 @@ class scale_by_infinity_norm(Transform):
 
         def infinity_moment(g: jax.Array, n: jax.Array) -> jax.Array:
             dtype = tree.compute_dtype(g.dtype, n.dtype)
-            g, n = g.astype(dtype), n.astype(dtype)
+            g, n = tree.to(g, dtype), tree.to(n, dtype)
             return jnp.maximum(jnp.abs(g) + tree.cast(eps, dtype), tree.cast(decay, dtype) * n)
 
         nu = jax.tree.map(infinity_moment, gradient, state.nu)
         out = jax.tree.map(
-            lambda x, n: (x.astype(tree.compute_dtype(x.dtype, n.dtype)) / n).astype(x.dtype), updates, nu
+            lambda x, n: (tree.to(x, tree.compute_dtype(x.dtype, n.dtype)) / n).astype(x.dtype), updates, nu
         )
         new_state = ScaleByInfinityNormState(
             count=safe_increment(state.count), nu=tree.cast_like(nu, state.nu)

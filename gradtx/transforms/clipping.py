@@ -92,5 +92,5 @@ class clip_by_global_norm(Transform):
         max_norm = self.at("max_norm", getattr(state, "count", None))
         norm = tree.global_norm(updates)
         factor = jnp.minimum(1, tree.cast(max_norm, norm.dtype) / norm)
-        out = jax.tree.map(lambda g: g * factor.astype(g.dtype), updates)
+        out = jax.tree.map(lambda g: g * tree.to(factor, g.dtype), updates)
         return out, self._stateless_next(state)

@@ -100,7 +100,7 @@ class add_decayed_weights(Transform):
         new_state = AddDecayedWeightsState(count=safe_increment(state.count))
 
         def decay(g: jax.Array, p: jax.Array) -> jax.Array:
-            return g + tree.cast(wd, g.dtype) * p.astype(g.dtype)
+            return g + tree.cast(wd, g.dtype) * tree.to(p, g.dtype)
 
         if self.mask is None:
             return jax.tree.map(decay, updates, params), new_state

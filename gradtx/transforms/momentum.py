@@ -77,7 +77,7 @@ class trace(Transform):
 
         def step(g: jax.Array, t: jax.Array) -> jax.Array:
             dtype = tree.compute_dtype(g.dtype, t.dtype)
-            return g.astype(dtype) + tree.cast(decay, dtype) * t.astype(dtype)
+            return tree.to(g, dtype) + tree.cast(decay, dtype) * tree.to(t, dtype)
 
         new_trace = jax.tree.map(step, updates, state.trace)
         out = jax.tree.map(step, updates, new_trace) if self.nesterov else new_trace
@@ -207,7 +207,7 @@ class momentum(Transform):
             look_ahead = tree.debias(mu, b1, safe_increment(count))
             current = tree.debias(updates, b1, count)
             out = jax.tree.map(
-                lambda m, g: tree.cast(b1, m.dtype) * m + tree.cast(one_minus, m.dtype) * g.astype(m.dtype),
+                lambda m, g: tree.cast(b1, m.dtype) * m + tree.cast(one_minus, m.dtype) * tree.to(g, m.dtype),
                 look_ahead,
                 current,
             )
@@ -265,5 +265,5 @@ class bias_correction(Transform):
             return tree.debias(updates, decay, count), BiasCorrectionState(count=count)
         c = tree.correction(decay, count)
         factor = c ** jnp.asarray(-self.power, dtype=c.dtype)
-        out = jax.tree.map(lambda u: u * factor.astype(u.dtype), updates)
+        out = jax.tree.map(lambda u: u * tree.to(factor, u.dtype), updates)
         return out, BiasCorrectionState(count=count)
