@@ -505,9 +505,6 @@ class Chain(Transform):
             return updates, tuple(new_states)
         return updates, dict(zip(self.names, new_states, strict=True))
 
-    def _hyperparams(self, state: OptState) -> dict[str, Any]:
-        raise TypeError("use gradtx.hyperparams, which qualifies names across a chain")
-
     def __repr__(self) -> str:
         lines = []
         for i, tx in enumerate(self.transforms):

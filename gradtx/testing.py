@@ -55,9 +55,7 @@ def named_buffers(state: Any) -> dict[str, list[np.ndarray]]:
                 value = getattr(node, name)
                 if value is None:
                     continue
-                if hasattr(value, "_fields") or (
-                    isinstance(value, (tuple, list, dict)) and name in ("inner_state",)
-                ):
+                if hasattr(value, "_fields") or name == "inner_state":  # a nested state, not a buffer
                     visit(value)
                     continue
                 found.setdefault(name, []).append(
