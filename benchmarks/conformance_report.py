@@ -11,22 +11,11 @@ from __future__ import annotations
 import pathlib
 import sys
 
-import jax
-import numpy as np
-
 sys.path.insert(0, str(pathlib.Path(__file__).parent.parent / "tests"))
 
 from cases import CASES, gradient_sequence, params_like
 
-from gradtx.testing import run_updates
-
-
-def scaled_error(actual: object, expected: object) -> float:
-    worst = 0.0
-    for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected), strict=True):
-        a, e = np.asarray(a, np.float64), np.asarray(e, np.float64)
-        worst = max(worst, float(np.max(np.abs(a - e)) / max(np.max(np.abs(e)), 1e-30)))
-    return worst
+from gradtx.testing import run_updates, scaled_difference
 
 
 def main() -> None:
@@ -37,7 +26,7 @@ def main() -> None:
     for case in CASES:
         ours, _ = run_updates(case.gradtx(), params, grads)
         theirs, _ = run_updates(case.reference(), params, grads)
-        err = scaled_error(ours, theirs)
+        err = scaled_difference(ours, theirs)
         exact += err == 0.0
         print(f"{case.id:40s} {case.rtol:7.0e} {err:9.2e}  {'yes' if err == 0.0 else 'no'}")
     print(f"\n{len(CASES)} cases, {exact} bit for bit.")

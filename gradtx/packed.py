@@ -51,19 +51,25 @@ class Slot:
 @dataclasses.dataclass(frozen=True)
 class PackLayout:
     """The static description of a packing: the original tree structure, one `Slot` per
-    leaf, and each buffer's size and dtype. Hashable; part of `Packed`'s treedef."""
+    leaf, each buffer's size and dtype, and which leaves each buffer holds, in order.
+    Hashable; part of `Packed`'s treedef."""
 
     treedef: Any
     slots: tuple[Slot, ...]
     buffer_sizes: tuple[int, ...]
     buffer_dtypes: tuple[Any, ...]
+    members: tuple[tuple[int, ...], ...]
+
+    def alone(self, b: int) -> bool:
+        """Whether buffer ``b`` is one leaf kept in its own shape."""
+        return self.slots[self.members[b][0]].alone
 
     def leaves_of(self, buffers: tuple[jax.Array, ...]) -> list[jax.Array]:
         """The original leaves, cut out of ``buffers``."""
         leaves: list[Any] = [None] * len(self.slots)
         for b, buffer in enumerate(buffers):
-            members = [i for i, s in enumerate(self.slots) if s.buffer == b]
-            if len(members) == 1 and self.slots[members[0]].alone:
+            members = self.members[b]
+            if self.alone(b):
                 leaves[members[0]] = buffer
                 continue
             cuts = [self.slots[i].offset for i in members[1:]]
@@ -76,13 +82,12 @@ class PackLayout:
         """Packs ``tree`` (same structure and shapes as the packed parameters) with this
         layout: one concatenate per buffer."""
         leaves = self.treedef.flatten_up_to(tree)
-        buffers = []
-        for b in range(len(self.buffer_sizes)):
-            members = [i for i, s in enumerate(self.slots) if s.buffer == b]
-            if len(members) == 1 and self.slots[members[0]].alone:
-                buffers.append(jnp.asarray(leaves[members[0]]))
-            else:
-                buffers.append(jnp.concatenate([jnp.ravel(leaves[i]) for i in members]))
+        buffers = [
+            jnp.asarray(leaves[members[0]])
+            if self.alone(b)
+            else jnp.concatenate([jnp.ravel(leaves[i]) for i in members])
+            for b, members in enumerate(self.members)
+        ]
         return Packed(tuple(buffers), self)
 
     def per_buffer(self, tree: PyTree) -> tuple[Any, ...]:
@@ -95,8 +100,7 @@ class PackLayout:
             jax.tree.map(lambda s, v: None if s is None else v, shapes, tree, is_leaf=lambda x: x is None)
         )
         out = []
-        for b, size in enumerate(self.buffer_sizes):
-            members = [i for i, s in enumerate(self.slots) if s.buffer == b]
+        for size, members in zip(self.buffer_sizes, self.members, strict=True):
             distinct = {np.asarray(values[i]).item() for i in members}
             if len(distinct) == 1:
                 out.append(distinct.pop())
@@ -211,7 +215,7 @@ def pack(
         order[b].append(i)
         filled[b] += int(leaf.size)
     slots: list[Slot | None] = [None] * len(path_leaves)
-    sizes, dtypes, buffers = [], [], []
+    sizes, dtypes = [], []
     for b, (members, is_alone) in enumerate(zip(order, alone, strict=True)):
         offset = 0
         for i in members:
@@ -220,9 +224,8 @@ def pack(
             offset += int(leaf.size)
         sizes.append(offset)
         dtypes.append(jnp.dtype(path_leaves[members[0]][1].dtype))
-        if is_alone:
-            buffers.append(jnp.asarray(path_leaves[members[0]][1]))
-        else:
-            buffers.append(jnp.concatenate([jnp.ravel(jnp.asarray(path_leaves[i][1])) for i in members]))
-    layout = PackLayout(treedef, tuple(s for s in slots if s is not None), tuple(sizes), tuple(dtypes))
-    return Packed(tuple(buffers), layout)
+    members = tuple(tuple(m) for m in order)
+    layout = PackLayout(
+        treedef, tuple(s for s in slots if s is not None), tuple(sizes), tuple(dtypes), members
+    )
+    return layout.pack(params)

@@ -50,13 +50,6 @@ def full_like(tree: PyTree, value: Any, dtype: Any = None) -> PyTree:
     return jax.tree.map(lambda x: jnp.full_like(x, value, dtype=dtype), tree)
 
 
-def cast_tree(tree: PyTree, dtype: Any) -> PyTree:
-    """Casts every leaf to ``dtype``; no-op when ``dtype`` is None."""
-    if dtype is None:
-        return tree
-    return jax.tree.map(lambda x: to(x, dtype), tree)
-
-
 def cast_like(tree: PyTree, like: PyTree) -> PyTree:
     """Casts each leaf of ``tree`` to the dtype of the matching leaf of ``like``."""
     return jax.tree.map(lambda x, y: to(x, y.dtype), tree, like)

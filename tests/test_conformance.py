@@ -7,31 +7,11 @@ import pytest
 from cases import CASE_IDS, CASES, Case, gradient_sequence, params_like
 from conftest import reference_numerics
 
-from gradtx.testing import named_buffers, run_updates
+from gradtx.testing import assert_close_to_scale, named_buffers, run_updates
 
 STEPS = 200
 PARAMS = params_like()
 GRADS = gradient_sequence(PARAMS, STEPS)
-
-
-def assert_close_to_scale(actual, expected, rtol, what):
-    """Per leaf: ``max |a - e| <= rtol * max |e|`` over all steps and coordinates.
-
-    Relative to the leaf's scale, not elementwise: an Adam update whose moment cancels
-    to near zero has a tiny denominator in an elementwise ratio, however exact.
-    """
-    a_leaves, a_def = jax.tree_util.tree_flatten_with_path(actual)
-    e_leaves, e_def = jax.tree_util.tree_flatten_with_path(expected)
-    assert a_def == e_def, f"{what}: structures differ\n{a_def}\n{e_def}"
-    for (path, a), (_, e) in zip(a_leaves, e_leaves, strict=True):
-        a = np.asarray(a, np.float64)
-        e = np.asarray(e, np.float64)
-        assert np.all(np.isfinite(a)), f"{what}{jax.tree_util.keystr(path)} has non-finite values"
-        scale = max(float(np.max(np.abs(e))), 1e-30)
-        worst = float(np.max(np.abs(a - e))) / scale
-        assert worst <= rtol, (
-            f"{what}{jax.tree_util.keystr(path)}: {worst:.3g} > {rtol:g} of scale {scale:.3g}"
-        )
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)

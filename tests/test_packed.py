@@ -8,10 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from cases import CASE_IDS, CASES, Case, gradient_sequence, params_like
-from test_conformance import assert_close_to_scale
 
 import gradtx
-from gradtx.testing import run_updates
+from gradtx.testing import assert_close_to_scale, run_updates
 
 STEPS = 50
 PARAMS = params_like()

@@ -8,7 +8,7 @@ from cases import gradient_sequence, params_like
 from conftest import reference_numerics
 
 import gradtx
-from gradtx.testing import run_updates
+from gradtx.testing import assert_close_to_scale, run_updates
 
 PARAMS = params_like()
 GRADS = gradient_sequence(PARAMS, 50)
@@ -23,9 +23,7 @@ def leaves_close(a, b, rtol=1e-6):
     """Within ``rtol`` of each leaf's scale. Hyperparameters that are constants let XLA
     rewrite (``pow(0.9, t)`` of a constant base, say), so an optimizer passed as data
     and one closed over can differ in the last bit."""
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-        assert np.max(np.abs(x - y)) <= rtol * np.max(np.abs(y))
+    assert_close_to_scale(a, b, rtol)
 
 
 # --- interop ---------------------------------------------------------------------------

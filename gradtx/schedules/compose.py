@@ -424,10 +424,6 @@ def sgdr_schedule(cosine_kwargs: Sequence[dict[str, Any]]) -> Schedule:
     return join_schedules(schedules, boundaries[:-1])
 
 
-def _onecycle_check(name: str, transition_steps: Any) -> None:
-    positive(name, "transition_steps", transition_steps)
-
-
 def linear_onecycle_schedule(
     transition_steps: int,
     peak_value: Any,
@@ -458,7 +454,7 @@ def linear_onecycle_schedule(
     References:
       Smith and Topin, 2018. ``optax.linear_onecycle_schedule`` (same values).
     """
-    _onecycle_check("linear_onecycle_schedule", transition_steps)
+    positive("linear_onecycle_schedule", "transition_steps", transition_steps)
     return piecewise_interpolate_schedule(
         "linear",
         peak_value / div_factor,
@@ -497,7 +493,7 @@ def cosine_onecycle_schedule(
     References:
       Smith and Topin, 2018. ``optax.cosine_onecycle_schedule`` (same values).
     """
-    _onecycle_check("cosine_onecycle_schedule", transition_steps)
+    positive("cosine_onecycle_schedule", "transition_steps", transition_steps)
     return piecewise_interpolate_schedule(
         "cosine",
         peak_value / div_factor,
