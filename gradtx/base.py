@@ -78,6 +78,28 @@ def static(default: Any = dataclasses.MISSING, *, kw_only: bool = False) -> Any:
     return dataclasses.field(default=default, kw_only=kw_only, metadata={"gradtx": "static"})
 
 
+class FrozenTree:
+    """A pytree of Python values kept as hashable static data (a mask, say)."""
+
+    def __init__(self, value: Any) -> None:
+        leaves, self.treedef = jax.tree.flatten(value)
+        self.leaves = tuple(leaves)
+
+    @property
+    def tree(self) -> Any:
+        """The pytree."""
+        return jax.tree.unflatten(self.treedef, self.leaves)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FrozenTree) and (self.treedef, self.leaves) == (other.treedef, other.leaves)
+
+    def __hash__(self) -> int:
+        return hash((self.treedef, self.leaves))
+
+    def __repr__(self) -> str:
+        return repr(self.tree)
+
+
 def _is_data(value: Any) -> bool:
     return isinstance(value, PyTreeData)
 

@@ -23,6 +23,11 @@ def wider(a: Any, b: Any) -> Any:
         return jnp.promote_types(a, b)
 
 
+def float_dtype() -> Any:
+    """JAX's default float dtype: float32, or float64 under ``jax_enable_x64``."""
+    return jnp.asarray(1.0).dtype
+
+
 def to(x: jax.Array, dtype: Any) -> jax.Array:
     """``x`` in ``dtype``; ``x`` itself when it already is (no operation to trace)."""
     return x if x.dtype == dtype else x.astype(dtype)
@@ -80,7 +85,7 @@ def correction(decay: Any, count: jax.Array) -> jax.Array:
     """``1 - decay**count``: the bias of a moving average started at zero, t from 1."""
     decay = jnp.asarray(decay)
     if not jnp.issubdtype(decay.dtype, jnp.floating):
-        decay = decay.astype(jnp.asarray(1.0).dtype)
+        decay = decay.astype(float_dtype())
     return 1 - decay ** to(count, decay.dtype)
 
 

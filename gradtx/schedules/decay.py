@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 from jax.core import Tracer
 
+from gradtx import tree
 from gradtx.base import PyTreeData, hyper, pytree_dataclass, static
 
 
@@ -29,7 +30,7 @@ class Schedule(PyTreeData):
 
 def steps_of(count: Any) -> jax.Array:
     """A step count as a float array (float32, or float64 under x64)."""
-    return jnp.asarray(count).astype(jnp.asarray(1.0).dtype)
+    return jnp.asarray(count).astype(tree.float_dtype())
 
 
 def as_float(value: Any, like: jax.Array) -> jax.Array:

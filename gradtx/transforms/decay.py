@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from gradtx import tree
 from gradtx.base import (
     Context,
+    FrozenTree,
     Params,
     Transform,
     Updates,
@@ -20,28 +21,6 @@ from gradtx.base import (
     zero_count,
 )
 from gradtx.packed import Packed
-
-
-class FrozenTree:
-    """A pytree of Python values kept as hashable static data (a mask, say)."""
-
-    def __init__(self, value: Any) -> None:
-        leaves, self.treedef = jax.tree.flatten(value)
-        self.leaves = tuple(leaves)
-
-    @property
-    def tree(self) -> Any:
-        """The pytree."""
-        return jax.tree.unflatten(self.treedef, self.leaves)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, FrozenTree) and (self.treedef, self.leaves) == (other.treedef, other.leaves)
-
-    def __hash__(self) -> int:
-        return hash((self.treedef, self.leaves))
-
-    def __repr__(self) -> str:
-        return repr(self.tree)
 
 
 class AddDecayedWeightsState(NamedTuple):

@@ -19,6 +19,7 @@ import numpy as np
 
 from gradtx.base import (
     Context,
+    FrozenTree,
     Params,
     Transform,
     Updates,
@@ -28,7 +29,6 @@ from gradtx.base import (
     static,
     zero_count,
 )
-from gradtx.transforms.decay import FrozenTree
 
 
 class InjectHyperparamsState(NamedTuple):
