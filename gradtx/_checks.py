@@ -60,4 +60,7 @@ def checked(fn: _F) -> _F:
             check(fn.__name__, name, value)
         return fn(*args, **kwargs)
 
+    # Annotations as objects, not strings, as optax's are: code that inspects
+    # ``signature(adam).parameters["learning_rate"].annotation`` sees ScalarOrSchedule.
+    wrapper.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]

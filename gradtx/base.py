@@ -284,6 +284,10 @@ def pytree_dataclass(cls: _D) -> _D:
     cls._hyper_fields = tuple(n for n, k in kinds.items() if k == "hyper")  # type: ignore[attr-defined]
     cls._static_fields = tuple(n for n, k in kinds.items() if k == "static")  # type: ignore[attr-defined]
     cls._complement_fields = tuple(f.name for f in fields if f.metadata.get("complement"))  # type: ignore[attr-defined]
+    try:  # annotations as objects, not strings (see `_checks.checked`)
+        cls.__signature__ = inspect.signature(cls, eval_str=True)  # type: ignore[attr-defined]
+    except NameError:
+        pass
     jax.tree_util.register_pytree_with_keys(
         cls,
         lambda obj: obj._flatten_with_keys(),
@@ -298,7 +302,34 @@ class Transform(PyTreeData):
     Subclasses implement ``init`` and ``_update(updates, state, params, ctx)``; the
     public ``update`` first checks that the gradient tree matches the state, so a
     mismatch is reported at trace time naming the transform and the first differing path.
+
+    ``Transform(init_fn, update_fn)`` (also spelled ``gradtx.GradientTransformation``,
+    optax's name) wraps a pair of functions written for optax into a transform, so
+    optax code that builds its own transformations runs after the import switch.
+
+    Example:
+      >>> import gradtx, jax, jax.numpy as jnp
+      >>> double = gradtx.GradientTransformation(
+      ...     lambda params: gradtx.EmptyState(),
+      ...     lambda updates, state, params=None: (jax.tree.map(lambda u: 2 * u, updates), state),
+      ... )
+      >>> double.update(jnp.ones(2), double.init(jnp.ones(2)))[0]
+      Array([2., 2.], dtype=float32)
     """
+
+    # Whether ``update`` checks each per-parameter buffer of the state against the
+    # updates; wrappers, whose state holds other transforms' states, say False.
+    _check_buffers: ClassVar[bool] = True
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        del args, kwargs
+        # Python then calls the returned object's __init__ with the same arguments.
+        return object.__new__(functions if cls is Transform else cls)
+
+    def _children(self, state: OptState) -> list[tuple[Transform, OptState]]:
+        """The transforms this one wraps, each with its state (for `hyperparams`)."""
+        del state
+        return []
 
     def init(self, params: Params) -> OptState:
         """Returns the initial state for ``params``."""
@@ -313,7 +344,8 @@ class Transform(PyTreeData):
     def _apply(
         self, updates: Updates, state: OptState, params: Params | None, ctx: Context
     ) -> tuple[Updates, OptState]:
-        check_state_matches(type(self).__name__, updates, state)
+        if self._check_buffers:
+            check_state_matches(type(self).__name__, updates, state)
         return self._update(updates, state, params, ctx)
 
     def _update(
@@ -337,8 +369,8 @@ class Transform(PyTreeData):
         values = {}
         for field in self._hyper_fields:
             value = getattr(self, field)
-            if value is None:
-                continue
+            if value is None or isinstance(value, (Transform, tuple, list, dict)):
+                continue  # absent, or wrapped transforms (reported through _children)
             if callable(value):
                 if count is None:
                     continue
@@ -410,10 +442,34 @@ def zero_count() -> jax.Array:
     return jnp.zeros([], jnp.int32)
 
 
-def safe_increment(count: jax.Array) -> jax.Array:
-    """``count + 1``, saturating at the largest int32 instead of wrapping."""
-    largest = jnp.iinfo(jnp.int32).max
-    return jnp.where(count < largest, count + 1, largest).astype(jnp.int32)
+def safe_increment(count: Any) -> jax.Array:
+    """``count + 1``, saturating at the largest value of its dtype instead of wrapping.
+
+    Args:
+      count: an integer or floating-point counter (int32 for gradtx's counters).
+
+    Returns:
+      ``count + 1`` in ``count``'s dtype, or ``count`` itself at the largest value.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> gradtx.safe_increment(jnp.asarray(2**31 - 1, jnp.int32))
+      Array(2147483647, dtype=int32)
+
+    References:
+      ``optax.safe_increment`` (same behaviour; ``optax.safe_int32_increment`` is an
+      alias of it, and of this).
+    """
+    count = jnp.asarray(count)
+    dtype = count.dtype
+    if jnp.issubdtype(dtype, jnp.integer):
+        largest = jnp.iinfo(dtype).max
+    elif jnp.issubdtype(dtype, jnp.floating):
+        largest = jnp.finfo(dtype).max
+    else:
+        raise ValueError(f"safe_increment: count must be an integer or float array, got dtype {dtype}")
+    largest = jnp.asarray(largest, dtype)
+    return jnp.where(count < largest, count + jnp.asarray(1, dtype), largest)
 
 
 # --- the identity and chains ----------------------------------------------------------
@@ -436,6 +492,72 @@ class identity(Transform):
     def _update(self, updates: Updates, state: OptState, params: Params | None, ctx: Context):
         del params, ctx
         return updates, state
+
+
+@pytree_dataclass
+class functions(Transform):
+    """A transform made of an ``init`` and an ``update`` function, as optax builds them.
+
+    Built by ``gradtx.GradientTransformation(init, update)`` (optax's spelling) or
+    `stateless`. Both functions are static; ``update`` receives the extra keyword
+    arguments when it accepts ``**kwargs``.
+
+    Args:
+      init: ``init(params) -> state``.
+      update: ``update(updates, state, params=None, **extra) -> (updates, state)``.
+
+    Returns:
+      A transform.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.functions(gradtx.init_empty_state, lambda u, s, p=None: (-u, s))
+      >>> tx.update(jnp.ones(2), tx.init(None))[0]
+      Array([-1., -1.], dtype=float32)
+
+    References:
+      ``optax.GradientTransformation`` (a NamedTuple of the two functions).
+    """
+
+    init_fn: Callable[..., Any] = static()
+    update_fn: Callable[..., Any] = static()
+
+    def __init__(self, init: Callable[..., Any], update: Callable[..., Any]) -> None:
+        object.__setattr__(self, "init_fn", init)
+        object.__setattr__(self, "update_fn", update)
+        self.__post_init__()
+
+    def init(self, params: Params) -> OptState:
+        return self.init_fn(params)
+
+    def _apply(self, updates: Updates, state: OptState, params: Params | None, ctx: Context):
+        if ctx.extra and _accepts_extra(self.update_fn):
+            return self.update_fn(updates, state, params, **ctx.extra)
+        return self.update_fn(updates, state, params)
+
+    def __repr__(self) -> str:
+        return f"functions(init={_short(self.init_fn)}, update={_short(self.update_fn)})"
+
+
+def init_empty_state(params: Params) -> EmptyState:
+    """The ``init`` of a transform that keeps no state: returns `EmptyState`.
+
+    Args:
+      params: ignored.
+
+    Returns:
+      ``EmptyState()``.
+
+    Example:
+      >>> import gradtx
+      >>> gradtx.init_empty_state({"w": 1.0})
+      EmptyState()
+
+    References:
+      ``optax.init_empty_state``.
+    """
+    del params
+    return EmptyState()
 
 
 @pytree_dataclass
@@ -661,6 +783,8 @@ def hyperparams(optimizer: Transform, state: OptState) -> dict[str, jax.Array]:
             return
         if isinstance(tx, foreign):
             return
+        for child, child_state in tx._children(st):
+            visit(child, child_state)
         count = _count_of(st)
         if count is not None:
             counts.append(count)

@@ -101,6 +101,18 @@ def global_norm(tree: PyTree) -> jax.Array:
     leaves = jax.tree.leaves(tree)
     if not leaves:
         return jnp.zeros([])
-    dtype = functools.reduce(wider, [leaf.dtype for leaf in leaves])
-    total = sum(jnp.sum(jnp.square(leaf)).astype(dtype) for leaf in leaves)
+    dtype = functools.reduce(wider, [real_dtype(leaf.dtype) for leaf in leaves])
+    total = sum(jnp.sum(abs_sq(leaf)).astype(dtype) for leaf in leaves)
     return jnp.sqrt(jnp.asarray(total))
+
+
+def real_dtype(dtype: Any) -> Any:
+    """The real dtype of ``dtype``'s magnitudes: float32 for complex64, else ``dtype``."""
+    return jnp.finfo(dtype).dtype if jnp.issubdtype(dtype, jnp.complexfloating) else jnp.dtype(dtype)
+
+
+def abs_sq(x: jax.Array) -> jax.Array:
+    """``|x|^2``, real also for complex ``x`` (``x * conj(x)``); ``x**2`` for real ``x``."""
+    if jnp.iscomplexobj(x):
+        return (x.conj() * x).real
+    return jnp.square(x)

@@ -17,7 +17,9 @@ from gradtx.base import (
     Updates,
     hyper,
     pytree_dataclass,
+    static,
 )
+from gradtx.packed import Packed
 
 
 @pytree_dataclass
@@ -94,3 +96,203 @@ class clip_by_global_norm(Transform):
         factor = jnp.minimum(1, tree.cast(max_norm, norm.dtype) / norm)
         out = jax.tree.map(lambda g: g * tree.to(factor, g.dtype), updates)
         return out, self._stateless_next(state)
+
+
+ClipState = EmptyState
+ClipByGlobalNormState = EmptyState
+AdaptiveGradClipState = EmptyState
+
+
+@pytree_dataclass
+class clip_by_block_rms(Transform):
+    r"""Scales each leaf down so that its root mean square is at most ``threshold``.
+
+    .. math:: u = g / \max(1, \sqrt{\text{mean}(|g|^2)} / \text{threshold})
+
+    Args:
+      threshold: the largest RMS kept per leaf, >= 0.
+
+    Returns:
+      A stateless transform. Needs each leaf: apply it to unpacked parameters.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> gradtx.clip_by_block_rms(1.0).update(jnp.asarray([3.0, 4.0]), gradtx.EmptyState())[0]
+      Array([0.8485281, 1.1313709], dtype=float32)
+
+    References:
+      ``optax.clip_by_block_rms`` (same numbers).
+    """
+
+    threshold: Any = hyper()
+
+    def init(self, params: Params) -> EmptyState | ScheduleState:
+        del params
+        return self._stateless_init()
+
+    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
+        del params, ctx
+        require_leaves("clip_by_block_rms", updates)
+        threshold = self.at("threshold", getattr(state, "count", None))
+
+        def clip_one(u: jax.Array) -> jax.Array:
+            rms = jnp.sqrt(jnp.mean(tree.abs_sq(u)))
+            return u / jnp.maximum(1, rms / tree.cast(threshold, rms.dtype)).astype(u.dtype)
+
+        return jax.tree.map(clip_one, updates), self._stateless_next(state)
+
+
+def require_leaves(owner: str, updates: Any) -> None:
+    """Raises a clear error where a transform needs each parameter's own shape."""
+    if isinstance(updates, Packed):
+        raise ValueError(
+            f"{owner}: needs each parameter as its own array, which packed buffers flatten; "
+            "apply it to unpacked parameters (or pack with buffer_size=1 to keep leaves alone)."
+        )
+
+
+def unitwise_norm(x: jax.Array, axis: int | tuple[int, ...] | None = None) -> jax.Array:
+    """The L2 norm of each unit of ``x`` (optax's rule for which axes make a unit),
+    broadcast to ``x``'s shape."""
+    if axis is not None:
+        squared = jnp.sum(tree.abs_sq(x), axis=axis, keepdims=True)
+    elif jnp.squeeze(x).ndim <= 1:
+        squared = jnp.sum(tree.abs_sq(x), keepdims=True)
+    elif x.ndim in (2, 3):
+        squared = jnp.sum(tree.abs_sq(x), axis=0, keepdims=True)
+    elif x.ndim in (4, 5):
+        squared = jnp.sum(tree.abs_sq(x), axis=tuple(range(x.ndim - 1)), keepdims=True)
+    else:
+        raise ValueError(
+            f"adaptive_grad_clip: expected parameters of 1 to 5 dimensions, got shape {x.shape}; "
+            "give axis= to say which axes to reduce."
+        )
+    return jnp.broadcast_to(jnp.sqrt(squared), x.shape)
+
+
+@pytree_dataclass
+class adaptive_grad_clip(Transform):
+    r"""Adaptive gradient clipping: each unit's gradient norm is kept below
+    ``clipping`` times its parameter norm.
+
+    .. math:: g \leftarrow g \cdot \lambda \max(\lVert p \rVert, \epsilon) / \max(\lVert g \rVert, 10^{-6})
+              \quad\text{where}\quad \lVert g \rVert \ge \lambda \max(\lVert p \rVert, \epsilon)
+
+    Args:
+      clipping: ``lambda``, the largest ratio of gradient to parameter norm.
+      eps: the smallest parameter norm used.
+      axis: the axes that make a unit (default: optax's rule by number of dimensions).
+
+    Returns:
+      A stateless transform; ``update`` needs the parameters.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> p = jnp.asarray([3.0, 4.0])
+      >>> gradtx.adaptive_grad_clip(0.1).update(jnp.asarray([6.0, 8.0]), gradtx.EmptyState(), p)[0]
+      Array([0.3, 0.4], dtype=float32)
+
+    References:
+      Brock et al., 2021, "High-performance large-scale image recognition without
+      normalization". ``optax.adaptive_grad_clip`` (same numbers).
+    """
+
+    clipping: Any = hyper()
+    eps: Any = hyper(default=1e-3)
+    axis: int | tuple[int, ...] | None = static(default=None)
+
+    def init(self, params: Params) -> EmptyState:
+        del params
+        return EmptyState()
+
+    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
+        del ctx
+        if params is None:
+            raise ValueError(
+                "adaptive_grad_clip: update needs the parameters: update(updates, state, params)"
+            )
+        require_leaves("adaptive_grad_clip", updates)
+
+        def clip_one(g: jax.Array, p: jax.Array) -> jax.Array:
+            g_norm, p_norm = unitwise_norm(g, self.axis), unitwise_norm(p, self.axis)
+            max_norm = self.clipping * jnp.maximum(p_norm, tree.cast(self.eps, p_norm.dtype))
+            clipped = g * (max_norm / jnp.maximum(g_norm, tree.cast(1e-6, g_norm.dtype)))
+            return jnp.where(g_norm < max_norm, g, clipped)
+
+        return jax.tree.map(clip_one, updates, params), state
+
+
+def _check_batch_dim(owner: str, grads: Any) -> None:
+    leaves = jax.tree.leaves(grads)
+    if not leaves or not all(g.ndim >= 1 and g.shape[0] == leaves[0].shape[0] for g in leaves):
+        raise ValueError(
+            f"{owner}: expects per-example gradients, every leaf with the same leading batch "
+            f"axis; got shapes {jax.tree.map(jnp.shape, grads)}."
+        )
+
+
+def per_example_global_norm_clip(grads: Any, l2_norm_clip: Any) -> tuple[Any, jax.Array]:
+    """Clips each example's gradient to global norm ``l2_norm_clip`` and sums them
+    (differentially private SGD).
+
+    Args:
+      grads: per-example gradients, each leaf with a leading batch axis.
+      l2_norm_clip: the largest global norm of one example's gradient.
+
+    Returns:
+      ``(sum of the clipped gradients, number of examples clipped)``.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> g = jnp.asarray([[3.0, 4.0], [0.3, 0.4]])
+      >>> total, n = gradtx.per_example_global_norm_clip(g, 1.0)
+      >>> total, int(n)
+      (Array([0.90000004, 1.2       ], dtype=float32), 1)
+
+    References:
+      Abadi et al., 2016, "Deep learning with differential privacy".
+      ``optax.per_example_global_norm_clip`` (same numbers).
+    """
+    _check_batch_dim("per_example_global_norm_clip", grads)
+    norms = jax.vmap(tree.global_norm)(grads)
+    multipliers = jnp.nan_to_num(jnp.minimum(l2_norm_clip / norms, 1.0), nan=1.0)
+    num_clipped = jnp.sum(multipliers < 1.0)
+    return jax.tree.map(lambda g: jnp.tensordot(multipliers.astype(g.dtype), g, axes=1), grads), num_clipped
+
+
+def per_example_layer_norm_clip(
+    grads: Any, global_l2_norm_clip: Any, uniform: bool = True
+) -> tuple[Any, Any]:
+    """Clips each example's gradient layer by layer, then sums over examples.
+
+    Each leaf gets a share of ``global_l2_norm_clip``: equal shares (``uniform``) or in
+    proportion to the root of its size, so the clipped global norm is at most the
+    global bound.
+
+    Args:
+      grads: per-example gradients, each leaf with a leading batch axis.
+      global_l2_norm_clip: the bound on the global norm of one example's gradient.
+      uniform: equal shares (True) or shares by leaf size.
+
+    Returns:
+      ``(summed clipped gradients, number of examples clipped per leaf)``, two trees.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> g = {"a": jnp.asarray([[3.0, 4.0]]), "b": jnp.asarray([[0.1]])}
+      >>> total, n = gradtx.per_example_layer_norm_clip(g, 2.0 ** 0.5)
+      >>> total["a"], int(n["a"]), int(n["b"])
+      (Array([0.6, 0.8], dtype=float32), 1, 0)
+
+    References:
+      ``optax.per_example_layer_norm_clip`` (same numbers).
+    """
+    _check_batch_dim("per_example_layer_norm_clip", grads)
+    if uniform:
+        n = len(jax.tree.leaves(grads))
+        bounds = jax.tree.map(lambda _: global_l2_norm_clip * (1.0 / n) ** 0.5, grads)
+    else:
+        total = sum(g[0].size for g in jax.tree.leaves(grads))
+        bounds = jax.tree.map(lambda g: global_l2_norm_clip * (g[0].size / total) ** 0.5, grads)
+    result = jax.tree.map(per_example_global_norm_clip, grads, bounds)
+    return jax.tree.transpose(jax.tree.structure(grads), jax.tree.structure((0, 0)), result)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -29,6 +29,72 @@ from gradtx.base import (
     static,
     zero_count,
 )
+
+
+@runtime_checkable
+class StatefulSchedule(Protocol):
+    """A schedule with a state of its own: ``init() -> state``,
+    ``update(state, **extra) -> state``, ``__call__(state, **extra) -> value`` (optax's
+    protocol; `inject_hyperparams` keeps the state in ``hyperparams_states``)."""
+
+    def init(self) -> Any:
+        """The initial schedule state."""
+        ...
+
+    def update(self, state: Any, **extra_args: Any) -> Any:
+        """The next schedule state."""
+        ...
+
+    def __call__(self, state: Any, **extra_args: Any) -> Any:
+        """The value at ``state``."""
+        ...
+
+
+class WrappedScheduleState(NamedTuple):
+    """State of `WrappedSchedule`: the step count."""
+
+    count: jax.Array  # shape=(), dtype=int32  # pyright: ignore[reportIncompatibleMethodOverride]
+
+
+class WrappedSchedule:
+    """A plain schedule of the step made a `StatefulSchedule` (optax's class).
+
+    Args:
+      schedule_fn: a function of the step count.
+
+    Example:
+      >>> import gradtx
+      >>> s = gradtx.WrappedSchedule(lambda t: 2 * t)
+      >>> int(s(s.update(s.init())))
+      2
+    """
+
+    def __init__(self, schedule_fn: Callable[[Any], Any]) -> None:
+        self.schedule_fn = schedule_fn
+
+    def init(self) -> WrappedScheduleState:
+        """A zero step count."""
+        return WrappedScheduleState(count=zero_count())
+
+    def update(self, state: WrappedScheduleState, **extra_args: Any) -> WrappedScheduleState:
+        """One step later."""
+        del extra_args
+        return WrappedScheduleState(count=safe_increment(state.count))
+
+    def __call__(self, state: WrappedScheduleState, **extra_args: Any) -> Any:
+        """The schedule at the state's step."""
+        del extra_args
+        return self.schedule_fn(state.count)
+
+
+class InjectStatefulHyperparamsState(NamedTuple):
+    """State of `inject_hyperparams` when a hyperparameter is a `StatefulSchedule`:
+    step count, values, the schedules' states, the inner state."""
+
+    count: jax.Array  # shape=(), dtype=int32  # pyright: ignore[reportIncompatibleMethodOverride]
+    hyperparams: dict[str, jax.Array]
+    hyperparams_states: dict[str, Any]
+    inner_state: Any
 
 
 class InjectHyperparamsState(NamedTuple):
@@ -69,6 +135,7 @@ class injected(Transform):
     schedules: tuple[tuple[str, Any], ...] = static()
     others: FrozenTree = static()
     hyperparam_dtype: Any = static(default=None)
+    stateful: tuple[tuple[str, Any], ...] = static(default=(), kw_only=True)
 
     def _dtype(self) -> Any:
         return jnp.float32 if self.hyperparam_dtype is None else self.hyperparam_dtype
@@ -80,21 +147,34 @@ class injected(Transform):
     def _inner(self, hparams: dict[str, Any]) -> Any:
         return self.factory(**self.others.tree, **hparams)
 
-    def init(self, params: Params) -> InjectHyperparamsState:
+    def init(self, params: Params) -> InjectHyperparamsState | InjectStatefulHyperparamsState:
         count = zero_count()
         hparams = {k: self._cast(v) for k, v in self.numeric.items()}
         hparams.update({k: self._cast(fn(count)) for k, fn in self.schedules})
-        return InjectHyperparamsState(count, hparams, self._inner(hparams).init(params))
+        if not self.stateful:
+            return InjectHyperparamsState(count, hparams, self._inner(hparams).init(params))
+        schedule_states = {k: fn.init() for k, fn in self.stateful}
+        hparams.update({k: self._cast(fn(schedule_states[k])) for k, fn in self.stateful})
+        return InjectStatefulHyperparamsState(
+            count, hparams, schedule_states, self._inner(hparams).init(params)
+        )
 
-    def _update(self, updates: Updates, state: InjectHyperparamsState, params: Params | None, ctx: Context):
+    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
         hparams = {k: self._cast(v) for k, v in state.hyperparams.items()}
         hparams.update({k: self._cast(fn(state.count)) for k, fn in self.schedules})
+        if self.stateful:
+            old = state.hyperparams_states
+            hparams.update({k: self._cast(fn(old[k], **ctx.extra)) for k, fn in self.stateful})
         inner = self._inner(hparams)
         if isinstance(inner, Transform):
             updates, inner_state = inner._apply(updates, state.inner_state, params, ctx)
         else:
             updates, inner_state = inner.update(updates, state.inner_state, params, **ctx.extra)
-        return updates, InjectHyperparamsState(safe_increment(state.count), hparams, inner_state)
+        count = safe_increment(state.count)
+        if not self.stateful:
+            return updates, InjectHyperparamsState(count, hparams, inner_state)
+        new = {k: fn.update(state.hyperparams_states[k], **ctx.extra) for k, fn in self.stateful}
+        return updates, InjectStatefulHyperparamsState(count, hparams, new, inner_state)
 
     def _apply(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
         return self._update(updates, state, params, ctx)
@@ -153,9 +233,12 @@ def inject_hyperparams(
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         numeric, schedules, others = {}, [], {}
+        stateful: list[tuple[str, Any]] = []
         for name, value in bound.arguments.items():
             if name in static_names or value is None or isinstance(value, (bool, str, type, np.dtype)):
                 others[name] = value
+            elif isinstance(value, StatefulSchedule):
+                stateful.append((name, value))
             elif callable(value):
                 schedules.append((name, value))
             elif isinstance(value, (int, float, np.ndarray, np.generic, jax.Array)):
@@ -163,8 +246,46 @@ def inject_hyperparams(
             else:
                 others[name] = value
         inner_factory(**bound.arguments)  # check the arguments now, as the factory would
-        return injected(inner_factory, numeric, tuple(schedules), FrozenTree(others), hyperparam_dtype)
+        return injected(
+            inner_factory,
+            numeric,
+            tuple(schedules),
+            FrozenTree(others),
+            hyperparam_dtype,
+            stateful=tuple(stateful),
+        )
 
     factory.__name__ = getattr(inner_factory, "__name__", "factory")
     factory.__doc__ = inner_factory.__doc__
     return factory
+
+
+def inject_stateful_hyperparams(
+    inner_factory: Callable[..., Any],
+    static_args: str | Iterable[str] = (),
+    hyperparam_dtype: Any = None,
+) -> Callable[..., injected]:
+    """`inject_hyperparams` under optax's older name for its stateful form.
+
+    `inject_hyperparams` already accepts `StatefulSchedule` arguments (their states
+    live in ``state.hyperparams_states``); optax deprecates this name in its favour.
+
+    Args:
+      inner_factory: e.g. ``gradtx.adam``.
+      static_args: names of arguments to keep fixed.
+      hyperparam_dtype: dtype of the values in the state (default float32).
+
+    Returns:
+      ``inject_hyperparams(inner_factory, static_args, hyperparam_dtype)``.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> lr = gradtx.WrappedSchedule(lambda t: 0.1 * (t + 1))
+      >>> opt = gradtx.inject_stateful_hyperparams(gradtx.sgd)(learning_rate=lr)
+      >>> opt.update(jnp.ones(1), opt.init(jnp.zeros(1)))[0]
+      Array([-0.1], dtype=float32)
+
+    References:
+      ``optax.inject_stateful_hyperparams``.
+    """
+    return inject_hyperparams(inner_factory, static_args, hyperparam_dtype)

@@ -25,8 +25,10 @@ from gradtx.base import (
     static,
     zero_count,
 )
+from gradtx.types import ScalarOrSchedule
 
-ScalarOrSchedule = float | jax.Array | Callable[[jax.Array], Any]
+
+ScaleState = EmptyState
 
 
 @pytree_dataclass

@@ -1,0 +1,253 @@
+"""Parameter groups by path rules: settings chosen by where a parameter sits in the tree.
+
+``path_rules(default, [(pattern, settings), ...])`` gives every parameter the optimizer
+of the one rule whose pattern matches its path, or ``default``. ``settings`` is a dict of
+hyperparameter overrides, named as `gradtx.hyperparams` reports them
+(``{"weight_decay": 0.0}``, ``{"learning_rate": 1e-4}``), or a whole transform
+(``gradtx.set_to_zero()`` freezes). Unlike first-match rule lists, a parameter matched by
+two rules is an error, as is one matched by none when there is no default, and each
+error names the paths. `explain` prints which rule each parameter got.
+
+Paths are the keys from the root joined by ``/``: ``"encoder/layers/0/kernel"`` for
+dicts, lists, equinox modules and flax nnx states alike (nnx's ``.value`` is not part
+of the path). Patterns are shell-style globs (``*`` also crosses ``/``) or functions
+``fn(path, leaf) -> bool``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from gradtx.base import Chain, Transform, _as_transform, hyperparams
+from gradtx.packed import Packed
+from gradtx.transforms.masking import partition
+
+PyTree = Any
+Pattern = str | Callable[[str, Any], bool]
+
+
+def _is_variable(x: Any) -> bool:
+    # flax nnx Variables hold the array in .value; the rule sees the variable's path.
+    return type(x).__module__.startswith("flax") and hasattr(x, "value") and not isinstance(x, dict)
+
+
+def _key_name(key: Any) -> str:
+    for attr in ("key", "name", "idx"):
+        if hasattr(key, attr):
+            return str(getattr(key, attr))
+    return str(key)
+
+
+def leaf_paths(tree: PyTree) -> tuple[list[tuple[str, Any]], Any]:
+    """``[(path, leaf), ...]`` and the treedef, flax Variables counted as leaves."""
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_is_variable)
+    return [("/".join(_key_name(k) for k in path), leaf) for path, leaf in leaves], treedef
+
+
+def _matches(pattern: Pattern, path: str, leaf: Any) -> bool:
+    if callable(pattern):
+        return bool(pattern(path, leaf))
+    return fnmatch.fnmatchcase(path, pattern)
+
+
+def _show(pattern: Pattern) -> str:
+    return repr(pattern) if isinstance(pattern, str) else getattr(pattern, "__name__", repr(pattern))
+
+
+@dataclasses.dataclass(frozen=True)
+class PathLabels:
+    """The label function of `path_rules`: ``"default"`` or ``"rule<i>"`` per leaf.
+
+    Hashable by value, so two optimizers built from the same rules are equal and a
+    jitted step taking the optimizer as data does not recompile.
+    """
+
+    patterns: tuple[Pattern, ...]
+    has_default: bool
+
+    def label_of(self, path: str, leaf: Any) -> str:
+        """The label for one parameter; raises if no rule or several rules match."""
+        hits = [i for i, p in enumerate(self.patterns) if _matches(p, path, leaf)]
+        if len(hits) > 1:
+            raise ValueError(
+                f"path_rules: parameter {path!r} matches {len(hits)} rules: "
+                + ", ".join(f"rule {i} ({_show(self.patterns[i])})" for i in hits)
+                + ". Make the patterns disjoint so each parameter has one rule."
+            )
+        if hits:
+            return f"rule{hits[0]}"
+        if not self.has_default:
+            raise ValueError(
+                f"path_rules: parameter {path!r} matches no rule and there is no default; "
+                "add a rule for it or give a default optimizer."
+            )
+        return "default"
+
+    def __call__(self, tree: PyTree) -> PyTree:
+        shapes = tree.shapes() if isinstance(tree, Packed) else tree
+        leaves, treedef = leaf_paths(shapes)
+        problems, labels = [], []
+        for path, leaf in leaves:
+            try:
+                labels.append(self.label_of(path, leaf))
+            except ValueError as error:
+                problems.append(str(error).removeprefix("path_rules: "))
+        if problems:
+            raise ValueError(
+                "path_rules: " + "\n  ".join([f"{len(problems)} parameter(s) wrong:", *problems])
+            )
+        labelled = jax.tree.unflatten(treedef, labels)
+        return Packed(tree.layout.per_buffer(labelled), tree.layout) if isinstance(tree, Packed) else labelled
+
+
+def override(tx: Any, **values: Any) -> Transform:
+    """``tx`` with some hyperparameters replaced, named as `gradtx.hyperparams` names
+    them (``learning_rate``, ``b2`` for adam's second-moment decay, ``weight_decay``...).
+
+    Args:
+      tx: a gradtx transform or optimizer.
+      **values: the new values (numbers or schedules).
+
+    Returns:
+      The same chain of blocks with those values.
+
+    Example:
+      >>> import gradtx
+      >>> gradtx.rules.override(gradtx.adamw(1e-3), weight_decay=0.0).transforms[2].weight_decay
+      0.0
+    """
+    found: set[str] = set()
+
+    def visit(t: Transform, renames: dict[str, str]) -> Transform:
+        if isinstance(t, Chain):
+            inner = {**renames, **dict(t.readout_names)}
+            return dataclasses.replace(t, transforms=tuple(visit(c, inner) for c in t.transforms))
+        changes = {}
+        for field in t._hyper_fields:
+            name = renames.get(f"{type(t).__name__}.{field}", field)
+            if name in values:
+                changes[field] = values[name]
+                found.add(name)
+        return dataclasses.replace(t, **changes) if changes else t  # type: ignore[type-var]
+
+    result = visit(_as_transform(tx, "override"), {})
+    missing = set(values) - found
+    if missing:
+        known = sorted(k for k in hyperparams(result, result.init(jnp.zeros([]))) if k != "step")
+        raise ValueError(
+            f"path_rules: {sorted(missing)} are not hyperparameters of {_label(tx)}; it has {known}."
+        )
+    return result
+
+
+def _label(tx: Any) -> str:
+    return getattr(tx, "label", None) or type(tx).__name__
+
+
+def path_rules(default: Any, rules: Sequence[tuple[Pattern, Any]]) -> partition:
+    """Chooses each parameter's optimizer by the rule its path matches.
+
+    Args:
+      default: the optimizer of parameters no rule matches, or None to require that
+        every parameter matches a rule.
+      rules: ``(pattern, settings)`` pairs. A pattern is a glob on the ``/``-joined
+        path (``"*bias"``, ``"encoder/*"``) or ``fn(path, leaf) -> bool``. Settings are
+        a dict of hyperparameter overrides of ``default`` (names as
+        `gradtx.hyperparams` reports them), or a transform.
+
+    Returns:
+      A `gradtx.partition` labelled ``"default"``, ``"rule0"``, ``"rule1"``, ...;
+      ``init`` and ``update`` raise a ValueError naming every parameter that matches
+      two rules, or none without a default.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> params = {"embed": jnp.ones(2), "dense": {"kernel": jnp.ones(2), "bias": jnp.ones(2)}}
+      >>> opt = gradtx.path_rules(
+      ...     gradtx.adamw(1e-3, weight_decay=0.1),
+      ...     [("*bias", {"weight_decay": 0.0}), ("embed", {"learning_rate": 1e-4})],
+      ... )
+      >>> print(gradtx.explain(opt, params))
+      dense/bias    rule 0 '*bias'  learning_rate=0.001 weight_decay=0.0
+      dense/kernel  default         learning_rate=0.001 weight_decay=0.1
+      embed         rule 1 'embed'  learning_rate=0.0001 weight_decay=0.1
+
+    References:
+      PyTorch's parameter groups, Keras's ``exclude_from_weight_decay``, optax's
+      ``partition``; gradtx adds the exactly-one-rule check and `explain`.
+    """
+    if default is None and not rules:
+        raise ValueError("path_rules: give a default optimizer or at least one rule")
+    transforms: dict[str, Transform] = {}
+    if default is not None:
+        transforms["default"] = _as_transform(default, "path_rules")
+    for i, (pattern, settings) in enumerate(rules):
+        if not isinstance(pattern, str) and not callable(pattern):
+            raise TypeError(
+                f"path_rules: rule {i}'s pattern must be a glob string or a function, got {pattern!r}"
+            )
+        if isinstance(settings, dict):
+            if default is None:
+                raise ValueError(f"path_rules: rule {i} overrides hyperparameters, which needs a default")
+            transforms[f"rule{i}"] = override(default, **settings)
+        else:
+            transforms[f"rule{i}"] = _as_transform(settings, "path_rules")
+    labels = PathLabels(tuple(p for p, _ in rules), default is not None)
+    return partition(transforms, labels)
+
+
+def explain(optimizer: partition, params: PyTree) -> str:
+    """One line per parameter: its path, the rule that matched, and its settings.
+
+    Args:
+      optimizer: a transform built by `path_rules`.
+      params: the parameters (or their shapes).
+
+    Returns:
+      The table, also printable; raises like `path_rules` on a missing or doubled match.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.path_rules(gradtx.sgd(0.1), [("head/*", {"learning_rate": 1.0})])
+      >>> print(gradtx.explain(opt, {"head": {"w": jnp.ones(1)}, "body": jnp.ones(1)}))
+      body    default        learning_rate=0.1
+      head/w  rule 0 'head/*'  learning_rate=1.0
+
+    References:
+      gradtx's own; see `path_rules`.
+    """
+    labeler = getattr(optimizer, "param_labels", None)
+    if not isinstance(optimizer, partition) or not isinstance(labeler, PathLabels):
+        raise TypeError("explain: expected an optimizer built by gradtx.path_rules")
+    values = {}
+    for label, tx in optimizer.transforms.items():
+        found = hyperparams(tx, tx.init(jnp.zeros([])))
+        values[label] = {k: _number(v) for k, v in found.items() if k != "step"}
+    # Show the settings that tell the groups apart.
+    keys = sorted({k for v in values.values() for k in v})
+    keys = [k for k in keys if len({v.get(k) for v in values.values()}) > 1] or keys
+    settings = {}
+    for label, tx in optimizer.transforms.items():
+        shown = " ".join(f"{k}={values[label][k]}" for k in keys if k in values[label])
+        settings[label] = shown or _label(tx)
+    rows = []
+    for path, leaf in leaf_paths(params)[0]:
+        label = labeler.label_of(path, leaf)
+        rule = (
+            "default" if label == "default" else f"rule {label[4:]} {_show(labeler.patterns[int(label[4:])])}"
+        )
+        rows.append((path, rule, settings[label]))
+    rows.sort()
+    width = [max(len(r[i]) for r in rows) for i in range(2)] if rows else [0, 0]
+    return "\n".join(f"{p:<{width[0]}}  {r:<{width[1]}}  {s}".rstrip() for p, r, s in rows)
+
+
+def _number(value: Any) -> str:
+    v = float(jnp.asarray(value))
+    return repr(float(f"{v:.6g}"))

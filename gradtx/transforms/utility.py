@@ -1,0 +1,504 @@
+"""Small transforms and helpers under optax's names: transforms from functions,
+NaN guards, constraints, gradient noise and centralisation, normalisation, flattening,
+and the parameter-averaging helpers of target networks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx import tree
+from gradtx.base import (
+    Context,
+    EmptyState,
+    Params,
+    Transform,
+    Updates,
+    _as_transform,
+    hyper,
+    pytree_dataclass,
+    safe_increment,
+    static,
+    zero_count,
+)
+from gradtx.packed import Packed
+
+PyTree = Any
+
+
+@pytree_dataclass
+class stateless(Transform):
+    """A transform from a function of the updates and the parameters.
+
+    Args:
+      f: ``f(updates, params) -> updates`` (``params`` may be None).
+
+    Returns:
+      A transform whose state is `gradtx.EmptyState`.
+
+    Example:
+      >>> import gradtx, jax, jax.numpy as jnp
+      >>> tx = gradtx.stateless(lambda u, p: jax.tree.map(lambda x: 2 * x, u))
+      >>> tx.update(jnp.ones(2), tx.init(None))[0]
+      Array([2., 2.], dtype=float32)
+
+    References:
+      ``optax.stateless``.
+    """
+
+    f: Callable[[Updates, Params | None], Updates] = static()
+
+    def init(self, params: Params) -> EmptyState:
+        del params
+        return EmptyState()
+
+    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
+        del state, ctx
+        return self.f(updates, params), EmptyState()
+
+
+@pytree_dataclass
+class stateless_with_tree_map(Transform):
+    """A transform from a function of one update leaf and its parameter leaf.
+
+    Args:
+      f: ``f(update, param) -> update``, mapped over the leaves (``param`` is None
+        when ``update`` is called without parameters).
+
+    Returns:
+      A transform whose state is `gradtx.EmptyState`.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.stateless_with_tree_map(lambda g, p: g * p)
+      >>> p = jnp.full(2, 3.0)
+      >>> tx.update(jnp.ones(2), tx.init(p), p)[0]
+      Array([3., 3.], dtype=float32)
+
+    References:
+      ``optax.stateless_with_tree_map``.
+    """
+
+    f: Callable[[Any, Any], Any] = static()
+
+    def init(self, params: Params) -> EmptyState:
+        del params
+        return EmptyState()
+
+    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
+        del state, ctx
+        if params is None:
+            return jax.tree.map(lambda u: self.f(u, None), updates), EmptyState()
+        return jax.tree.map(self.f, updates, params), EmptyState()
+
+
+def with_extra_args_support(tx: Any) -> Transform:
+    """A transform that accepts extra keyword arguments in ``update``.
+
+    Every gradtx transform already does (those it does not use are ignored), so a
+    gradtx transform is returned as it is; an optax transformation is wrapped.
+
+    Args:
+      tx: a gradtx or optax transformation.
+
+    Returns:
+      A gradtx transform.
+
+    Example:
+      >>> import gradtx
+      >>> tx = gradtx.sgd(0.1)
+      >>> gradtx.with_extra_args_support(tx) is tx
+      True
+
+    References:
+      ``optax.with_extra_args_support``.
+    """
+    return _as_transform(tx, "with_extra_args_support")
+
+
+class ZeroNansState(NamedTuple):
+    """State of `zero_nans`: for each leaf, whether the last updates held a NaN."""
+
+    found_nan: Any
+
+
+@pytree_dataclass
+class zero_nans(Transform):
+    """Replaces NaNs in the updates by zeros and records, per leaf, that it did.
+
+    Args:
+      (none)
+
+    Returns:
+      A transform whose state is `ZeroNansState`.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.zero_nans()
+      >>> u, state = tx.update(jnp.asarray([jnp.nan, 1.0]), tx.init(jnp.zeros(2)))
+      >>> u, bool(state.found_nan)
+      (Array([0., 1.], dtype=float32), True)
+
+    References:
+      ``optax.zero_nans`` (same numbers and state).
+    """
+
+    _check_buffers = False
+
+    def init(self, params: Params) -> ZeroNansState:
+        return ZeroNansState(found_nan=jax.tree.map(lambda p: jnp.asarray(False), params))
+
+    def _update(self, updates: Updates, state: ZeroNansState, params: Params | None, ctx: Context):
+        del state, params, ctx
+        found = jax.tree.map(lambda u: jnp.any(jnp.isnan(u)), updates)
+        return jax.tree.map(lambda u: jnp.where(jnp.isnan(u), jnp.zeros_like(u), u), updates), ZeroNansState(
+            found
+        )
+
+
+NonNegativeParamsState = EmptyState
+
+
+@pytree_dataclass
+class keep_params_nonnegative(Transform):
+    """Changes the updates so that no parameter becomes negative.
+
+    Where ``p + u < 0`` the update becomes ``-p`` (the parameter lands on 0).
+
+    Args:
+      (none)
+
+    Returns:
+      A stateless transform; ``update`` needs the parameters.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> p = jnp.asarray([1.0, 1.0])
+      >>> gradtx.keep_params_nonnegative().update(jnp.asarray([-3.0, -0.5]), gradtx.EmptyState(), p)[0]
+      Array([-1. , -0.5], dtype=float32)
+
+    References:
+      ``optax.keep_params_nonnegative`` (same numbers).
+    """
+
+    def init(self, params: Params) -> EmptyState:
+        del params
+        return EmptyState()
+
+    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
+        del ctx
+        if params is None:
+            raise ValueError(
+                "keep_params_nonnegative: update needs the parameters: update(updates, state, params)"
+            )
+        return jax.tree.map(
+            lambda p, u: None if p is None else jnp.where(p + u < 0, -p, u),
+            params,
+            updates,
+            is_leaf=lambda x: x is None,
+        ), state
+
+
+class AddNoiseState(NamedTuple):
+    """State of `add_noise`: the step count and the random key."""
+
+    count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
+    rng_key: jax.Array
+
+
+@pytree_dataclass
+class add_noise(Transform):
+    r"""Adds Gaussian noise of annealed variance to the updates.
+
+    .. math:: u_t = g_t + \mathcal N(0, \eta / t^\gamma), \qquad t = 1, 2, \dots
+
+    Args:
+      eta: the initial variance.
+      gamma: the decay exponent of the variance (0.55 in the paper).
+      key: a JAX random key or an int seed.
+      seed: optax's older name for ``key``.
+
+    Returns:
+      A transform whose state is `AddNoiseState`.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.add_noise(0.01, 0.55, key=0)
+      >>> u, state = tx.update(jnp.zeros(3), tx.init(jnp.zeros(3)))
+      >>> u.shape, int(state.count)
+      ((3,), 1)
+
+    References:
+      Neelakantan et al., 2015, "Adding gradient noise improves learning for very deep
+      networks". ``optax.add_noise`` (the same samples for the same key).
+    """
+
+    eta: Any = hyper()
+    gamma: Any = hyper()
+    key: Any = static(default=None)
+    seed: int | None = static(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.seed is not None and self.key is not None:
+            raise ValueError("add_noise: give key or seed, not both")
+        key = self.seed if self.key is None else self.key
+        if key is None:
+            key = 0
+        if not isinstance(key, int):
+            key = tuple(np.asarray(jax.random.key_data(key) if _is_typed_key(key) else key).tolist())
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "seed", None)
+        super().__post_init__()
+
+    def _key(self) -> jax.Array:
+        if isinstance(self.key, int):
+            return jax.random.key(self.key)
+        return jax.random.wrap_key_data(jnp.asarray(self.key, jnp.uint32))
+
+    def init(self, params: Params) -> AddNoiseState:
+        del params
+        return AddNoiseState(count=zero_count(), rng_key=self._key())
+
+    def _update(self, updates: Updates, state: AddNoiseState, params: Params | None, ctx: Context):
+        del params, ctx
+        count = safe_increment(state.count)
+        eta, gamma = self.at("eta", state.count), self.at("gamma", state.count)
+        std = jnp.sqrt(eta / count.astype(tree.float_dtype()) ** gamma)
+        rng_key, sample_key = jax.random.split(state.rng_key)
+        leaves, treedef = jax.tree.flatten(updates)
+        keys = jax.random.split(sample_key, len(leaves)) if leaves else []
+        noise = [jax.random.normal(k, x.shape, x.dtype) for k, x in zip(keys, leaves, strict=True)]
+        out = [x + tree.to(std, x.dtype) * n for x, n in zip(leaves, noise, strict=True)]
+        return jax.tree.unflatten(treedef, out), AddNoiseState(count=count, rng_key=rng_key)
+
+
+def _is_typed_key(key: Any) -> bool:
+    return isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+
+
+@pytree_dataclass
+class centralize(Transform):
+    """Subtracts from each update of two or more dimensions its mean over all but the
+    first axis (gradient centralisation); vectors and scalars pass unchanged.
+
+    Args:
+      (none)
+
+    Returns:
+      A stateless transform.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> gradtx.centralize().update(jnp.asarray([[1.0, 2.0, 3.0]]), gradtx.EmptyState())[0]
+      Array([[-1.,  0.,  1.]], dtype=float32)
+
+    References:
+      Yong et al., 2020, "Gradient centralization". ``optax.centralize`` (same numbers).
+    """
+
+    def init(self, params: Params) -> EmptyState:
+        del params
+        return EmptyState()
+
+    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
+        del params, ctx
+        if isinstance(updates, Packed):
+            raise ValueError(
+                "centralize: needs each parameter's shape, which packed buffers flatten; "
+                "apply it to unpacked parameters."
+            )
+
+        def subtract_mean(g: jax.Array) -> jax.Array:
+            if g.ndim > 1:
+                return g - g.mean(tuple(range(1, g.ndim)), keepdims=True)
+            return g
+
+        return jax.tree.map(subtract_mean, updates), state
+
+
+@pytree_dataclass
+class normalize_by_update_norm(Transform):
+    r"""Divides the updates by their global norm (plus ``eps``) and multiplies by
+    ``scale_factor``.
+
+    .. math:: u = \text{scale\_factor} \cdot g / (\lVert g \rVert_2 + \epsilon)
+
+    Args:
+      scale_factor: the norm of the result (use a negative value to descend).
+      eps: added to the norm.
+
+    Returns:
+      A stateless transform.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.normalize_by_update_norm(eps=0.0)
+      >>> tx.update(jnp.asarray([3.0, 4.0]), gradtx.EmptyState())[0]
+      Array([0.6, 0.8], dtype=float32)
+
+    References:
+      ``optax.normalize_by_update_norm`` (same numbers).
+    """
+
+    scale_factor: Any = hyper(default=1.0)
+    eps: Any = hyper(default=1e-6)
+
+    def init(self, params: Params) -> EmptyState:
+        del params
+        return EmptyState()
+
+    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
+        del params, ctx
+        norm = tree.global_norm(updates)
+        denominator = (norm + tree.cast(self.eps, norm.dtype)) / tree.cast(self.scale_factor, norm.dtype)
+        return jax.tree.map(lambda g: g / tree.to(denominator, g.dtype), updates), state
+
+
+@pytree_dataclass
+class flatten(Transform):
+    """Runs ``inner`` on one flat vector: all leaves raveled and concatenated.
+
+    For transforms that need a single vector (some second-order methods); gradtx's
+    `gradtx.pack` keeps the parameters flat across steps instead, which is cheaper.
+
+    Args:
+      inner: the transform to run on the flat vector.
+
+    Returns:
+      A transform whose state is ``inner``'s state for the flat vector.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.flatten(gradtx.scale(2.0))
+      >>> g = {"a": jnp.ones((2, 2)), "b": jnp.ones(1)}
+      >>> tx.update(g, tx.init(g))[0]["a"]
+      Array([[2., 2.],
+             [2., 2.]], dtype=float32)
+
+    References:
+      ``optax.flatten`` (same numbers and state).
+    """
+
+    inner: Transform = hyper()
+
+    _check_buffers = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inner", _as_transform(self.inner, "flatten"))
+        super().__post_init__()
+
+    @staticmethod
+    def _flat(tree_: PyTree) -> jax.Array:
+        return jnp.concatenate([jnp.reshape(x, [-1]) for x in jax.tree.leaves(tree_)])
+
+    def init(self, params: Params) -> Any:
+        return self.inner.init(self._flat(params))
+
+    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
+        flat_params = None if params is None else self._flat(params)
+        flat, state = self.inner._apply(self._flat(updates), state, flat_params, Context(extra=ctx.extra))
+        leaves, treedef = jax.tree.flatten(updates)
+        cuts = np.cumsum([np.size(x) for x in leaves])[:-1].tolist()
+        pieces = jnp.split(flat, cuts)
+        return jax.tree.unflatten(
+            treedef, [p.reshape(x.shape) for p, x in zip(pieces, leaves, strict=True)]
+        ), state
+
+    def _children(self, state: Any) -> list[tuple[Transform, Any]]:
+        return [(self.inner, state)]
+
+
+@jax.custom_vjp
+def _scale_gradient(inputs: PyTree, scale: Any) -> PyTree:
+    return inputs
+
+
+def _scale_gradient_fwd(inputs: PyTree, scale: Any) -> tuple[PyTree, Any]:
+    return inputs, scale
+
+
+def _scale_gradient_bwd(scale: Any, g: PyTree) -> tuple[PyTree, None]:
+    return jax.tree.map(lambda x: x * tree.to(jnp.asarray(scale), x.dtype), g), None
+
+
+_scale_gradient.defvjp(_scale_gradient_fwd, _scale_gradient_bwd)
+
+
+def scale_gradient(inputs: PyTree, scale: Any) -> PyTree:
+    """The identity on the forward pass; multiplies the gradient by ``scale`` backwards.
+
+    Args:
+      inputs: a pytree of arrays.
+      scale: the factor applied to the gradient (0 stops it, 1 leaves it).
+
+    Returns:
+      ``inputs``, unchanged.
+
+    Example:
+      >>> import gradtx, jax
+      >>> jax.grad(lambda x: gradtx.scale_gradient(x, 0.5) ** 2)(3.0)
+      Array(3., dtype=float32, weak_type=True)
+
+    References:
+      ``optax.scale_gradient`` (same values and gradients).
+    """
+    if isinstance(scale, (int, float)) and scale == 1.0:
+        return inputs
+    if isinstance(scale, (int, float)) and scale == 0.0:
+        return jax.lax.stop_gradient(inputs)
+    return _scale_gradient(inputs, scale)
+
+
+def incremental_update(new_tensors: PyTree, old_tensors: PyTree, step_size: Any) -> PyTree:
+    """Polyak averaging: ``step_size * new + (1 - step_size) * old``, leaf by leaf.
+
+    Args:
+      new_tensors: e.g. the online network's parameters.
+      old_tensors: e.g. the target network's parameters.
+      step_size: the weight of the new values, in [0, 1].
+
+    Returns:
+      The averaged tree (``None`` leaves stay ``None``).
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> gradtx.incremental_update(jnp.ones(2), jnp.zeros(2), 0.25)
+      Array([0.25, 0.25], dtype=float32)
+
+    References:
+      ``optax.incremental_update`` (same numbers).
+    """
+    return jax.tree.map(
+        lambda new, old: None if new is None else step_size * new + (1.0 - step_size) * old,
+        new_tensors,
+        old_tensors,
+        is_leaf=lambda x: x is None,
+    )
+
+
+def periodic_update(new_tensors: PyTree, old_tensors: PyTree, steps: Any, update_period: Any) -> PyTree:
+    """``new_tensors`` when ``steps`` is a multiple of ``update_period``, else ``old_tensors``.
+
+    Args:
+      new_tensors: e.g. the online network's parameters.
+      old_tensors: e.g. the target network's parameters.
+      steps: the current step.
+      update_period: how often to copy.
+
+    Returns:
+      One of the two trees.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> gradtx.periodic_update(jnp.ones(1), jnp.zeros(1), 10, 5)
+      Array([1.], dtype=float32)
+
+    References:
+      ``optax.periodic_update``.
+    """
+    return jax.lax.cond(jnp.mod(steps, update_period) == 0, lambda: new_tensors, lambda: old_tensors)
