@@ -141,16 +141,16 @@ from gradtx.transforms.momentum import (
 )
 from gradtx.transforms.monitoring import MonitorState, SnapshotState, measure_with_ema, monitor, snapshot
 from gradtx.transforms.scaling import (
-    ScaleState,
     ScaleByLearningRateState,
     ScaleByScheduleState,
+    ScaleState,
     scale,
     scale_by_learning_rate,
     scale_by_schedule,
 )
 from gradtx.transforms.utility import (
-    NonNegativeParamsState,
     AddNoiseState,
+    NonNegativeParamsState,
     ZeroNansState,
     add_noise,
     centralize,

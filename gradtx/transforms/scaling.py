@@ -27,7 +27,6 @@ from gradtx.base import (
 )
 from gradtx.types import ScalarOrSchedule
 
-
 ScaleState = EmptyState
 
 
