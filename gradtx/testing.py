@@ -55,13 +55,11 @@ def named_buffers(state: Any) -> dict[str, list[np.ndarray]]:
                 value = getattr(node, name)
                 if value is None:
                     continue
-                if hasattr(value, "_fields") or name == "inner_state":  # a nested state, not a buffer
+                if _holds_state(value):  # a nested state (a wrapper's), not a buffer
                     visit(value)
                     continue
                 found.setdefault(name, []).append(
-                    np.concatenate(
-                        [np.ravel(np.asarray(x, np.float64)) for x in jax.tree.leaves(value)] or [np.zeros(0)]
-                    )
+                    np.concatenate([np.ravel(_numbers(x)) for x in jax.tree.leaves(value)] or [np.zeros(0)])
                 )
         elif isinstance(node, dict):
             for key in node:
@@ -72,6 +70,21 @@ def named_buffers(state: Any) -> dict[str, list[np.ndarray]]:
 
     visit(state)
     return found
+
+
+def _holds_state(value: Any) -> bool:
+    if hasattr(value, "_fields"):
+        return True
+    if not isinstance(value, (tuple, list, dict)):
+        return False
+    nodes = jax.tree.leaves(value, is_leaf=lambda x: hasattr(x, "_fields"))
+    return any(hasattr(x, "_fields") and type(x).__name__ != "MaskedNode" for x in nodes)
+
+
+def _numbers(x: Any) -> np.ndarray:
+    if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+        x = jax.random.key_data(x)
+    return np.asarray(x, np.float64)
 
 
 def scaled_difference(actual: PyTree, expected: PyTree) -> float:

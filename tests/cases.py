@@ -32,6 +32,11 @@ class Case:
     # gradtx rounds only when storing, never the hyperparameters (optax's own bf16
     # buffers round b1 = 0.9 to 0.8984 and miss this tolerance: about 1.1e-2).
     dtype_option: bool = False
+    # The reference cannot take the catalogue's None leaf (optax's flatten, say).
+    without_none: bool = False
+    # Step counts the wrapped optimizer may show besides the number of steps, where the
+    # reference keeps no counter to compare with (the steps a condition let through).
+    inner_steps: tuple[int, ...] = ()
 
 
 def decaying(t: Any) -> Any:
@@ -263,6 +268,114 @@ CASES: list[Case] = [
         "amsgrad-paper",
         lambda: gradtx.amsgrad(1e-3, bias_correction_mu=False, bias_correction_nu=False),
         lambda: optax.amsgrad(1e-3, bias_correction_mu=False, bias_correction_nu=False),
+    ),
+]
+
+
+def labels(params: Any) -> Any:
+    """partition labels: 'vector' for one-dimensional leaves, else 'other'."""
+    return jax.tree.map(lambda x: "vector" if x.ndim == 1 else "other", params)
+
+
+def every_third(step: Any) -> Any:
+    """A condition for the conditional wrappers."""
+    return step % 3 == 0
+
+
+def growing_k(gradient_step: Any) -> Any:
+    """A MultiSteps schedule: 2 micro-batches, then 3 from the fifth update on."""
+    return jnp.where(gradient_step < 4, 2, 3)
+
+
+def squared_norm(updates: Any) -> Any:
+    """A measure for the monitoring transforms."""
+    return sum(jnp.sum(x**2) for x in jax.tree.leaves(updates))
+
+
+def times_param(u: Any, p: Any) -> Any:
+    """For stateless_with_tree_map."""
+    return u * p
+
+
+def skip_large(updates: Any, step: Any, params: Any) -> Any:
+    """A MultiSteps skip function that fires on part of the catalogue's gradients."""
+    return optax.skip_large_updates(updates, step, params, 400.0)
+
+
+def gradtx_skip_large(updates: Any, step: Any, params: Any) -> Any:
+    """gradtx's twin of `skip_large`."""
+    return gradtx.skip_large_updates(updates, step, params, 400.0)
+
+
+def _both(id: str, build: Callable[[Any], Any], **kw: Any) -> Case:
+    """A case whose gradtx and optax sides are the same expression in each library."""
+    return Case(id, lambda: build(gradtx), lambda: build(optax), **kw)
+
+
+CASES += [
+    # --- masking and partitions ---
+    _both("masked-adam", lambda m: m.masked(m.adam(1e-2), not_bias)),
+    _both(
+        "masked-tree-prefix",
+        lambda m: m.masked(m.sgd(0.1, 0.9), {"w": True, "b": False, "s": True, "nested": False}),
+    ),
+    _both("masked-in-chain", lambda m: m.chain(m.masked(m.add_decayed_weights(0.1), not_bias), m.adam(1e-2))),
+    _both("partition", lambda m: m.partition({"vector": m.adam(1e-2), "other": m.sgd(0.1, 0.9)}, labels)),
+    _both(
+        "multi_transform",
+        lambda m: m.multi_transform({"vector": m.sgd(0.3), "other": m.rmsprop(1e-2)}, labels),
+    ),
+    _both("freeze", lambda m: m.chain(m.freeze(not_bias), m.adam(1e-2))),
+    _both("freeze-all", lambda m: m.freeze(True)),
+    _both("selective_transform", lambda m: m.selective_transform(m.adam(1e-2), freeze_mask=not_bias)),
+    _both("set_to_zero", lambda m: m.set_to_zero()),
+    # --- conditions ---
+    _both("conditionally_transform", lambda m: m.conditionally_transform(m.adam(1e-2), every_third)),
+    _both(
+        "conditionally_mask",
+        lambda m: m.conditionally_mask(m.sgd(0.1, 0.9), every_third),
+        inner_steps=(67,),  # steps 0, 3, ..., 198
+    ),
+    _both("apply_if_finite", lambda m: m.apply_if_finite(m.adam(1e-2), 2)),
+    _both("apply_every", lambda m: m.chain(m.apply_every(3), m.sgd(0.1))),
+    _both("apply_every-1", lambda m: m.chain(m.apply_every(1), m.adam(1e-2))),
+    # --- accumulation (the float32 accumulator is deliberate: dtype_option) ---
+    _both("MultiSteps", lambda m: m.MultiSteps(m.adam(1e-2), 4), dtype_option=True),
+    _both(
+        "MultiSteps-sum",
+        lambda m: m.MultiSteps(m.sgd(0.1, 0.9), 3, use_grad_mean=False),
+        dtype_option=True,
+        inner_steps=(66,),  # 200 // 3 emitted updates
+    ),
+    _both("MultiSteps-schedule-k", lambda m: m.MultiSteps(m.adam(decaying), growing_k), dtype_option=True),
+    Case(
+        "MultiSteps-skip",
+        lambda: gradtx.MultiSteps(gradtx.adam(1e-2), 2, should_skip_update_fn=gradtx_skip_large),
+        lambda: optax.MultiSteps(optax.adam(1e-2), 2, should_skip_update_fn=skip_large),
+        dtype_option=True,
+    ),
+    # --- elementwise utilities ---
+    _both("zero_nans", lambda m: m.chain(m.zero_nans(), m.sgd(0.1))),
+    _both("keep_params_nonnegative", lambda m: m.chain(m.sgd(0.5), m.keep_params_nonnegative())),
+    _both("add_noise", lambda m: m.add_noise(0.01, 0.55, key=3)),
+    _both("add_noise-settings", lambda m: m.chain(m.add_noise(1.0, 0.0, key=7), m.adam(1e-2))),
+    _both("centralize", lambda m: m.chain(m.centralize(), m.sgd(0.1))),
+    _both("normalize_by_update_norm", lambda m: m.normalize_by_update_norm()),
+    _both("normalize_by_update_norm-settings", lambda m: m.normalize_by_update_norm(-0.5, 1e-3)),
+    _both("stateless", lambda m: m.stateless(lambda u, p: jax.tree.map(times_param, u, p))),
+    _both("stateless_with_tree_map", lambda m: m.stateless_with_tree_map(times_param)),
+    _both("with_extra_args_support", lambda m: m.with_extra_args_support(m.adam(1e-2))),
+    _both("flatten", lambda m: m.flatten(m.adam(1e-2)), without_none=True),
+    # --- monitoring ---
+    _both("snapshot", lambda m: m.snapshot("norm", squared_norm)),
+    # --- clipping ---
+    _both("clip_by_block_rms", lambda m: m.clip_by_block_rms(0.5)),
+    _both("clip_by_block_rms-inactive", lambda m: m.clip_by_block_rms(100.0)),
+    _both("adaptive_grad_clip", lambda m: m.adaptive_grad_clip(0.05), without_none=True),
+    _both(
+        "adaptive_grad_clip-settings",
+        lambda m: m.chain(m.adaptive_grad_clip(0.5, 0.1), m.adam(1e-2)),
+        without_none=True,
     ),
 ]
 

@@ -243,6 +243,8 @@ class add_noise(Transform):
     key: Any = static(default=None)
     seed: int | None = static(default=None, kw_only=True)
 
+    _check_buffers = False
+
     def __post_init__(self) -> None:
         if self.seed is not None and self.key is not None:
             raise ValueError("add_noise: give key or seed, not both")
