@@ -229,3 +229,22 @@ def pack(
         treedef, tuple(s for s in slots if s is not None), tuple(sizes), tuple(dtypes), members
     )
     return layout.pack(params)
+
+
+def map_leaves(fn: Callable[..., Any], tree: PyTree, *rest: PyTree) -> PyTree:
+    """``jax.tree.map(fn, tree, *rest)`` over the original leaves, also for packed trees.
+
+    For transforms that need each parameter's own shape (per-layer norms, centring): a
+    `Packed` tree is unpacked, mapped leaf by leaf and packed again with its layout, so
+    the result is the plain tree's, bit for bit.
+    """
+    if not isinstance(tree, Packed):
+        return jax.tree.map(fn, tree, *rest)
+    unpacked = [r.unpack() if isinstance(r, Packed) else r for r in rest]
+    return tree.layout.pack(jax.tree.map(fn, tree.unpack(), *unpacked))
+
+
+def broadcast_prefix(prefix: PyTree, full: PyTree) -> PyTree:
+    """A tree shaped like ``full`` with each leaf of ``prefix`` repeated over the subtree
+    it stands for (a mask given for a whole sub-module, say)."""
+    return jax.tree.map(lambda value, sub: jax.tree.map(lambda _: value, sub), prefix, full)

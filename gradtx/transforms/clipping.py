@@ -19,7 +19,7 @@ from gradtx.base import (
     pytree_dataclass,
     static,
 )
-from gradtx.packed import Packed
+from gradtx.packed import map_leaves
 
 
 @pytree_dataclass
@@ -113,7 +113,7 @@ class clip_by_block_rms(Transform):
       threshold: the largest RMS kept per leaf, >= 0.
 
     Returns:
-      A stateless transform. Needs each leaf: apply it to unpacked parameters.
+      A stateless transform (on packed parameters, each original leaf is clipped).
 
     Example:
       >>> import gradtx, jax.numpy as jnp
@@ -132,23 +132,13 @@ class clip_by_block_rms(Transform):
 
     def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
         del params, ctx
-        require_leaves("clip_by_block_rms", updates)
         threshold = self.at("threshold", getattr(state, "count", None))
 
         def clip_one(u: jax.Array) -> jax.Array:
             rms = jnp.sqrt(jnp.mean(tree.abs_sq(u)))
             return u / jnp.maximum(1, rms / tree.cast(threshold, rms.dtype)).astype(u.dtype)
 
-        return jax.tree.map(clip_one, updates), self._stateless_next(state)
-
-
-def require_leaves(owner: str, updates: Any) -> None:
-    """Raises a clear error where a transform needs each parameter's own shape."""
-    if isinstance(updates, Packed):
-        raise ValueError(
-            f"{owner}: needs each parameter as its own array, which packed buffers flatten; "
-            "apply it to unpacked parameters (or pack with buffer_size=1 to keep leaves alone)."
-        )
+        return map_leaves(clip_one, updates), self._stateless_next(state)
 
 
 def unitwise_norm(x: jax.Array, axis: int | tuple[int, ...] | None = None) -> jax.Array:
@@ -211,7 +201,6 @@ class adaptive_grad_clip(Transform):
             raise ValueError(
                 "adaptive_grad_clip: update needs the parameters: update(updates, state, params)"
             )
-        require_leaves("adaptive_grad_clip", updates)
 
         def clip_one(g: jax.Array, p: jax.Array) -> jax.Array:
             g_norm, p_norm = unitwise_norm(g, self.axis), unitwise_norm(p, self.axis)
@@ -219,7 +208,7 @@ class adaptive_grad_clip(Transform):
             clipped = g * (max_norm / jnp.maximum(g_norm, tree.cast(1e-6, g_norm.dtype)))
             return jnp.where(g_norm < max_norm, g, clipped)
 
-        return jax.tree.map(clip_one, updates, params), state
+        return map_leaves(clip_one, updates, params), state
 
 
 def _check_batch_dim(owner: str, grads: Any) -> None:

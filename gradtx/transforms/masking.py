@@ -28,7 +28,7 @@ from gradtx.base import (
     pytree_dataclass,
     static,
 )
-from gradtx.packed import Packed
+from gradtx.packed import Packed, broadcast_prefix
 
 
 class MaskedNode(NamedTuple):
@@ -56,20 +56,27 @@ def freeze_mask(mask: Any) -> Any:
     return FrozenTree(mask)
 
 
-def resolve_mask(owner: str, mask: Any, tree: Any) -> Any:
-    """The mask tree for ``tree``: the function called on it, or the stored tree. For
-    packed parameters, a mask of the original leaves becomes one flag per buffer."""
-    if isinstance(tree, Packed):
-        original = mask(tree.shapes()) if is_mask_function(mask) else mask.tree
-        flags = tree.layout.per_buffer(original)
-        if not all(isinstance(f, bool) for f in flags):
-            raise ValueError(
-                f"{owner}: the mask marks only part of a packed buffer. Pack with "
-                "gradtx.pack(params, group=...) so that each buffer is masked as a whole "
-                "(e.g. group=lambda path, x: <the mask's value for that leaf>)."
-            )
-        return Packed(tuple(flags), tree.layout)
-    return mask(tree) if is_mask_function(mask) else mask.tree
+def resolve_mask(mask: Any, tree: Any) -> tuple[Any, bool]:
+    """The mask tree for ``tree`` (the function called on it, or the stored tree), and
+    whether to work on the unpacked leaves.
+
+    For packed parameters, a mask of the original leaves that marks whole buffers
+    becomes one flag per buffer (the inner transform then runs on whole buffers); one
+    that splits a buffer is applied to the unpacked leaves (same numbers, without the
+    speed of packing: pack with ``group=`` to keep it).
+    """
+    if not isinstance(tree, Packed):
+        return (mask(tree) if is_mask_function(mask) else mask.tree), False
+    shapes = tree.shapes()
+    original = broadcast_prefix(mask(shapes) if is_mask_function(mask) else mask.tree, shapes)
+    flags = tree.layout.per_buffer(original)
+    if all(isinstance(f, bool) for f in flags):
+        return Packed(tuple(flags), tree.layout), False
+    return original, True
+
+
+def _unpacked(tree: Any) -> Any:
+    return tree.unpack() if isinstance(tree, Packed) else tree
 
 
 def mask_tree(tree: Any, mask: Any) -> Any:
@@ -98,8 +105,9 @@ class masked(Transform):
         that have the updates' structure.
 
     Returns:
-      A transform whose state is `MaskedState`. On packed parameters, the mask (of the
-      original leaves) must mark whole buffers (pack with ``group=``).
+      A transform whose state is `MaskedState`. On packed parameters the mask speaks of
+      the original leaves; it runs on whole buffers where it marks whole buffers (pack
+      with ``group=``), else on the unpacked leaves, with the same numbers.
 
     Example:
       >>> import gradtx, jax.numpy as jnp
@@ -124,11 +132,20 @@ class masked(Transform):
         super().__post_init__()
 
     def init(self, params: Params) -> MaskedState:
-        mask = resolve_mask("masked", self.mask, params)
+        mask, unpack = resolve_mask(self.mask, params)
+        params = _unpacked(params) if unpack else params
         return MaskedState(inner_state=self.inner.init(mask_tree(params, mask)))
 
     def _update(self, updates: Updates, state: MaskedState, params: Params | None, ctx: Context):
-        mask = resolve_mask("masked", self.mask, updates)
+        mask, unpack = resolve_mask(self.mask, updates)
+        if unpack:
+            layout = updates.layout
+            ctx = Context(gradient=_unpacked(ctx.gradient), extra=ctx.extra)
+            out, state = self._masked_update(mask, _unpacked(updates), state, _unpacked(params), ctx)
+            return layout.pack(out), state
+        return self._masked_update(mask, updates, state, params, ctx)
+
+    def _masked_update(self, mask: Any, updates: Updates, state: MaskedState, params: Any, ctx: Context):
         structure = jax.tree.structure(updates)
         extra = {
             k: mask_tree(v, mask)
@@ -200,12 +217,12 @@ class partition(Transform):
         super().__post_init__()
 
     def _labels(self, tree: Any) -> Any:
+        """The labels of the original leaves (for packed trees too: `masked` maps them
+        onto the buffers)."""
         labels = self.param_labels
         if isinstance(labels, FrozenTree):
             return labels.tree
-        if isinstance(tree, Packed):
-            return Packed(tree.layout.per_buffer(labels(tree.shapes())), tree.layout)
-        return labels(tree)
+        return labels(tree.shapes() if isinstance(tree, Packed) else tree)
 
     def _group(self, label: Hashable, labels: Any) -> masked:
         mask = jax.tree.map(lambda x: x == label, labels)

@@ -26,7 +26,7 @@ from gradtx.base import (
     static,
     zero_count,
 )
-from gradtx.packed import Packed
+from gradtx.packed import Packed, map_leaves
 
 PyTree = Any
 
@@ -272,11 +272,16 @@ class add_noise(Transform):
         eta, gamma = self.at("eta", state.count), self.at("gamma", state.count)
         std = jnp.sqrt(eta / count.astype(tree.float_dtype()) ** gamma)
         rng_key, sample_key = jax.random.split(state.rng_key)
-        leaves, treedef = jax.tree.flatten(updates)
+        # One sample per original leaf (also when packed), as optax draws them.
+        plain = updates.unpack() if isinstance(updates, Packed) else updates
+        leaves, treedef = jax.tree.flatten(plain)
         keys = jax.random.split(sample_key, len(leaves)) if leaves else []
         noise = [jax.random.normal(k, x.shape, x.dtype) for k, x in zip(keys, leaves, strict=True)]
-        out = [x + tree.to(std, x.dtype) * n for x, n in zip(leaves, noise, strict=True)]
-        return jax.tree.unflatten(treedef, out), AddNoiseState(count=count, rng_key=rng_key)
+        out = jax.tree.unflatten(
+            treedef, [x + tree.to(std, x.dtype) * n for x, n in zip(leaves, noise, strict=True)]
+        )
+        out = updates.layout.pack(out) if isinstance(updates, Packed) else out
+        return out, AddNoiseState(count=count, rng_key=rng_key)
 
 
 def _is_typed_key(key: Any) -> bool:
@@ -309,18 +314,13 @@ class centralize(Transform):
 
     def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
         del params, ctx
-        if isinstance(updates, Packed):
-            raise ValueError(
-                "centralize: needs each parameter's shape, which packed buffers flatten; "
-                "apply it to unpacked parameters."
-            )
 
         def subtract_mean(g: jax.Array) -> jax.Array:
             if g.ndim > 1:
                 return g - g.mean(tuple(range(1, g.ndim)), keepdims=True)
             return g
 
-        return jax.tree.map(subtract_mean, updates), state
+        return map_leaves(subtract_mean, updates), state
 
 
 @pytree_dataclass
