@@ -66,7 +66,8 @@ class clip_by_global_norm(Transform):
 
     Written as one multiplication (not optax's ``select(norm < max, g, g / norm * max)``),
     so no second parameter-sized tree is kept alive; results agree with optax to the
-    last bit or two.
+    last bit or two. Unlike optax, ``max_norm = 0`` on all-zero updates gives zeros,
+    not NaN.
 
     Args:
       max_norm: the largest global norm kept, >= 0.
@@ -93,7 +94,11 @@ class clip_by_global_norm(Transform):
         del params, ctx
         max_norm = self.at("max_norm", getattr(state, "count", None))
         norm = tree.global_norm(updates)
-        factor = jnp.minimum(1, tree.cast(max_norm, norm.dtype) / norm)
+        bound = tree.cast(max_norm, norm.dtype)
+        # min(1, bound / norm), except that zero updates stay zero for a zero bound
+        # (optax's 0 / 0 gives NaN there); the inner where keeps gradients finite.
+        clipped = norm > bound
+        factor = jnp.where(clipped, bound / jnp.where(clipped, norm, 1), 1)
         out = jax.tree.map(lambda g: g * tree.to(factor, g.dtype), updates)
         return out, self._stateless_next(state)
 

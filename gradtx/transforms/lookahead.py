@@ -46,8 +46,9 @@ class lookahead(Transform):
     .. math:: \phi \leftarrow \phi + \alpha(\theta_k - \phi), \qquad \theta \leftarrow \phi
 
     every ``sync_period`` steps, with ``theta`` the fast and ``phi`` the slow weights.
-    The parameters and updates are `LookaheadParams` (fast, slow); evaluate the model
-    with the slow weights.
+    ``update`` takes the gradient at the fast weights and the parameters as
+    `LookaheadParams` (fast, slow), and returns updates as `LookaheadParams`; evaluate
+    the model with the slow weights.
 
     Args:
       fast_optimizer: the inner optimizer (of the fast weights).
@@ -64,7 +65,7 @@ class lookahead(Transform):
       >>> params = gradtx.LookaheadParams.init_synced(jnp.zeros(1))
       >>> state = opt.init(params)
       >>> for _ in range(2):
-      ...     u, state = opt.update(gradtx.LookaheadParams(fast=jnp.ones(1), slow=jnp.ones(1)), state, params)
+      ...     u, state = opt.update(jnp.ones(1), state, params)
       ...     params = gradtx.apply_updates(params, u)
       >>> params.slow  # half way from 0 to the fast weights' -0.2
       Array([-0.1], dtype=float32)
@@ -101,8 +102,11 @@ class lookahead(Transform):
                 "lookahead: update needs the parameters as gradtx.LookaheadParams(fast, slow); "
                 "start from LookaheadParams.init_synced(params)."
             )
+        # The gradient is the fast weights' (optax passes it as it is); accept a
+        # LookaheadParams too and take its fast part.
+        gradient = updates.fast if isinstance(updates, LookaheadParams) else updates
         fast_updates, fast_state = self.fast_optimizer._apply(
-            updates.fast, state.fast_state, params.fast, Context(extra=ctx.extra)
+            gradient, state.fast_state, params.fast, Context(extra=ctx.extra)
         )
         sync = state.steps_since_sync == self.sync_period - 1
         alpha, one_minus_alpha = self.slow_step_size, self.one_minus("slow_step_size")
