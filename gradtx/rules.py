@@ -33,8 +33,8 @@ Pattern = str | Callable[[str, Any], bool]
 
 
 def _is_variable(x: Any) -> bool:
-    # flax nnx Variables hold the array in .value; the rule sees the variable's path.
-    return type(x).__module__.startswith("flax") and hasattr(x, "value") and not isinstance(x, dict)
+    # A flax nnx Variable holds its array under .value; rules see the variable's path.
+    return any(c.__name__ == "Variable" and c.__module__.startswith("flax") for c in type(x).__mro__)
 
 
 def _key_name(key: Any) -> str:
@@ -231,7 +231,7 @@ def explain(optimizer: partition, params: PyTree) -> str:
         values[label] = {k: _number(v) for k, v in found.items() if k != "step"}
     # Show the settings that tell the groups apart.
     keys = sorted({k for v in values.values() for k in v})
-    keys = [k for k in keys if len({v.get(k) for v in values.values()}) > 1] or keys
+    keys = [k for k in keys if len({v[k] for v in values.values() if k in v}) > 1] or keys
     settings = {}
     for label, tx in optimizer.transforms.items():
         shown = " ".join(f"{k}={values[label][k]}" for k in keys if k in values[label])
