@@ -40,6 +40,7 @@ def abs_sq(x: Any) -> jax.Array:
     """
     if not isinstance(x, (np.ndarray, jax.Array)):
         raise ValueError(f"abs_sq: expected an array, got {x!r}")
+    x = jnp.asarray(x)
     return (x.conj() * x).real
 
 

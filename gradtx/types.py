@@ -2,9 +2,11 @@
 
 ``GradientTransformation`` and ``GradientTransformationExtraArgs`` are `gradtx.Transform`
 itself: every gradtx transform is one, and ``GradientTransformation(init, update)``
-builds one from two functions as optax code does. ``ScalarOrSchedule`` is the same
-``Union`` as optax's, so code that inspects an optimizer's annotations (optax's own
-schedule tests do) sees what it expects.
+builds one from two functions as optax code does. ``ScalarOrSchedule`` (a number, an
+array, or a function of the step) is the same ``Union`` as optax's, so code that
+inspects an optimizer's annotations (optax's own schedule tests do) sees what it
+expects. ``MaskOrFn`` is a mask: a pytree of booleans, a function returning one, or
+None. ``Params``, ``Updates`` and ``OptState`` are pytrees (``Any``).
 """
 
 from collections.abc import Callable

@@ -297,14 +297,14 @@ def times_param(u: Any, p: Any) -> Any:
     return u * p
 
 
-def skip_large(updates: Any, step: Any, params: Any) -> Any:
+def skip_large(updates: Any, gradient_step: Any, params: Any) -> Any:
     """A MultiSteps skip function that fires on part of the catalogue's gradients."""
-    return optax.skip_large_updates(updates, step, params, 400.0)
+    return optax.skip_large_updates(updates, gradient_step, params, 400.0)
 
 
-def gradtx_skip_large(updates: Any, step: Any, params: Any) -> Any:
+def gradtx_skip_large(updates: Any, gradient_step: Any, params: Any) -> Any:
     """gradtx's twin of `skip_large`."""
-    return gradtx.skip_large_updates(updates, step, params, 400.0)
+    return gradtx.skip_large_updates(updates, gradient_step, params, 400.0)
 
 
 def _both(id: str, build: Callable[[Any], Any], **kw: Any) -> Case:

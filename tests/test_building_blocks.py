@@ -18,7 +18,7 @@ TWO_STEPS = [
     # lr(t) = 0.1 (t + 1): -0.1 * 2, then -0.2 * 4
     (
         "scale_by_learning_rate-schedule",
-        gradtx.scale_by_learning_rate(lambda t: 0.1 * (t + 1).astype(jnp.float32)),
+        gradtx.scale_by_learning_rate(lambda t: 0.1 * jnp.asarray(t + 1, jnp.float32)),
         G,
         (-0.2, -0.8),
     ),

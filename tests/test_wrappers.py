@@ -3,6 +3,7 @@ lookahead, monitoring, per-example clipping, numerics helpers, optax's type name
 
 import functools
 import inspect
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +15,13 @@ from conftest import reference_numerics
 
 import gradtx
 from gradtx.testing import assert_close_to_scale, run_updates
+
+
+def _step(state):
+    value = gradtx.tree_utils.step(state)
+    assert value is not None
+    return int(value)
+
 
 # --- gradient accumulation --------------------------------------------------------------
 
@@ -37,7 +45,7 @@ def test_multisteps_of_k_micro_batches_equals_one_big_batch(dtype, rtol):
         k = 4
         big = gradtx.sgd(0.1).update(jax.grad(_loss)(params, x, y), gradtx.sgd(0.1).init(params))[0]
         opt = gradtx.MultiSteps(gradtx.sgd(0.1), k, accumulator_dtype=jnp.dtype(dtype))
-        state = opt.init(params)
+        state, updates = opt.init(params), None
         for xs, ys in zip(jnp.split(x, k), jnp.split(y, k), strict=True):
             updates, state = opt.update(jax.grad(_loss)(params, xs, ys), state, params)
         assert bool(opt.has_updated(state))
@@ -55,6 +63,7 @@ def test_weighted_accumulation_is_the_token_weighted_mean():
 
     opt = gradtx.MultiSteps(gradtx.sgd(1.0), len(sizes), accumulator_dtype=jnp.float64)
     weighted, unweighted = opt.init(params), opt.init(params)
+    u_w = u_u = None
     for (xs, ys), n in zip(micro, sizes, strict=True):
         g = jax.grad(_loss)(params, xs, ys)
         u_w, weighted = opt.update(g, weighted, params, weight=n)
@@ -118,7 +127,7 @@ def test_schedules_advance_once_per_emitted_update():
     for _ in range(9):  # two emitted updates and one micro-batch
         _, state = opt.update({"w": jnp.ones(2)}, state, params)
     hp = gradtx.hyperparams(opt, state)
-    assert int(hp["step"]) == 2 and int(gradtx.tree_utils.step(state)) == 2
+    assert int(hp["step"]) == 2 and _step(state) == 2
     np.testing.assert_allclose(hp["learning_rate"], 0.9, rtol=1e-6)  # used at step 1
     assert int(state.mini_step) == 1
 
@@ -129,9 +138,10 @@ def test_accumulator_is_float32_for_bfloat16_gradients():
     state = opt.init(params)
     assert state.acc_grads["w"].dtype == jnp.float32
     g = {"w": jnp.full(4, 1.0 + 2.0**-7, jnp.bfloat16)}  # exactly representable in bf16
+    u = None
     for _ in range(3):
         u, state = opt.update(g, state, params)
-    assert u["w"].dtype == jnp.bfloat16
+    assert u is not None and u["w"].dtype == jnp.bfloat16
     np.testing.assert_array_equal(np.asarray(u["w"], np.float32), -(1.0 + 2.0**-7))
 
 
@@ -172,7 +182,7 @@ def test_a_nan_at_step_5_leaves_every_buffer_bit_identical(packed):
             assert _bits(params) == _bits(before[0])
             assert _bits(state.inner_state) == _bits(before[1])
             assert not bool(state.last_finite) and int(state.notfinite_count) == 1
-    assert int(state.total_notfinite) == 1 and int(gradtx.tree_utils.step(state)) == 7
+    assert int(state.total_notfinite) == 1 and _step(state) == 7
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))
 
 
@@ -180,13 +190,14 @@ def test_apply_if_finite_gives_up_after_n_consecutive_failures_as_optax():
     params = {"w": jnp.ones(2)}
     bad = {"w": jnp.asarray([jnp.nan, 1.0])}
     ours, theirs = gradtx.apply_if_finite(gradtx.sgd(0.1), 2), optax.apply_if_finite(optax.sgd(0.1), 2)
-    s_ours, s_theirs = ours.init(params), theirs.init(params)
+    s_ours, s_theirs = ours.init(params), cast(Any, theirs.init(params))
+    u_ours = None
     for _ in range(3):
         u_ours, s_ours = ours.update(bad, s_ours, params)
-        u_theirs, s_theirs = theirs.update(bad, s_theirs, params)
+        u_theirs, s_theirs = cast(Any, theirs.update(bad, s_theirs, params))
         np.testing.assert_array_equal(u_ours["w"], u_theirs["w"])  # zeros, then NaN at the 3rd
         assert int(s_ours.notfinite_count) == int(s_theirs.notfinite_count)
-    assert np.isnan(np.asarray(u_ours["w"][0]))
+    assert u_ours is not None and np.isnan(np.asarray(u_ours["w"][0]))
 
 
 # --- lookahead, monitoring, per-example clipping ------------------------------------------
@@ -223,7 +234,7 @@ def test_monitor_and_measure_with_ema_match_optax():
         state = tx.init(params)
         with reference_numerics():
             for i in range(10):
-                u, state = tx.update(jax.tree.map(lambda x, i=i: x[i], grads), state, params)
+                _, state = tx.update(jax.tree.map(lambda x, i=i: x[i], grads), state, params)
         measures.append(state.measurements)
     assert_close_to_scale(measures[0], measures[1], 1e-6, "monitor")
     ours = gradtx.monitor({"raw": sq})
@@ -304,7 +315,9 @@ def test_scale_gradient_matches_optax():
     for scale in (0.0, 0.5, 1.0, -2.0):
         ours = jax.grad(lambda x, s=scale: jnp.sum(gradtx.scale_gradient(x, s) ** 2))(jnp.arange(3.0))
         with reference_numerics():
-            theirs = jax.grad(lambda x, s=scale: jnp.sum(optax.scale_gradient(x, s) ** 2))(jnp.arange(3.0))
+            theirs = jax.grad(lambda x, s=scale: jnp.sum(cast(Any, optax.scale_gradient(x, s)) ** 2))(
+                jnp.arange(3.0)
+            )
         np.testing.assert_array_equal(ours, theirs)
 
 
@@ -312,12 +325,13 @@ def test_incremental_and_periodic_updates_match_optax():
     new, old = {"a": jnp.ones(2), "b": None}, {"a": jnp.zeros(2), "b": None}
     with reference_numerics():
         np.testing.assert_array_equal(
-            gradtx.incremental_update(new, old, 0.3)["a"], optax.incremental_update(new, old, 0.3)["a"]
+            gradtx.incremental_update(new, old, 0.3)["a"],
+            cast(Any, optax.incremental_update(new, old, 0.3))["a"],
         )
         for step in (0, 3, 10):
             ours = gradtx.periodic_update(new, old, jnp.asarray(step), 5)
             np.testing.assert_array_equal(
-                ours["a"], optax.periodic_update(new, old, jnp.asarray(step), 5)["a"]
+                ours["a"], cast(Any, optax.periodic_update(new, old, jnp.asarray(step), 5))["a"]
             )
 
 

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
+from jax.core import Tracer
 
 from gradtx import tree
 from gradtx.base import (
@@ -185,7 +186,7 @@ class MultiSteps(Transform):
     def __post_init__(self) -> None:
         object.__setattr__(self, "opt", _as_transform(self.opt, "MultiSteps"))
         k = self.every_k_schedule
-        if not callable(k) and not isinstance(k, jax.core.Tracer):
+        if not callable(k) and not isinstance(k, Tracer):
             if isinstance(k, bool) or not float(k).is_integer() or k < 1:
                 raise ValueError(f"MultiSteps: every_k_schedule must be an int >= 1 or a schedule, got {k!r}")
         super().__post_init__()
@@ -291,7 +292,7 @@ class MultiSteps(Transform):
 class ApplyEvery(NamedTuple):
     """State of `apply_every`: the micro-step count and the summed gradients."""
 
-    count: jax.Array  # shape=(), dtype=int32: micro-steps since the last emission
+    count: jax.Array  # shape=(), dtype=int32: micro-steps since the last emission  # pyright: ignore[reportIncompatibleMethodOverride]
     grad_acc: Updates
 
 

@@ -123,7 +123,7 @@ class clip_by_block_rms(Transform):
     Example:
       >>> import gradtx, jax.numpy as jnp
       >>> gradtx.clip_by_block_rms(1.0).update(jnp.asarray([3.0, 4.0]), gradtx.EmptyState())[0]
-      Array([0.8485281, 1.1313709], dtype=float32)
+      Array([0.84852815, 1.1313709 ], dtype=float32)
 
     References:
       ``optax.clip_by_block_rms`` (same numbers).

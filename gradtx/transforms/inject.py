@@ -280,7 +280,7 @@ def inject_stateful_hyperparams(
 
     Example:
       >>> import gradtx, jax.numpy as jnp
-      >>> lr = gradtx.WrappedSchedule(lambda t: 0.1 * (t + 1))
+      >>> lr = gradtx.WrappedSchedule(lambda t: 0.1 * (t + 1).astype(jnp.float32))
       >>> opt = gradtx.inject_stateful_hyperparams(gradtx.sgd)(learning_rate=lr)
       >>> opt.update(jnp.ones(1), opt.init(jnp.zeros(1)))[0]
       Array([-0.1], dtype=float32)

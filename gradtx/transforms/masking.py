@@ -202,7 +202,7 @@ class partition(Transform):
       and state). See `gradtx.path_rules` to choose groups by parameter path.
     """
 
-    transforms: dict[Hashable, Transform] = hyper()
+    transforms: dict[Any, Transform] = hyper()
     param_labels: Any = static()
     mask_compatible_extra_args: bool = static(default=False, kw_only=True)
 

@@ -105,7 +105,7 @@ class scale_by_learning_rate(Transform):
     def _update(self, updates: Updates, state: ScaleByLearningRateState, params: Params | None, ctx: Context):
         del params, ctx
         new_state = ScaleByLearningRateState(count=safe_increment(state.count))
-        lr = self.learning_rate
+        lr: Any = self.learning_rate
         if lr is None:
             return updates, new_state
         if callable(lr):
