@@ -24,11 +24,14 @@ _NONNEGATIVE = (
     "max_norm",
     "max_delta",
 )
-_DECAY = ("b1", "b2", "decay", "momentum")
+_BETA = ("b1", "b2")
+# A decay of exactly 1 has a meaning (optax accepts it): trace(1.0) is a running sum.
+_DECAY = ("decay", "momentum")
 
 RULES: dict[str, tuple[str, Callable[[np.ndarray], bool]]] = {
     **{name: ("must be >= 0", lambda v: bool(np.all(v >= 0))) for name in _NONNEGATIVE},
-    **{name: ("must be in [0, 1)", lambda v: bool(np.all((v >= 0) & (v < 1)))) for name in _DECAY},
+    **{name: ("must be in [0, 1)", lambda v: bool(np.all((v >= 0) & (v < 1)))) for name in _BETA},
+    **{name: ("must be in [0, 1]", lambda v: bool(np.all((v >= 0) & (v <= 1)))) for name in _DECAY},
 }
 
 

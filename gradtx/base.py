@@ -326,6 +326,15 @@ class Transform(PyTreeData):
         # Python then calls the returned object's __init__ with the same arguments.
         return object.__new__(functions if cls is Transform else cls)
 
+    def __iter__(self) -> Any:
+        """``init_fn, update_fn = tx`` unpacks as an optax ``GradientTransformation``
+        (a NamedTuple of the two functions) does."""
+        return iter((self.init, self.update))
+
+    def __getitem__(self, index: int) -> Any:
+        """``tx[0]`` is ``init``, ``tx[1]`` is ``update``, as in optax's NamedTuple."""
+        return (self.init, self.update)[index]
+
     def _children(self, state: OptState) -> list[tuple[Transform, OptState]]:
         """The transforms this one wraps, each with its state (for `hyperparams`)."""
         del state
@@ -531,9 +540,12 @@ class functions(Transform):
         return self.init_fn(params)
 
     def _apply(self, updates: Updates, state: OptState, params: Params | None, ctx: Context):
+        # Without parameters, call as the user would: some update functions take
+        # (updates, state, *, keyword arguments) only.
+        args = (updates, state) if params is None else (updates, state, params)
         if ctx.extra and _accepts_extra(self.update_fn):
-            return self.update_fn(updates, state, params, **ctx.extra)
-        return self.update_fn(updates, state, params)
+            return self.update_fn(*args, **ctx.extra)
+        return self.update_fn(*args)
 
     def __repr__(self) -> str:
         return f"functions(init={_short(self.init_fn)}, update={_short(self.update_fn)})"

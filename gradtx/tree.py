@@ -56,8 +56,9 @@ def full_like(tree: PyTree, value: Any, dtype: Any = None) -> PyTree:
 
 
 def cast_like(tree: PyTree, like: PyTree) -> PyTree:
-    """Casts each leaf of ``tree`` to the dtype of the matching leaf of ``like``."""
-    return jax.tree.map(lambda x, y: to(x, y.dtype), tree, like)
+    """Casts each leaf of ``tree`` to the dtype of the matching leaf of ``like`` (a
+    Python number in ``like`` has no dtype: the leaf is left as computed, as in optax)."""
+    return jax.tree.map(lambda x, y: to(x, y.dtype) if hasattr(y, "dtype") else x, tree, like)
 
 
 def compute_dtype(*dtypes: Any) -> Any:
@@ -75,6 +76,7 @@ def update_moment(g: jax.Array, m: jax.Array, decay: Any, one_minus_decay: Any, 
     ``m_new = (1 - decay) * g**order + decay * m``, computed in `compute_dtype`;
     the caller casts the result to the buffer's dtype when it stores it.
     """
+    g, m = jnp.asarray(g), jnp.asarray(m)
     dtype = compute_dtype(g.dtype, m.dtype)
     g = to(g, dtype)
     power = g if order == 1 else g**order

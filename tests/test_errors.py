@@ -18,7 +18,7 @@ import gradtx
         (lambda: gradtx.sgd(0.1, momentum=1.2), ["sgd", "momentum", "1.2"]),
         (lambda: gradtx.adagrad(0.1, eps=-1e-7), ["adagrad", "eps", "-1e-07"]),
         (lambda: gradtx.adam(float("nan")), ["adam", "learning_rate", "nan"]),
-        (lambda: gradtx.scale_by_rms(decay=1.0), ["scale_by_rms", "decay", "1.0"]),
+        (lambda: gradtx.scale_by_rms(decay=1.5), ["scale_by_rms", "decay", "[0, 1]", "1.5"]),
         (lambda: gradtx.momentum(b1=-0.5), ["momentum", "b1", "-0.5"]),
         (lambda: gradtx.ema(decay=2.0), ["ema", "decay", "2.0"]),
         (lambda: gradtx.scale_by_learning_rate(-0.1), ["scale_by_learning_rate", "learning_rate"]),

@@ -251,7 +251,12 @@ def per_example_global_norm_clip(grads: Any, l2_norm_clip: Any) -> tuple[Any, ja
     norms = jax.vmap(tree.global_norm)(grads)
     multipliers = jnp.nan_to_num(jnp.minimum(l2_norm_clip / norms, 1.0), nan=1.0)
     num_clipped = jnp.sum(multipliers < 1.0)
-    return jax.tree.map(lambda g: jnp.tensordot(multipliers.astype(g.dtype), g, axes=1), grads), num_clipped
+
+    def weighted_sum(g: jax.Array) -> jax.Array:
+        dtype = tree.wider(g.dtype, multipliers.dtype)  # integer gradients sum as floats
+        return jnp.tensordot(multipliers.astype(dtype), g.astype(dtype), axes=1)
+
+    return jax.tree.map(weighted_sum, grads), num_clipped
 
 
 def per_example_layer_norm_clip(
