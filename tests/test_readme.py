@@ -69,3 +69,24 @@ def test_schedules_block_builds_an_optimizer_with_three_schedules():
     np.testing.assert_allclose(float(hp["learning_rate"]), 1e-3 * 49 / 100, rtol=1e-6)
     np.testing.assert_allclose(float(hp["b1"]), 0.85 + 0.1 * 49 / 500, rtol=1e-6)
     np.testing.assert_allclose(float(hp["weight_decay"]), 0.1 * (1 - 49 / 10_000), rtol=1e-6)
+
+
+def test_training_loop_block_prints_what_the_readme_says(capsys):
+    block = next(b for b in PYTHON_BLOCKS if "gradtx.path_rules(" in b)
+    with reference_numerics():
+        exec(compile(block, "README training loops", "exec"), {})
+    shown = README.split("gradtx.tree_utils.step(state))\n```\n\nprints\n\n```\n", 1)[1].split("```", 1)[0]
+    assert capsys.readouterr().out == shown
+
+
+def test_readme_counts_match_the_catalogue_and_optax():
+    from cases import CASES
+
+    assert f"{len(CASES)} configurations are checked" in README
+    import gradtx as g
+
+    shared = [n for n in dir(optax) if not n.startswith("_") and hasattr(g, n)]
+    assert (
+        f"{len(shared)} of optax's {len([n for n in dir(optax) if not n.startswith('_')])} public names"
+        in README
+    )
