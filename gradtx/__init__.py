@@ -6,25 +6,19 @@ transforms; names shared with optax take the same arguments and give the same nu
 
 from gradtx import numerics, rules, testing, tree_utils, types
 from gradtx.base import (
-    Chain,
     Context,
     EmptyState,
-    PyTreeData,
     ScheduleState,
     Transform,
     apply_updates,
-    chain,
     foreign,
     functions,
-    hyper,
-    hyperparams,
     identity,
     init_empty_state,
-    named_chain,
-    pytree_dataclass,
     safe_increment,
-    static,
 )
+from gradtx.chains import Chain, chain, named_chain
+from gradtx.data import PyTreeData, hyper, pytree_dataclass, static
 from gradtx.numerics import (
     global_norm,
     safe_int32_increment,
@@ -37,6 +31,7 @@ from gradtx.numerics import (
 from gradtx.optimizers.adam import adam, adamax, adamw, amsgrad, nadam, nadamw
 from gradtx.optimizers.classic import adagrad, rmsprop, sgd
 from gradtx.packed import Packed, PackLayout, Slot, pack
+from gradtx.readout import hyperparams
 from gradtx.rules import explain, path_rules
 from gradtx.schedules.compose import (
     cosine_onecycle_schedule,

@@ -24,8 +24,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradtx.base import Chain, Transform, _as_transform, hyperparams
+from gradtx.base import Transform, _as_transform
+from gradtx.chains import Chain
 from gradtx.packed import Packed
+from gradtx.readout import hyperparams
 from gradtx.transforms.masking import partition
 
 PyTree = Any

@@ -15,7 +15,17 @@ MODULES = [importlib.import_module(m.name) for m in pkgutil.walk_packages(gradtx
 
 def test_all_lists_exactly_the_public_names():
     public = {n for n in dir(gradtx) if not n.startswith("_")}
-    submodules = {"base", "tree", "transforms", "optimizers", "schedules", "packed"}
+    submodules = {
+        "base",
+        "data",
+        "chains",
+        "readout",
+        "tree",
+        "transforms",
+        "optimizers",
+        "schedules",
+        "packed",
+    }
     assert set(gradtx.__all__) == public - submodules
     assert gradtx.__all__ == sorted(gradtx.__all__)
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from gradtx import _checks
-from gradtx.base import Chain, Transform, labelled
+from gradtx.base import Transform
+from gradtx.chains import Chain, labelled
 from gradtx.transforms.adaptive import scale_by_adam, scale_by_adamax, scale_by_amsgrad, scale_by_rms
 from gradtx.transforms.decay import add_decayed_weights
 from gradtx.transforms.momentum import bias_correction, momentum

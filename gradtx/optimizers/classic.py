@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from gradtx import _checks
-from gradtx.base import Chain, labelled
+from gradtx.chains import Chain, labelled
 from gradtx.transforms.adaptive import scale_by_rms, scale_by_rss, scale_by_stddev
 from gradtx.transforms.momentum import trace
 from gradtx.transforms.scaling import ScalarOrSchedule, scale, scale_by_learning_rate

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jnp
 
-from gradtx.base import hyper, pytree_dataclass, static
+from gradtx.data import hyper, pytree_dataclass, static
 from gradtx.schedules.decay import (
     Schedule,
     as_float,

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from jax.core import Tracer
 
 from gradtx import tree
-from gradtx.base import PyTreeData, hyper, pytree_dataclass, static
+from gradtx.data import PyTreeData, hyper, pytree_dataclass, static
 
 
 class Schedule(PyTreeData):

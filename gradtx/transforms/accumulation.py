@@ -26,12 +26,10 @@ from gradtx.base import (
     Transform,
     Updates,
     _as_transform,
-    hyper,
-    pytree_dataclass,
     safe_increment,
-    static,
     zero_count,
 )
+from gradtx.data import hyper, pytree_dataclass, static
 
 PyTree = Any
 

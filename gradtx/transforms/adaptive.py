@@ -15,19 +15,9 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, tree
-from gradtx.base import (
-    Chain,
-    Context,
-    Params,
-    Transform,
-    Updates,
-    hyper,
-    labelled,
-    pytree_dataclass,
-    safe_increment,
-    static,
-    zero_count,
-)
+from gradtx.base import Context, Params, Transform, Updates, safe_increment, zero_count
+from gradtx.chains import Chain, labelled
+from gradtx.data import hyper, pytree_dataclass, static
 from gradtx.transforms.momentum import momentum
 
 

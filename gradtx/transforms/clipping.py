@@ -8,17 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import tree
-from gradtx.base import (
-    Context,
-    EmptyState,
-    Params,
-    ScheduleState,
-    Transform,
-    Updates,
-    hyper,
-    pytree_dataclass,
-    static,
-)
+from gradtx.base import Context, EmptyState, Params, ScheduleState, Transform, Updates
+from gradtx.data import hyper, pytree_dataclass, static
 from gradtx.packed import map_leaves
 
 

@@ -8,18 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import tree
-from gradtx.base import (
-    Context,
-    FrozenTree,
-    Params,
-    Transform,
-    Updates,
-    hyper,
-    pytree_dataclass,
-    safe_increment,
-    static,
-    zero_count,
-)
+from gradtx.base import Context, Params, Transform, Updates, safe_increment, zero_count
+from gradtx.data import FrozenTree, hyper, pytree_dataclass, static
 from gradtx.packed import Packed
 
 

@@ -17,18 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx.base import (
-    Context,
-    FrozenTree,
-    Params,
-    Transform,
-    Updates,
-    hyper,
-    pytree_dataclass,
-    safe_increment,
-    static,
-    zero_count,
-)
+from gradtx.base import Context, Params, Transform, Updates, safe_increment, zero_count
+from gradtx.data import FrozenTree, hyper, pytree_dataclass, static
 
 
 @runtime_checkable

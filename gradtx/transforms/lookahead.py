@@ -7,17 +7,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx.base import (
-    Context,
-    OptState,
-    Params,
-    Transform,
-    _as_transform,
-    hyper,
-    pytree_dataclass,
-    static,
-    zero_count,
-)
+from gradtx.base import Context, OptState, Params, Transform, _as_transform, zero_count
+from gradtx.data import hyper, pytree_dataclass, static
 
 
 class LookaheadState(NamedTuple):

@@ -15,19 +15,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx.base import (
-    Context,
-    EmptyState,
-    FrozenTree,
-    OptState,
-    Params,
-    Transform,
-    Updates,
-    _as_transform,
-    hyper,
-    pytree_dataclass,
-    static,
-)
+from gradtx.base import Context, EmptyState, OptState, Params, Transform, Updates, _as_transform
+from gradtx.data import FrozenTree, hyper, pytree_dataclass, static
 from gradtx.packed import Packed, broadcast_prefix
 
 

@@ -14,17 +14,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import tree
-from gradtx.base import (
-    Context,
-    Params,
-    Transform,
-    Updates,
-    hyper,
-    pytree_dataclass,
-    safe_increment,
-    static,
-    zero_count,
-)
+from gradtx.base import Context, Params, Transform, Updates, safe_increment, zero_count
+from gradtx.data import hyper, pytree_dataclass, static
 
 
 class TraceState(NamedTuple):

@@ -12,18 +12,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx.base import (
-    Chain,
-    Context,
-    OptState,
-    Params,
-    Transform,
-    Updates,
-    _as_transform,
-    hyper,
-    pytree_dataclass,
-    static,
-)
+from gradtx.base import Context, OptState, Params, Transform, Updates, _as_transform
+from gradtx.chains import Chain
+from gradtx.data import hyper, pytree_dataclass, static
 from gradtx.transforms.momentum import EmaState, ema
 from gradtx.transforms.utility import stateless
 

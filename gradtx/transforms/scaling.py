@@ -19,12 +19,10 @@ from gradtx.base import (
     ScheduleState,
     Transform,
     Updates,
-    hyper,
-    pytree_dataclass,
     safe_increment,
-    static,
     zero_count,
 )
+from gradtx.data import hyper, pytree_dataclass, static
 from gradtx.types import ScalarOrSchedule
 
 ScaleState = EmptyState

@@ -20,12 +20,10 @@ from gradtx.base import (
     Transform,
     Updates,
     _as_transform,
-    hyper,
-    pytree_dataclass,
     safe_increment,
-    static,
     zero_count,
 )
+from gradtx.data import hyper, pytree_dataclass, static
 from gradtx.packed import Packed, map_leaves
 
 PyTree = Any

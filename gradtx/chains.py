@@ -1,0 +1,127 @@
+"""Chains: transforms applied one after the other, sharing one `Context`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gradtx.base import Context, OptState, Params, Transform, Updates, _as_transform
+from gradtx.data import hyper, pytree_dataclass, static
+
+
+@pytree_dataclass
+class Chain(Transform):
+    """Transforms applied one after the other; build it with `chain` or `named_chain`.
+
+    Its state is a tuple of the transforms' states (a dict for `named_chain`). The
+    gradient statistics of a transform inside a chain come from the input of the most
+    recent `gradtx.momentum` before it (see `Context`), also across nested chains, so
+    ``chain(a, chain(b, c))`` behaves like ``chain(a, b, c)``.
+
+    Attributes:
+      transforms: the transforms, in order.
+      names: the names given by `named_chain`, or None.
+      label: the optimizer this chain is (``"adam"``), shown by ``repr``; or None.
+      readout_names: ``("transform.field", "name")`` pairs: the names under which
+        `hyperparams` reports its blocks' fields (``scale_by_rms.decay`` is adam's ``b2``).
+    """
+
+    transforms: tuple[Transform, ...] = hyper()
+    names: tuple[str, ...] | None = static(default=None)
+    label: str | None = static(default=None)
+    readout_names: tuple[tuple[str, str], ...] = static(default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_complements", {})
+
+    def init(self, params: Params) -> OptState:
+        states = tuple(tx.init(params) for tx in self.transforms)
+        return states if self.names is None else dict(zip(self.names, states, strict=True))
+
+    def _apply(self, updates: Updates, state: OptState, params: Params | None, ctx: Context):
+        name = self.label or "chain"
+        if self.names is None:
+            if not isinstance(state, tuple) or len(state) != len(self.transforms):
+                raise ValueError(
+                    f"{name}: expected a state tuple of {len(self.transforms)} entries (one per "
+                    f"transform), got {_describe(state)}. Use the state this optimizer's init returned."
+                )
+            states = list(state)
+        else:
+            if not isinstance(state, dict) or set(state) != set(self.names):
+                raise ValueError(
+                    f"{name}: expected a state dict with keys {list(self.names)}, got "
+                    f"{_describe(state)}. Use the state this optimizer's init returned."
+                )
+            states = [state[n] for n in self.names]
+        new_states = []
+        for tx, s in zip(self.transforms, states, strict=True):
+            updates, s = tx._apply(updates, s, params, ctx)
+            new_states.append(s)
+        if self.names is None:
+            return updates, tuple(new_states)
+        return updates, dict(zip(self.names, new_states, strict=True))
+
+    def __repr__(self) -> str:
+        lines = []
+        for i, tx in enumerate(self.transforms):
+            body = "\n    ".join(repr(tx).splitlines())
+            prefix = f"{self.names[i]!r}: " if self.names is not None else ""
+            lines.append(f"    {prefix}{body},")
+        head = "named_chain(" if self.names is not None else "chain("
+        if self.label:
+            head = f"{self.label} = {head}"
+        return head + "\n" + "\n".join(lines) + "\n)"
+
+
+def _describe(state: Any) -> str:
+    if isinstance(state, tuple):
+        return f"a {type(state).__name__} of {len(state)} entries"
+    return f"a {type(state).__name__}"
+
+
+def chain(*transforms: Any) -> Chain:
+    """Applies ``transforms`` one after the other.
+
+    Any object with ``init`` and ``update`` (an optax transformation, say) may appear;
+    it is held as static data.
+
+    Args:
+      *transforms: the transforms, in order.
+
+    Returns:
+      A `Chain` whose state is the tuple of the transforms' states.
+
+    Example:
+      >>> import gradtx
+      >>> opt = gradtx.chain(gradtx.clip_by_global_norm(1.0), gradtx.adam(1e-3))
+    """
+    return Chain(tuple(_as_transform(tx, "chain") for tx in transforms))
+
+
+def named_chain(*named_transforms: tuple[str, Any]) -> Chain:
+    """Like `chain`, with each transform named; its state is a dict keyed by name.
+
+    Args:
+      *named_transforms: ``(name, transform)`` pairs; names must be unique.
+
+    Returns:
+      A `Chain` whose state is ``{name: state}``.
+    """
+    names = tuple(name for name, _ in named_transforms)
+    if len(set(names)) != len(names):
+        raise ValueError(f"named_chain: names must be unique, got {list(names)}")
+    transforms = tuple(_as_transform(tx, "named_chain") for _, tx in named_transforms)
+    return Chain(transforms, names=names)
+
+
+def labelled(label: str, *transforms: Any, readout_names: dict[str, str] | None = None) -> Chain:
+    """A `chain` that ``repr`` shows as ``label = chain(...)``; used by the optimizers.
+
+    ``readout_names`` maps ``"transform.field"`` to the optimizer's own argument name,
+    for `hyperparams`.
+    """
+    return Chain(
+        tuple(_as_transform(tx, label) for tx in transforms),
+        label=label,
+        readout_names=tuple(sorted((readout_names or {}).items())),
+    )

@@ -1,0 +1,82 @@
+"""The readout: the step count and every hyperparameter value an optimizer used."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+
+from gradtx.base import OptState, Transform, _count_of, foreign
+from gradtx.chains import Chain
+
+
+def hyperparams(optimizer: Transform, state: OptState) -> dict[str, jax.Array]:
+    """The step count and every hyperparameter value the last update used.
+
+    Works on any gradtx transform or chain, inside or outside ``jit``. Hyperparameters
+    given as schedules are evaluated at the step the last update used (before the first
+    update: the step the first update will use). Names are the transforms' argument
+    names; a name used by more than one transform in a chain is qualified as
+    ``"transform.name"`` (and ``"transform[i].name"`` if that is still ambiguous).
+
+    Args:
+      optimizer: the transform.
+      state: its state.
+
+    Returns:
+      A dict with ``"step"`` (the number of updates applied, when the optimizer counts
+      them) and one entry per hyperparameter.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.adam(1e-3)
+      >>> hp = gradtx.hyperparams(opt, opt.init(jnp.zeros(3)))
+      >>> int(hp["step"]), round(float(hp["learning_rate"]), 6), round(float(hp["b2"]), 6)
+      (0, 0.001, 0.999)
+    """
+    entries: list[tuple[str, str, Any]] = []
+    counts: list[jax.Array] = []
+
+    def visit(tx: Transform, st: Any) -> None:
+        if isinstance(tx, Chain):
+            sts = st if tx.names is None else [st[n] for n in tx.names]
+            start = len(entries)
+            for child, child_state in zip(tx.transforms, sts, strict=True):
+                visit(child, child_state)
+            renames = dict(tx.readout_names)
+            for i in range(start, len(entries)):
+                tname, key, value = entries[i]
+                if f"{tname}.{key}" in renames:
+                    entries[i] = (tx.label or "chain", renames[f"{tname}.{key}"], value)
+            return
+        if isinstance(tx, foreign):
+            return
+        for child, child_state in tx._children(st):
+            visit(child, child_state)
+        count = _count_of(st)
+        if count is not None:
+            counts.append(count)
+        for key, value in tx._hyperparams(st).items():
+            entries.append((type(tx).__name__, key, value))
+
+    visit(optimizer, state)
+    result: dict[str, jax.Array] = {}
+    if counts:
+        result["step"] = counts[0]
+    by_name: dict[str, int] = {}
+    by_qualified: dict[str, int] = {}
+    for tname, key, _ in entries:
+        by_name[key] = by_name.get(key, 0) + 1
+        by_qualified[f"{tname}.{key}"] = by_qualified.get(f"{tname}.{key}", 0) + 1
+    seen: dict[str, int] = {}
+    for tname, key, value in entries:
+        qualified = f"{tname}.{key}"
+        if by_name[key] == 1:
+            result[key] = value
+        elif by_qualified[qualified] == 1:
+            result[qualified] = value
+        else:
+            i = seen.get(qualified, 0)
+            seen[qualified] = i + 1
+            result[f"{tname}[{i}].{key}"] = value
+    return result
