@@ -299,12 +299,7 @@ class functions(Transform):
         return self.init_fn(params)
 
     def _apply(self, updates: Updates, state: OptState, params: Params | None, ctx: Context):
-        # Without parameters, call as the user would: some update functions take
-        # (updates, state, *, keyword arguments) only.
-        args = (updates, state) if params is None else (updates, state, params)
-        if ctx.extra and _accepts_extra(self.update_fn):
-            return self.update_fn(*args, **ctx.extra)
-        return self.update_fn(*args)
+        return _call_update(self.update_fn, updates, state, params, ctx)
 
     def __repr__(self) -> str:
         return f"functions(init={_short(self.init_fn)}, update={_short(self.update_fn)})"
@@ -345,10 +340,19 @@ class foreign(Transform):
         return self.transformation.init(params)
 
     def _apply(self, updates: Updates, state: OptState, params: Params | None, ctx: Context):
-        update = self.transformation.update
-        if ctx.extra and _accepts_extra(update):
-            return update(updates, state, params, **ctx.extra)
-        return update(updates, state, params)
+        return _call_update(self.transformation.update, updates, state, params, ctx)
+
+
+def _call_update(
+    update: Callable[..., Any], updates: Updates, state: OptState, params: Params | None, ctx: Context
+) -> tuple[Updates, OptState]:
+    """Calls a foreign ``update`` as its author would: without parameters when there are
+    none (some take ``(updates, state, *, keywords)`` only), with the extra keyword
+    arguments when it accepts ``**kwargs``."""
+    args = (updates, state) if params is None else (updates, state, params)
+    if ctx.extra and _accepts_extra(update):
+        return update(*args, **ctx.extra)
+    return update(*args)
 
 
 def _accepts_extra(fn: Callable[..., Any]) -> bool:
@@ -365,6 +369,52 @@ def _as_transform(tx: Any, where: str) -> Transform:
     if hasattr(tx, "init") and hasattr(tx, "update"):
         return foreign(tx)
     raise TypeError(f"{where}: expected a transform with init and update (gradtx or optax), got {tx!r}")
+
+
+# --- bases for common kinds of transform -----------------------------------------------
+
+
+class Stateless(Transform):
+    """Base of a transform that keeps no state, but a step count when one of its
+    hyperparameters is a schedule. Subclasses implement
+    ``_transform(updates, params, count)``, reading hyperparameters with
+    ``self.at(name, count)``."""
+
+    def init(self, params: Params) -> EmptyState | ScheduleState:
+        del params
+        return self._stateless_init()
+
+    def _update(self, updates: Updates, state: OptState, params: Params | None, ctx: Context):
+        del ctx
+        return self._transform(updates, params, _count_of(state)), self._stateless_next(state)
+
+    def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
+        raise NotImplementedError
+
+
+class Wrapper(Transform):
+    """Base of a transform around another: the field named ``_inner_field`` holds it
+    (an optax transformation is wrapped when built), the state keeps the inner state
+    under ``_inner_state_field`` (None: the state is the inner state itself)."""
+
+    _inner_field: ClassVar[str] = "inner"
+    _inner_state_field: ClassVar[str | None] = "inner_state"
+    _check_buffers = False
+
+    def __post_init__(self) -> None:
+        field = self._inner_field
+        object.__setattr__(self, field, _as_transform(getattr(self, field), type(self).__name__))
+        super().__post_init__()
+
+    def _children(self, state: OptState) -> list[tuple[Transform, OptState]]:
+        field = self._inner_state_field
+        return [(getattr(self, self._inner_field), state if field is None else getattr(state, field))]
+
+
+def require_params(owner: str, params: Params | None) -> None:
+    """Raises ValueError naming ``owner`` when ``update`` was called without parameters."""
+    if params is None:
+        raise ValueError(f"{owner}: update needs the parameters: call update(updates, state, params).")
 
 
 # --- applying updates ------------------------------------------------------------------

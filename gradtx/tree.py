@@ -76,7 +76,8 @@ def update_moment(g: jax.Array, m: jax.Array, decay: Any, one_minus_decay: Any, 
     ``m_new = (1 - decay) * g**order + decay * m``, computed in `compute_dtype`;
     the caller casts the result to the buffer's dtype when it stores it.
     """
-    g, m = jnp.asarray(g), jnp.asarray(m)
+    if not hasattr(g, "dtype"):  # a Python number as a parameter (optax's tests use them)
+        g, m = jnp.asarray(g), jnp.asarray(m)
     dtype = compute_dtype(g.dtype, m.dtype)
     g = to(g, dtype)
     power = g if order == 1 else g**order

@@ -25,7 +25,7 @@ from gradtx.base import (
     Params,
     Transform,
     Updates,
-    _as_transform,
+    Wrapper,
     safe_increment,
     zero_count,
 )
@@ -130,7 +130,7 @@ class MultiStepsState(NamedTuple):
 
 
 @pytree_dataclass
-class MultiSteps(Transform):
+class MultiSteps(Wrapper):
     r"""Accumulates gradients over ``k`` micro-batches, then applies ``opt`` once.
 
     .. math:: \bar g = \frac{\sum_i w_i g_i}{\sum_i w_i} \ \text{(use_grad_mean)}
@@ -179,10 +179,10 @@ class MultiSteps(Transform):
     should_skip_update_fn: Callable[..., Any] | None = static(default=None)
     accumulator_dtype: Any = static(default=jnp.float32)
 
-    _check_buffers = False
+    _inner_field = "opt"
+    _inner_state_field = "inner_opt_state"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "opt", _as_transform(self.opt, "MultiSteps"))
         k = self.every_k_schedule
         if not callable(k) and not isinstance(k, Tracer):
             if isinstance(k, bool) or not float(k).is_integer() or k < 1:
@@ -282,9 +282,6 @@ class MultiSteps(Transform):
     def has_updated(self, state: MultiStepsState) -> jax.Array:
         """Whether the last ``update`` emitted the inner optimizer's update."""
         return jnp.logical_and(state.mini_step == 0, state.gradient_step > 0)
-
-    def _children(self, state: MultiStepsState) -> list[tuple[Transform, OptState]]:
-        return [(self.opt, state.inner_opt_state)]
 
 
 class ApplyEvery(NamedTuple):

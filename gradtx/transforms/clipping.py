@@ -8,13 +8,13 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import tree
-from gradtx.base import Context, EmptyState, Params, ScheduleState, Transform, Updates
+from gradtx.base import EmptyState, Params, Stateless, Updates, require_params
 from gradtx.data import hyper, pytree_dataclass, static
 from gradtx.packed import map_leaves
 
 
 @pytree_dataclass
-class clip(Transform):
+class clip(Stateless):
     """Clips every coordinate of the updates to ``[-max_delta, max_delta]``.
 
     Args:
@@ -34,23 +34,19 @@ class clip(Transform):
 
     max_delta: Any = hyper()
 
-    def init(self, params: Params) -> EmptyState | ScheduleState:
+    def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
         del params
-        return self._stateless_init()
-
-    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
-        del params, ctx
-        max_delta = self.at("max_delta", getattr(state, "count", None))
+        max_delta = self.at("max_delta", count)
 
         def clip_one(g: jax.Array) -> jax.Array:
             bound = tree.cast(max_delta, g.dtype)
             return jnp.clip(g, -bound, bound)
 
-        return jax.tree.map(clip_one, updates), self._stateless_next(state)
+        return jax.tree.map(clip_one, updates)
 
 
 @pytree_dataclass
-class clip_by_global_norm(Transform):
+class clip_by_global_norm(Stateless):
     r"""Scales all updates together so that their global L2 norm is at most ``max_norm``.
 
     .. math:: u = g \cdot \min(1, \text{max\_norm} / \lVert g \rVert_2)
@@ -77,21 +73,16 @@ class clip_by_global_norm(Transform):
 
     max_norm: Any = hyper()
 
-    def init(self, params: Params) -> EmptyState | ScheduleState:
+    def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
         del params
-        return self._stateless_init()
-
-    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
-        del params, ctx
-        max_norm = self.at("max_norm", getattr(state, "count", None))
+        max_norm = self.at("max_norm", count)
         norm = tree.global_norm(updates)
         bound = tree.cast(max_norm, norm.dtype)
         # min(1, bound / norm), except that zero updates stay zero for a zero bound
         # (optax's 0 / 0 gives NaN there); the inner where keeps gradients finite.
         clipped = norm > bound
         factor = jnp.where(clipped, bound / jnp.where(clipped, norm, 1), 1)
-        out = jax.tree.map(lambda g: g * tree.to(factor, g.dtype), updates)
-        return out, self._stateless_next(state)
+        return jax.tree.map(lambda g: g * tree.to(factor, g.dtype), updates)
 
 
 ClipState = EmptyState
@@ -100,7 +91,7 @@ AdaptiveGradClipState = EmptyState
 
 
 @pytree_dataclass
-class clip_by_block_rms(Transform):
+class clip_by_block_rms(Stateless):
     r"""Scales each leaf down so that its root mean square is at most ``threshold``.
 
     .. math:: u = g / \max(1, \sqrt{\text{mean}(|g|^2)} / \text{threshold})
@@ -122,19 +113,15 @@ class clip_by_block_rms(Transform):
 
     threshold: Any = hyper()
 
-    def init(self, params: Params) -> EmptyState | ScheduleState:
+    def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
         del params
-        return self._stateless_init()
-
-    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
-        del params, ctx
-        threshold = self.at("threshold", getattr(state, "count", None))
+        threshold = self.at("threshold", count)
 
         def clip_one(u: jax.Array) -> jax.Array:
             rms = jnp.sqrt(jnp.mean(tree.abs_sq(u)))
             return u / jnp.maximum(1, rms / tree.cast(threshold, rms.dtype)).astype(u.dtype)
 
-        return map_leaves(clip_one, updates), self._stateless_next(state)
+        return map_leaves(clip_one, updates)
 
 
 def unitwise_norm(x: jax.Array, axis: int | tuple[int, ...] | None = None) -> jax.Array:
@@ -157,7 +144,7 @@ def unitwise_norm(x: jax.Array, axis: int | tuple[int, ...] | None = None) -> ja
 
 
 @pytree_dataclass
-class adaptive_grad_clip(Transform):
+class adaptive_grad_clip(Stateless):
     r"""Adaptive gradient clipping: each unit's gradient norm is kept below
     ``clipping`` times its parameter norm.
 
@@ -187,24 +174,17 @@ class adaptive_grad_clip(Transform):
     eps: Any = hyper(default=1e-3)
     axis: int | tuple[int, ...] | None = static(default=None)
 
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
-
-    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
-        del ctx
-        if params is None:
-            raise ValueError(
-                "adaptive_grad_clip: update needs the parameters: update(updates, state, params)"
-            )
+    def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
+        require_params("adaptive_grad_clip", params)
+        clipping, eps = self.at("clipping", count), self.at("eps", count)
 
         def clip_one(g: jax.Array, p: jax.Array) -> jax.Array:
             g_norm, p_norm = unitwise_norm(g, self.axis), unitwise_norm(p, self.axis)
-            max_norm = self.clipping * jnp.maximum(p_norm, tree.cast(self.eps, p_norm.dtype))
+            max_norm = tree.cast(clipping, p_norm.dtype) * jnp.maximum(p_norm, tree.cast(eps, p_norm.dtype))
             clipped = g * (max_norm / jnp.maximum(g_norm, tree.cast(1e-6, g_norm.dtype)))
             return jnp.where(g_norm < max_norm, g, clipped)
 
-        return map_leaves(clip_one, updates, params), state
+        return map_leaves(clip_one, updates, params)
 
 
 def _check_batch_dim(owner: str, grads: Any) -> None:

@@ -12,16 +12,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx.base import (
-    Context,
-    OptState,
-    Params,
-    Transform,
-    Updates,
-    _as_transform,
-    safe_increment,
-    zero_count,
-)
+from gradtx.base import Context, Params, Transform, Updates, Wrapper, safe_increment, zero_count
 from gradtx.data import hyper, pytree_dataclass, static
 
 
@@ -47,7 +38,7 @@ class ConditionallyTransformState(NamedTuple):
 
 
 @pytree_dataclass
-class conditionally_transform(Transform):
+class conditionally_transform(Wrapper):
     """Applies ``inner`` only at the steps where ``should_transform_fn(step)`` is True;
     elsewhere the updates pass through unchanged and the inner state is kept.
 
@@ -77,28 +68,14 @@ class conditionally_transform(Transform):
     should_transform_fn: Callable[..., Any] = static()
     forward_extra_args: bool = static(default=False)
 
-    _check_buffers = False
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "inner", _as_transform(self.inner, "conditionally_transform"))
-        super().__post_init__()
-
     def init(self, params: Params) -> ConditionallyTransformState:
         return ConditionallyTransformState(inner_state=self.inner.init(params), step=zero_count())
 
     def _update(
         self, updates: Updates, state: ConditionallyTransformState, params: Params | None, ctx: Context
     ):
-        condition = self.should_transform_fn(state.step, **(ctx.extra if self.forward_extra_args else {}))
-        updates, inner_state = jax.lax.cond(
-            condition,
-            lambda: self.inner._apply(updates, state.inner_state, params, inner_context(ctx)),
-            lambda: (updates, state.inner_state),
-        )
+        updates, inner_state = _when(self, updates, state, params, ctx, otherwise=updates)
         return updates, ConditionallyTransformState(inner_state, safe_increment(state.step))
-
-    def _children(self, state: ConditionallyTransformState) -> list[tuple[Transform, OptState]]:
-        return [(self.inner, state.inner_state)]
 
 
 class ConditionallyMaskState(NamedTuple):
@@ -109,7 +86,7 @@ class ConditionallyMaskState(NamedTuple):
 
 
 @pytree_dataclass
-class conditionally_mask(Transform):
+class conditionally_mask(Wrapper):
     """Applies ``inner`` only at the steps where ``should_transform_fn(step)`` is True;
     elsewhere the updates are zeros and the inner state is kept.
 
@@ -136,26 +113,31 @@ class conditionally_mask(Transform):
     should_transform_fn: Callable[..., Any] = static()
     forward_extra_args: bool = static(default=False)
 
-    _check_buffers = False
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "inner", _as_transform(self.inner, "conditionally_mask"))
-        super().__post_init__()
-
     def init(self, params: Params) -> ConditionallyMaskState:
         return ConditionallyMaskState(step=zero_count(), inner_state=self.inner.init(params))
 
     def _update(self, updates: Updates, state: ConditionallyMaskState, params: Params | None, ctx: Context):
-        condition = self.should_transform_fn(state.step, **(ctx.extra if self.forward_extra_args else {}))
-        updates, inner_state = jax.lax.cond(
-            condition,
-            lambda: self.inner._apply(updates, state.inner_state, params, inner_context(ctx)),
-            lambda: (jax.tree.map(jnp.zeros_like, updates), state.inner_state),
-        )
+        zeros = jax.tree.map(jnp.zeros_like, updates)
+        updates, inner_state = _when(self, updates, state, params, ctx, otherwise=zeros)
         return updates, ConditionallyMaskState(step=safe_increment(state.step), inner_state=inner_state)
 
-    def _children(self, state: ConditionallyMaskState) -> list[tuple[Transform, OptState]]:
-        return [(self.inner, state.inner_state)]
+
+def _when(
+    tx: conditionally_transform | conditionally_mask,
+    updates: Updates,
+    state: Any,
+    params: Params | None,
+    ctx: Context,
+    otherwise: Updates,
+) -> tuple[Updates, Any]:
+    """The inner update where ``tx.should_transform_fn(state.step)`` holds, else
+    ``otherwise`` and the inner state unchanged."""
+    condition = tx.should_transform_fn(state.step, **(ctx.extra if tx.forward_extra_args else {}))
+    return jax.lax.cond(
+        condition,
+        lambda: tx.inner._apply(updates, state.inner_state, params, inner_context(ctx)),
+        lambda: (otherwise, state.inner_state),
+    )
 
 
 class ApplyIfFiniteState(NamedTuple):
@@ -175,7 +157,7 @@ class ApplyIfFiniteState(NamedTuple):
 
 
 @pytree_dataclass
-class apply_if_finite(Transform):
+class apply_if_finite(Wrapper):
     """Skips any step whose updates hold a NaN or an infinity, up to a limit.
 
     On a non-finite step the inner transform does not run: its state is kept bit for
@@ -206,10 +188,7 @@ class apply_if_finite(Transform):
     inner: Transform = hyper()
     max_consecutive_errors: int = static()
 
-    _check_buffers = False
-
     def __post_init__(self) -> None:
-        object.__setattr__(self, "inner", _as_transform(self.inner, "apply_if_finite"))
         n = self.max_consecutive_errors
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"apply_if_finite: max_consecutive_errors must be an int >= 0, got {n!r}")
@@ -237,6 +216,3 @@ class apply_if_finite(Transform):
         )
         total = jnp.where(finite, state.total_notfinite, safe_increment(state.total_notfinite))
         return new_updates, ApplyIfFiniteState(notfinite_count, finite, total, inner_state)
-
-    def _children(self, state: ApplyIfFiniteState) -> list[tuple[Transform, OptState]]:
-        return [(self.inner, state.inner_state)]

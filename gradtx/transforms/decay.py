@@ -8,9 +8,19 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import tree
-from gradtx.base import Context, Params, Transform, Updates, safe_increment, zero_count
-from gradtx.data import FrozenTree, hyper, pytree_dataclass, static
-from gradtx.packed import Packed
+from gradtx.base import (
+    Context,
+    Params,
+    Transform,
+    Updates,
+    _count_of,
+    require_params,
+    safe_increment,
+    zero_count,
+)
+from gradtx.data import hyper, pytree_dataclass, static
+from gradtx.packed import Packed, broadcast_prefix
+from gradtx.transforms.masking import freeze_mask, is_mask_function
 
 
 class AddDecayedWeightsState(NamedTuple):
@@ -30,8 +40,10 @@ class add_decayed_weights(Transform):
 
     Args:
       weight_decay: a number >= 0 or a schedule of the step count.
-      mask: a pytree of booleans shaped like the parameters, or a callable returning
-        one from the parameters; only leaves marked True are decayed.
+      mask: a pytree of booleans shaped like the parameters (or a prefix of them), or
+        a function returning one from the parameters; only leaves marked True are
+        decayed. As in optax, a tree of booleans is a mask even when it is callable
+        (an equinox module).
 
     Returns:
       A transform whose state, `AddDecayedWeightsState`, counts the updates.
@@ -52,8 +64,8 @@ class add_decayed_weights(Transform):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.mask is not None and not callable(self.mask) and not isinstance(self.mask, FrozenTree):
-            object.__setattr__(self, "mask", FrozenTree(self.mask))
+        if self.mask is not None:
+            object.__setattr__(self, "mask", freeze_mask(self.mask))
 
     def init(self, params: Params) -> AddDecayedWeightsState:
         del params
@@ -61,12 +73,9 @@ class add_decayed_weights(Transform):
 
     def _update(self, updates: Updates, state: AddDecayedWeightsState, params: Params | None, ctx: Context):
         del ctx
-        if params is None:
-            raise ValueError(
-                "add_decayed_weights: update needs the parameters; call update(updates, state, params)."
-            )
+        require_params("add_decayed_weights", params)
         # optax's own tests pass a bare 0 as the state of a constant decay.
-        count = getattr(state, "count", None)
+        count = _count_of(state)
         wd = self.at("weight_decay", count)
         new_state = state if count is None else AddDecayedWeightsState(count=safe_increment(count))
         if updates is None:
@@ -80,14 +89,17 @@ class add_decayed_weights(Transform):
         if isinstance(params, Packed):
             # The mask speaks of the original leaves; the layout turns it into one flag
             # per buffer (or a per-element mask where a buffer mixes both).
-            mask = self.mask(params.shapes()) if callable(self.mask) else self.mask.tree
+            shapes = params.shapes()
+            mask = broadcast_prefix(
+                self.mask(shapes) if is_mask_function(self.mask) else self.mask.tree, shapes
+            )
             flags = params.layout.per_buffer(mask)
             buffers = [
                 (decay(g, p) if flag else g) if isinstance(flag, bool) else jnp.where(flag, decay(g, p), g)
                 for g, p, flag in zip(updates.buffers, params.buffers, flags, strict=True)
             ]
             return Packed(tuple(buffers), updates.layout), new_state
-        mask = self.mask(params) if callable(self.mask) else self.mask.tree
+        mask = self.mask(params) if is_mask_function(self.mask) else self.mask.tree
         # The mask leads, so a None parameter (with a mask entry or not) passes through.
         return jax.tree.map(
             lambda m, g, p: decay(g, p) if m and g is not None else g,

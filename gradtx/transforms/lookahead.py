@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx.base import Context, OptState, Params, Transform, _as_transform, zero_count
+from gradtx.base import Context, Params, Transform, Wrapper, zero_count
 from gradtx.data import hyper, pytree_dataclass, static
 
 
@@ -31,7 +31,7 @@ class LookaheadParams(NamedTuple):
 
 
 @pytree_dataclass
-class lookahead(Transform):
+class lookahead(Wrapper):
     r"""Lookahead: ``k`` fast steps, then the slow weights move toward the fast ones.
 
     .. math:: \phi \leftarrow \phi + \alpha(\theta_k - \phi), \qquad \theta \leftarrow \phi
@@ -71,10 +71,10 @@ class lookahead(Transform):
     slow_step_size: Any = hyper(complement=True)
     reset_state: bool = static(default=False)
 
-    _check_buffers = False
+    _inner_field = "fast_optimizer"
+    _inner_state_field = "fast_state"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "fast_optimizer", _as_transform(self.fast_optimizer, "lookahead"))
         if (
             isinstance(self.sync_period, bool)
             or not isinstance(self.sync_period, int)
@@ -113,6 +113,3 @@ class lookahead(Transform):
             )
         steps = (state.steps_since_sync + 1) % self.sync_period
         return LookaheadParams(fast=fast, slow=slow), LookaheadState(fast_state, steps)
-
-    def _children(self, state: LookaheadState) -> list[tuple[Transform, OptState]]:
-        return [(self.fast_optimizer, state.fast_state)]

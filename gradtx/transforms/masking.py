@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx.base import Context, EmptyState, OptState, Params, Transform, Updates, _as_transform
+from gradtx.base import Context, OptState, Params, Stateless, Transform, Updates, Wrapper, _as_transform
 from gradtx.data import FrozenTree, hyper, pytree_dataclass, static
 from gradtx.packed import Packed, broadcast_prefix
 
@@ -79,7 +79,7 @@ def unmask(mask: Any, new: Any, old: Any) -> Any:
 
 
 @pytree_dataclass
-class masked(Transform):
+class masked(Wrapper):
     """Applies ``inner`` to the leaves the mask marks True; passes the others through.
 
     Typical use: no weight decay on biases and norm scales,
@@ -113,10 +113,7 @@ class masked(Transform):
     mask: Any = static()
     mask_compatible_extra_args: bool = static(default=False, kw_only=True)
 
-    _check_buffers = False
-
     def __post_init__(self) -> None:
-        object.__setattr__(self, "inner", _as_transform(self.inner, "masked"))
         object.__setattr__(self, "mask", freeze_mask(self.mask))
         super().__post_init__()
 
@@ -150,9 +147,6 @@ class masked(Transform):
             Context(gradient=gradient, extra=extra),
         )
         return unmask(mask, new, updates), MaskedState(inner_state=inner_state)
-
-    def _children(self, state: MaskedState) -> list[tuple[Transform, OptState]]:
-        return [(self.inner, state.inner_state)]
 
 
 class PartitionState(NamedTuple):
@@ -268,7 +262,7 @@ def multi_transform(
 
 
 @pytree_dataclass
-class set_to_zero(Transform):
+class set_to_zero(Stateless):
     """Replaces every update by zeros (in its dtype).
 
     Args:
@@ -286,13 +280,9 @@ class set_to_zero(Transform):
       ``optax.set_to_zero`` (same numbers).
     """
 
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
-
-    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
-        del params, ctx
-        return jax.tree.map(jnp.zeros_like, updates), state
+    def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
+        del params, count
+        return jax.tree.map(jnp.zeros_like, updates)
 
 
 def freeze(mask: Any) -> masked:

@@ -16,7 +16,7 @@ from gradtx.base import (
     Context,
     EmptyState,
     Params,
-    ScheduleState,
+    Stateless,
     Transform,
     Updates,
     safe_increment,
@@ -29,7 +29,7 @@ ScaleState = EmptyState
 
 
 @pytree_dataclass
-class scale(Transform):
+class scale(Stateless):
     """Multiplies the updates by ``step_size``.
 
     Args:
@@ -49,15 +49,10 @@ class scale(Transform):
 
     step_size: Any = hyper()
 
-    def init(self, params: Params) -> EmptyState | ScheduleState:
+    def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
         del params
-        return self._stateless_init()
-
-    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
-        del params, ctx
-        step_size = self.at("step_size", getattr(state, "count", None))
-        out = jax.tree.map(lambda g: tree.cast(step_size, g.dtype) * g, updates)
-        return out, self._stateless_next(state)
+        step_size = self.at("step_size", count)
+        return jax.tree.map(lambda g: tree.cast(step_size, g.dtype) * g, updates)
 
 
 class ScaleByLearningRateState(NamedTuple):

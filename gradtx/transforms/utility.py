@@ -17,9 +17,12 @@ from gradtx.base import (
     Context,
     EmptyState,
     Params,
+    Stateless,
     Transform,
     Updates,
+    Wrapper,
     _as_transform,
+    require_params,
     safe_increment,
     zero_count,
 )
@@ -30,7 +33,7 @@ PyTree = Any
 
 
 @pytree_dataclass
-class stateless(Transform):
+class stateless(Stateless):
     """A transform from a function of the updates and the parameters.
 
     Args:
@@ -51,17 +54,13 @@ class stateless(Transform):
 
     f: Callable[[Updates, Params | None], Updates] = static()
 
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
-
-    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
-        del state, ctx
-        return self.f(updates, params), EmptyState()
+    def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
+        del count
+        return self.f(updates, params)
 
 
 @pytree_dataclass
-class stateless_with_tree_map(Transform):
+class stateless_with_tree_map(Stateless):
     """A transform from a function of one update leaf and its parameter leaf.
 
     Args:
@@ -84,15 +83,11 @@ class stateless_with_tree_map(Transform):
 
     f: Callable[[Any, Any], Any] = static()
 
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
-
-    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
-        del state, ctx
+    def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
+        del count
         if params is None:
-            return jax.tree.map(lambda u: self.f(u, None), updates), EmptyState()
-        return jax.tree.map(self.f, updates, params), EmptyState()
+            return jax.tree.map(lambda u: self.f(u, None), updates)
+        return jax.tree.map(self.f, updates, params)
 
 
 def with_extra_args_support(tx: Any) -> Transform:
@@ -163,7 +158,7 @@ NonNegativeParamsState = EmptyState
 
 
 @pytree_dataclass
-class keep_params_nonnegative(Transform):
+class keep_params_nonnegative(Stateless):
     """Changes the updates so that no parameter becomes negative.
 
     Where ``p + u < 0`` the update becomes ``-p`` (the parameter lands on 0).
@@ -184,22 +179,15 @@ class keep_params_nonnegative(Transform):
       ``optax.keep_params_nonnegative`` (same numbers).
     """
 
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
-
-    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
-        del ctx
-        if params is None:
-            raise ValueError(
-                "keep_params_nonnegative: update needs the parameters: update(updates, state, params)"
-            )
+    def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
+        del count
+        require_params("keep_params_nonnegative", params)
         return jax.tree.map(
             lambda p, u: None if p is None else jnp.where(p + u < 0, -p, u),
             params,
             updates,
             is_leaf=lambda x: x is None,
-        ), state
+        )
 
 
 class AddNoiseState(NamedTuple):
@@ -287,7 +275,7 @@ def _is_typed_key(key: Any) -> bool:
 
 
 @pytree_dataclass
-class centralize(Transform):
+class centralize(Stateless):
     """Subtracts from each update of two or more dimensions its mean over all but the
     first axis (gradient centralisation); vectors and scalars pass unchanged.
 
@@ -306,23 +294,19 @@ class centralize(Transform):
       Yong et al., 2020, "Gradient centralization". ``optax.centralize`` (same numbers).
     """
 
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
-
-    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
-        del params, ctx
+    def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
+        del params, count
 
         def subtract_mean(g: jax.Array) -> jax.Array:
             if g.ndim > 1:
                 return g - g.mean(tuple(range(1, g.ndim)), keepdims=True)
             return g
 
-        return map_leaves(subtract_mean, updates), state
+        return map_leaves(subtract_mean, updates)
 
 
 @pytree_dataclass
-class normalize_by_update_norm(Transform):
+class normalize_by_update_norm(Stateless):
     r"""Divides the updates by their global norm (plus ``eps``) and multiplies by
     ``scale_factor``.
 
@@ -348,19 +332,16 @@ class normalize_by_update_norm(Transform):
     scale_factor: Any = hyper(default=1.0)
     eps: Any = hyper(default=1e-6)
 
-    def init(self, params: Params) -> EmptyState:
+    def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
         del params
-        return EmptyState()
-
-    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
-        del params, ctx
+        scale_factor, eps = self.at("scale_factor", count), self.at("eps", count)
         norm = tree.global_norm(updates)
-        denominator = (norm + tree.cast(self.eps, norm.dtype)) / tree.cast(self.scale_factor, norm.dtype)
-        return jax.tree.map(lambda g: g / tree.to(denominator, g.dtype), updates), state
+        denominator = (norm + tree.cast(eps, norm.dtype)) / tree.cast(scale_factor, norm.dtype)
+        return jax.tree.map(lambda g: g / tree.to(denominator, g.dtype), updates)
 
 
 @pytree_dataclass
-class flatten(Transform):
+class flatten(Wrapper):
     """Runs ``inner`` on one flat vector: all leaves raveled and concatenated.
 
     For transforms that need a single vector (some second-order methods); gradtx's
@@ -386,11 +367,7 @@ class flatten(Transform):
 
     inner: Transform = hyper()
 
-    _check_buffers = False
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "inner", _as_transform(self.inner, "flatten"))
-        super().__post_init__()
+    _inner_state_field = None  # the state is the inner transform's, for the flat vector
 
     @staticmethod
     def _flat(tree_: PyTree) -> jax.Array:
@@ -408,9 +385,6 @@ class flatten(Transform):
         return jax.tree.unflatten(
             treedef, [p.reshape(x.shape) for p, x in zip(pieces, leaves, strict=True)]
         ), state
-
-    def _children(self, state: Any) -> list[tuple[Transform, Any]]:
-        return [(self.inner, state)]
 
 
 @jax.custom_vjp
