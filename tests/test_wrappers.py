@@ -145,6 +145,19 @@ def test_accumulator_is_float32_for_bfloat16_gradients():
     np.testing.assert_array_equal(np.asarray(u["w"], np.float32), -(1.0 + 2.0**-7))
 
 
+def test_multisteps_with_an_inner_transform_that_changes_the_dtype():
+    # The zero updates of a micro-step that does not emit take the inner output's dtype.
+    to_f32 = gradtx.stateless(lambda u, p: jax.tree.map(lambda x: x.astype(jnp.float32), u))
+    opt = gradtx.MultiSteps(to_f32, 2)
+    params = {"w": jnp.zeros(2, jnp.bfloat16)}
+    state = opt.init(params)
+    first, state = opt.update({"w": jnp.full(2, 1.0, jnp.bfloat16)}, state, params)
+    second, state = opt.update({"w": jnp.full(2, 3.0, jnp.bfloat16)}, state, params)
+    assert first["w"].dtype == second["w"].dtype == jnp.float32
+    np.testing.assert_array_equal(first["w"], [0.0, 0.0])
+    np.testing.assert_array_equal(second["w"], [2.0, 2.0])
+
+
 def test_multisteps_rejects_a_bad_k_and_a_bad_skip_function():
     with pytest.raises(ValueError, match="every_k_schedule must be an int >= 1"):
         gradtx.MultiSteps(gradtx.sgd(0.1), 0)

@@ -220,7 +220,6 @@ class MultiSteps(Wrapper):
     def _update(self, updates: Updates, state: MultiStepsState, params: Params | None, ctx: Context):
         extra = dict(ctx.extra)
         weight = extra.pop("weight", None)
-        inner_ctx = Context(extra=extra)
         skip, skip_state = self._skip_fn()(updates, state.gradient_step, params)
         skip = jnp.asarray(skip)
         if (skip.dtype, skip.shape) != (jnp.bool_, ()):
@@ -232,45 +231,53 @@ class MultiSteps(Wrapper):
         emit = state.mini_step == k - 1
 
         def inner(acc: PyTree) -> tuple[Updates, OptState]:
-            return self.opt._apply(tree.cast_like(acc, updates), state.inner_opt_state, params, inner_ctx)
+            acc = tree.cast_like(acc, updates)
+            return self.opt._apply(acc, state.inner_opt_state, params, Context(extra=extra))
 
-        out_shapes = jax.eval_shape(lambda: inner(state.acc_grads)[0])
+        def step(zeros: Callable[[], Updates]) -> tuple[Updates, MultiStepsState]:
+            """The micro-step, ``zeros()`` being the updates of one that does not emit."""
 
-        def zeros() -> Updates:
-            return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), out_shapes)
+            def accumulate() -> tuple[Updates, MultiStepsState]:
+                w = jnp.ones([], jnp.float32) if weight is None else jnp.asarray(weight, jnp.float32)
+                total = state.acc_weight + w
+                acc = jax.tree.map(lambda g, a: self._accumulate(g, a, w, total), updates, state.acc_grads)
 
-        def accumulate() -> tuple[Updates, MultiStepsState]:
-            w = jnp.ones([], jnp.float32) if weight is None else jnp.asarray(weight, jnp.float32)
-            total = state.acc_weight + w
-            acc = jax.tree.map(lambda g, a: self._accumulate(g, a, w, total), updates, state.acc_grads)
+                def apply() -> tuple[Updates, MultiStepsState]:
+                    new_updates, inner_state = inner(acc)
+                    return new_updates, MultiStepsState(
+                        mini_step=zero_count(),
+                        gradient_step=safe_increment(state.gradient_step),
+                        inner_opt_state=inner_state,
+                        acc_grads=tree.zeros_like(acc),
+                        skip_state=skip_state,
+                        acc_weight=jnp.zeros([], jnp.float32),
+                    )
 
-            def apply() -> tuple[Updates, MultiStepsState]:
-                new_updates, inner_state = inner(acc)
-                return new_updates, MultiStepsState(
-                    mini_step=zero_count(),
-                    gradient_step=safe_increment(state.gradient_step),
-                    inner_opt_state=inner_state,
-                    acc_grads=tree.zeros_like(acc),
-                    skip_state=skip_state,
-                    acc_weight=jnp.zeros([], jnp.float32),
-                )
+                def hold() -> tuple[Updates, MultiStepsState]:
+                    return zeros(), MultiStepsState(
+                        mini_step=safe_increment(state.mini_step),
+                        gradient_step=state.gradient_step,
+                        inner_opt_state=state.inner_opt_state,
+                        acc_grads=acc,
+                        skip_state=skip_state,
+                        acc_weight=total,
+                    )
 
-            def hold() -> tuple[Updates, MultiStepsState]:
-                return zeros(), MultiStepsState(
-                    mini_step=safe_increment(state.mini_step),
-                    gradient_step=state.gradient_step,
-                    inner_opt_state=state.inner_opt_state,
-                    acc_grads=acc,
-                    skip_state=skip_state,
-                    acc_weight=total,
-                )
+                return jax.lax.cond(emit, apply, hold)
 
-            return jax.lax.cond(emit, apply, hold)
+            def skipped() -> tuple[Updates, MultiStepsState]:
+                return zeros(), state._replace(skip_state=skip_state)
 
-        def skipped() -> tuple[Updates, MultiStepsState]:
-            return zeros(), state._replace(skip_state=skip_state)
+            return jax.lax.cond(skip, skipped, accumulate)
 
-        return jax.lax.cond(skip, skipped, accumulate)
+        try:
+            # An optimizer's updates have the gradients' structure and dtypes: the inner
+            # optimizer is traced once, inside the condition.
+            return step(lambda: tree.zeros_like(updates))
+        except TypeError:
+            # One that changes them (a foreign transform, say) costs a second trace.
+            shapes = jax.eval_shape(lambda: inner(state.acc_grads)[0])
+            return step(lambda: jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes))
 
     def _accumulate(self, g: jax.Array, acc: jax.Array, w: jax.Array, total: jax.Array) -> jax.Array:
         dtype = tree.compute_dtype(g.dtype, acc.dtype)
