@@ -26,7 +26,6 @@ import jax.numpy as jnp
 
 from gradtx.base import Transform, _as_transform
 from gradtx.chains import Chain
-from gradtx.packed import Packed
 from gradtx.readout import hyperparams
 from gradtx.transforms.masking import partition
 
@@ -92,8 +91,8 @@ class PathLabels:
         return "default"
 
     def __call__(self, tree: PyTree) -> PyTree:
-        shapes = tree.shapes() if isinstance(tree, Packed) else tree
-        leaves, treedef = leaf_paths(shapes)
+        """The labels of ``tree``'s leaves (`partition` passes packed parameters' shapes)."""
+        leaves, treedef = leaf_paths(tree)
         problems, labels = [], []
         for path, leaf in leaves:
             try:
@@ -104,8 +103,7 @@ class PathLabels:
             raise ValueError(
                 "path_rules: " + "\n  ".join([f"{len(problems)} parameter(s) wrong:", *problems])
             )
-        labelled = jax.tree.unflatten(treedef, labels)
-        return Packed(tree.layout.per_buffer(labelled), tree.layout) if isinstance(tree, Packed) else labelled
+        return jax.tree.unflatten(treedef, labels)
 
 
 def override(tx: Any, **values: Any) -> Transform:
