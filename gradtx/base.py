@@ -44,10 +44,13 @@ class Context:
       gradient: the input of the most recent `gradtx.momentum` in the chain, or None.
         Transforms that keep gradient statistics (`scale_by_rms`, `scale_by_rss`, ...)
         read it, so that Adam's second moment sees the gradient its first moment saw.
+      first_moment: the (not debiased) first moment that `gradtx.momentum` just
+        computed, or None; AdaBelief's second moment reads it (``(g - m)^2``).
       extra: keyword arguments passed to ``update`` (optax's "extra args").
     """
 
     gradient: Updates = None
+    first_moment: Updates = None
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def statistics_input(self, updates: Updates) -> Updates:
@@ -79,6 +82,8 @@ class Transform(PyTreeData):
     # Whether ``update`` checks each per-parameter buffer of the state against the
     # updates; wrappers, whose state holds other transforms' states, say False.
     _check_buffers: ClassVar[bool] = True
+    # State fields that are not per-parameter buffers (flags, scalars): not checked.
+    _unchecked_fields: ClassVar[tuple[str, ...]] = ()
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         del args, kwargs
@@ -113,7 +118,7 @@ class Transform(PyTreeData):
         self, updates: Updates, state: OptState, params: Params | None, ctx: Context
     ) -> tuple[Updates, OptState]:
         if self._check_buffers:
-            check_state_matches(type(self).__name__, updates, state)
+            check_state_matches(type(self).__name__, updates, state, self._unchecked_fields)
         return self._update(updates, state, params, ctx)
 
     def _update(
@@ -192,13 +197,16 @@ def _brief(treedef: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def check_state_matches(transform: str, updates: Updates, state: OptState) -> None:
-    """Checks every per-parameter buffer of a NamedTuple ``state`` against ``updates``."""
+def check_state_matches(
+    transform: str, updates: Updates, state: OptState, unchecked: tuple[str, ...] = ()
+) -> None:
+    """Checks every per-parameter buffer of a NamedTuple ``state`` against ``updates``
+    (all fields but ``count`` and those in ``unchecked``)."""
     if not hasattr(state, "_fields"):
         return
     for name in state._fields:
         buffer = getattr(state, name)
-        if name != "count" and buffer is not None:
+        if name != "count" and name not in unchecked and buffer is not None:
             check_tree_matches(transform, updates, buffer, name)
 
 

@@ -84,7 +84,13 @@ def _holds_state(value: Any) -> bool:
 def _numbers(x: Any) -> np.ndarray:
     if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
         x = jax.random.key_data(x)
-    return np.asarray(x, np.float64)
+    return _as_numbers(x)
+
+
+def _as_numbers(x: Any) -> np.ndarray:
+    """``x`` in float64, or complex128 for complex ``x`` (the imaginary part kept)."""
+    x = np.asarray(x)
+    return x.astype(np.complex128 if np.iscomplexobj(x) else np.float64)
 
 
 def scaled_difference(actual: PyTree, expected: PyTree) -> float:
@@ -96,7 +102,7 @@ def scaled_difference(actual: PyTree, expected: PyTree) -> float:
     """
     worst = 0.0
     for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected), strict=True):
-        a, e = np.asarray(a, np.float64), np.asarray(e, np.float64)
+        a, e = _as_numbers(a), _as_numbers(e)
         if a.size:
             worst = max(worst, float(np.max(np.abs(a - e))) / max(float(np.max(np.abs(e))), 1e-30))
     return worst
@@ -112,7 +118,7 @@ def assert_close_to_scale(actual: PyTree, expected: PyTree, rtol: float, what: s
     assert a_def == e_def, f"{what}: structures differ\n{a_def}\n{e_def}"
     for (path, a), (_, e) in zip(a_leaves, e_leaves, strict=True):
         where = f"{what}{jax.tree_util.keystr(path)}"
-        assert np.all(np.isfinite(np.asarray(a, np.float64))), f"{where} has non-finite values"
+        assert np.all(np.isfinite(_as_numbers(a))), f"{where} has non-finite values"
         worst = scaled_difference(a, e)
         assert worst <= rtol, f"{where}: {worst:.3g} of the leaf's scale > {rtol:g}"
 

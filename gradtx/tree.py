@@ -71,16 +71,23 @@ def compute_dtype(*dtypes: Any) -> Any:
 
 
 def update_moment(g: jax.Array, m: jax.Array, decay: Any, one_minus_decay: Any, order: int) -> jax.Array:
-    """One step of an exponential moving average of ``g**order``.
+    """One step of an exponential moving average of ``g`` (order 1) or ``|g|**order``.
 
-    ``m_new = (1 - decay) * g**order + decay * m``, computed in `compute_dtype`;
-    the caller casts the result to the buffer's dtype when it stores it.
+    ``m_new = (1 - decay) * p + decay * m`` with ``p = g`` for order 1 and
+    ``p = |g|**order`` otherwise (``|g|^2 = g * conj(g)``, real for complex ``g``, as
+    optax's ``update_moment_per_elem_norm``), computed in `compute_dtype`; the caller
+    casts the result to the buffer's dtype when it stores it.
     """
     if not hasattr(g, "dtype"):  # a Python number as a parameter (optax's tests use them)
         g, m = jnp.asarray(g), jnp.asarray(m)
     dtype = compute_dtype(g.dtype, m.dtype)
     g = to(g, dtype)
-    power = g if order == 1 else g**order
+    if order == 1:
+        power = g
+    elif order % 2 == 0:
+        power = to(abs_sq(g) if order == 2 else abs_sq(g) ** (order // 2), dtype)
+    else:
+        power = to(jnp.abs(g) ** order, dtype)
     return cast(one_minus_decay, dtype) * power + cast(decay, dtype) * to(m, dtype)
 
 

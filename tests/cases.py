@@ -37,6 +37,12 @@ class Case:
     # Step counts the wrapped optimizer may show besides the number of steps, where the
     # reference keeps no counter to compare with (the steps a condition let through).
     inner_steps: tuple[int, ...] = ()
+    # The reference cannot take a scalar parameter (optax's scale_by_sm3 raises).
+    without_scalar: bool = False
+    # Reference state fields gradtx keeps elsewhere: counters under another name.
+    reference_only: tuple[str, ...] = ()
+    # The parameters' dtype: complex64 for the complex configurations.
+    dtype: Any = jnp.float32
 
 
 def decaying(t: Any) -> Any:
@@ -377,6 +383,154 @@ CASES += [
         lambda m: m.chain(m.adaptive_grad_clip(0.5, 0.1), m.adam(1e-2)),
         without_none=True,
     ),
+]
+
+
+
+def _complex(id: str, build: Callable[[Any], Any], **kw: Any) -> Case:
+    """A `_both` case on complex64 parameters (|g|^2 second moments, as optax)."""
+    return _both(f"{id}-complex", build, dtype=jnp.complex64, **kw)
+
+
+CASES += [
+    # --- the remaining optax scaling blocks ---
+    _both("scale_by_belief", lambda m: m.scale_by_belief()),
+    _both("scale_by_belief-settings", lambda m: m.scale_by_belief(0.5, 0.9, 1e-8, 1e-10, nesterov=True)),
+    _both("scale_by_yogi", lambda m: m.scale_by_yogi()),
+    _both("scale_by_yogi-settings", lambda m: m.scale_by_yogi(0.8, 0.9, 1e-4, 1e-8, 1e-3)),
+    _both("scale_by_radam", lambda m: m.scale_by_radam()),
+    _both("scale_by_radam-settings", lambda m: m.scale_by_radam(0.8, 0.9, 1e-6, 1e-8, 4.5, nesterov=True)),
+    _both("scale_by_adan", lambda m: m.scale_by_adan(), state_names=(("mu", "m"),), reference_only=("t",)),
+    _both(
+        "scale_by_adan-settings",
+        lambda m: m.scale_by_adan(0.9, 0.8, 0.95, 1e-6, 1e-8),
+        state_names=(("mu", "m"),),
+        reference_only=("t",),
+    ),
+    _both("scale_by_novograd", lambda m: m.scale_by_novograd(), state_names=(("trace", "mu"),)),
+    _both(
+        "scale_by_novograd-settings",
+        lambda m: m.scale_by_novograd(0.8, 0.5, 1e-6, 1e-8, 0.1),
+        state_names=(("trace", "mu"),),
+    ),
+    _both("scale_by_adadelta", lambda m: m.scale_by_adadelta()),
+    _both("scale_by_adadelta-settings", lambda m: m.scale_by_adadelta(0.5, 1e-3)),
+    _both("scale_by_lion", lambda m: m.scale_by_lion()),
+    _both("scale_by_lion-smooth", lambda m: m.scale_by_lion(0.8, 0.95, mode="smooth", smooth_beta=3.0)),
+    _both("scale_by_lion-refined", lambda m: m.scale_by_lion(mode="refined")),
+    _both("scale_by_sign", lambda m: m.scale_by_sign()),
+    _both("scale_by_rprop", lambda m: m.scale_by_rprop(0.1)),
+    _both("scale_by_rprop-settings", lambda m: m.scale_by_rprop(0.05, 0.3, 1.5, 1e-3, 0.2)),
+    _both("scale_by_optimistic_gradient", lambda m: m.scale_by_optimistic_gradient()),
+    _both("scale_by_optimistic_gradient-settings", lambda m: m.scale_by_optimistic_gradient(0.7, 0.1)),
+    _both("scale_by_trust_ratio", lambda m: m.scale_by_trust_ratio()),
+    _both("scale_by_trust_ratio-settings", lambda m: m.scale_by_trust_ratio(0.5, 0.3, 1e-3)),
+    _both("scale_by_param_block_norm", lambda m: m.scale_by_param_block_norm()),
+    _both("scale_by_param_block_rms", lambda m: m.scale_by_param_block_rms(0.1)),
+    _both(
+        "scale_by_distance_over_gradients",
+        lambda m: m.chain(m.scale_by_distance_over_gradients(), m.scale(-1.0)),
+        dtype_option=True,  # per-leaf float32 scalars, as optax keeps them
+        without_scalar=True,  # optax's update of a scalar has shape (1,); gradtx's is a scalar
+    ),
+    _both(
+        "scale_by_distance_over_gradients-settings",
+        lambda m: m.scale_by_distance_over_gradients(1e-3, 1e-6, global_scale=0.5),
+        dtype_option=True,
+        without_scalar=True,
+    ),
+    _both("scale_by_factored_rms", lambda m: m.scale_by_factored_rms()),
+    _both(
+        "scale_by_factored_rms-factored",
+        lambda m: m.scale_by_factored_rms(min_dim_size_to_factor=2, decay_rate=0.5),
+    ),
+    _both("scale_by_sm3", lambda m: m.scale_by_sm3(), without_scalar=True),
+    _both("scale_by_sm3-settings", lambda m: m.scale_by_sm3(0.5, 0.9, 1e-6), without_scalar=True),
+    # --- the remaining optax optimizers ---
+    _both("adabelief", lambda m: m.adabelief(1e-2)),
+    _both("adabelief-nesterov", lambda m: m.adabelief(decaying, 0.8, 0.99, nesterov=True)),
+    _both("adadelta", lambda m: m.adadelta(0.1)),
+    _both("adadelta-no-rate", lambda m: m.adadelta()),
+    _both("adadelta-decay", lambda m: m.adadelta(1.0, 0.95, 1e-4, 0.01, not_bias)),
+    _both("adafactor", lambda m: m.adafactor(5e-3)),
+    _both("adafactor-no-rate", lambda m: m.adafactor()),
+    _both(
+        "adafactor-factored-momentum",
+        lambda m: m.adafactor(
+            1e-2, min_dim_size_to_factor=2, momentum=0.9, weight_decay_rate=1e-3, weight_decay_mask=not_bias
+        ),
+        dtype_option=True,  # the momentum is float32 (dtype_momentum), as optax's
+    ),
+    _both(
+        "adafactor-plain",
+        lambda m: m.adafactor(
+            decaying, clipping_threshold=None, multiply_by_parameter_scale=False, factored=False
+        ),
+    ),
+    _both("adamaxw", lambda m: m.adamaxw(1e-2)),
+    _both("adamaxw-mask", lambda m: m.adamaxw(1e-2, weight_decay=0.1, mask=not_bias)),
+    _both("adan", lambda m: m.adan(1e-2), state_names=(("mu", "m"),), reference_only=("t",)),
+    _both(
+        "adan-decay",
+        lambda m: m.adan(decaying, weight_decay=0.01, mask=not_bias),
+        state_names=(("mu", "m"),),
+        reference_only=("t",),
+    ),
+    _both("fromage", lambda m: m.fromage(5e-3)),
+    _both("fromage-schedule", lambda m: m.fromage(decaying, 1e-3)),
+    _both("lamb", lambda m: m.lamb(1e-3)),
+    _both("lamb-decay", lambda m: m.lamb(1e-2, 0.8, 0.99, 1e-6, 1e-8, 0.01, not_bias)),
+    _both("lars", lambda m: m.lars(1.0)),
+    _both(
+        "lars-settings",
+        lambda m: m.lars(0.1, 1e-3, not_bias, 0.01, 1e-6, not_bias, 0.8, nesterov=True),
+    ),
+    _both("lion", lambda m: m.lion(1e-2, weight_decay=1e-4)),
+    _both("lion-settings", lambda m: m.lion(decaying, 0.95, 0.98, weight_decay=0.1, mask=not_bias)),
+    _both("noisy_sgd", lambda m: m.noisy_sgd(1e-3, 1e-4, key=0)),
+    _both("novograd", lambda m: m.novograd(1e-3), state_names=(("trace", "mu"),)),
+    _both(
+        "novograd-decay",
+        lambda m: m.novograd(decaying, 0.8, 0.5, 1e-6, 1e-8, 0.1),
+        state_names=(("trace", "mu"),),
+    ),
+    _both("optimistic_adam_v2", lambda m: m.optimistic_adam_v2(2e-3)),
+    _both(
+        "optimistic_adam_v2-settings",
+        lambda m: m.optimistic_adam_v2(decaying, alpha=0.7, beta=0.1, b1=0.8, nesterov=False),
+    ),
+    _both("optimistic_gradient_descent", lambda m: m.optimistic_gradient_descent(2e-3, 0.7, 0.1)),
+    _both("radam", lambda m: m.radam(5e-3)),
+    _both("radam-settings", lambda m: m.radam(decaying, 0.8, 0.99, threshold=4.0, nesterov=True)),
+    _both("rprop", lambda m: m.rprop(0.1)),
+    _both("rprop-settings", lambda m: m.rprop(0.01, 0.4, 1.1, 1e-4, 1.0)),
+    _both("sign_sgd", lambda m: m.sign_sgd(0.1)),
+    _both("signum", lambda m: m.signum(1e-2)),
+    _both("signum-settings", lambda m: m.signum(decaying, 0.5)),
+    _both("sm3", lambda m: m.sm3(1.0), without_scalar=True),
+    _both("sm3-momentum", lambda m: m.sm3(0.1, 0.5), without_scalar=True),
+    _both("yogi", lambda m: m.yogi(1e-1)),
+    _both("yogi-settings", lambda m: m.yogi(decaying, 0.8, 0.99, 1e-4)),
+    # --- complex parameters: every optimizer optax runs on complex numbers ---
+    _complex("adam", lambda m: m.adam(1e-2)),
+    _complex("adamw", lambda m: m.adamw(1e-2, weight_decay=0.1)),
+    _complex("amsgrad", lambda m: m.amsgrad(1e-2)),
+    _complex("nadam", lambda m: m.nadam(1e-2)),
+    _complex("nadamw", lambda m: m.nadamw(1e-2)),
+    _complex("adamax", lambda m: m.adamax(1e-2)),
+    _complex("adagrad", lambda m: m.adagrad(0.1)),
+    _complex("rmsprop", lambda m: m.rmsprop(1e-2)),
+    _complex("rmsprop-centered-momentum", lambda m: m.rmsprop(1e-2, centered=True, momentum=0.9)),
+    _complex("sgd-momentum", lambda m: m.sgd(1e-2, 0.9)),
+    _complex("adabelief", lambda m: m.adabelief(1e-2)),
+    _complex("adafactor", lambda m: m.adafactor(1e-2, min_dim_size_to_factor=2)),
+    _complex("adamaxw", lambda m: m.adamaxw(1e-2)),
+    _complex("lamb", lambda m: m.lamb(1e-2)),
+    _complex("lars", lambda m: m.lars(0.1)),
+    _complex("novograd", lambda m: m.novograd(1e-2), state_names=(("trace", "mu"),)),
+    _complex("optimistic_adam_v2", lambda m: m.optimistic_adam_v2(1e-2)),
+    _complex("radam", lambda m: m.radam(1e-2)),
+    _complex("yogi", lambda m: m.yogi(1e-2)),
 ]
 
 CASE_IDS = [case.id for case in CASES]

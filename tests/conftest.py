@@ -15,6 +15,7 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 
 @contextlib.contextmanager
 def reference_numerics() -> Iterator[None]:
-    """Standard promotion, for optax and other references."""
-    with jax.numpy_dtype_promotion("standard"):
+    """Standard promotion, for optax and other references (optax's distance over
+    gradients also broadcasts a ``(1,)`` step size against every rank)."""
+    with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
         yield

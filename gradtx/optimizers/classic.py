@@ -177,3 +177,115 @@ def rmsprop(
         trace(momentum, nesterov=nesterov),
         readout_names={"trace.decay": "momentum"},
     )
+
+
+@_checks.checked
+def noisy_sgd(
+    learning_rate: ScalarOrSchedule,
+    eta: Any = 0.01,
+    gamma: Any = 0.55,
+    key: Any = None,
+    *,
+    seed: int | None = None,
+) -> Chain:
+    r"""SGD with annealed Gaussian gradient noise.
+
+    .. math:: W \leftarrow W - \eta_{lr}\,\big(g_t + \mathcal N(0, \eta / (1 + t)^\gamma)\big)
+
+    Args:
+      learning_rate: a number >= 0 or a schedule.
+      eta: the initial noise variance.
+      gamma: the variance's decay exponent.
+      key: a PRNG key or an integer seed for the noise.
+      seed: deprecated spelling of ``key`` (as in optax).
+
+    Returns:
+      ``chain(add_noise(eta, gamma, key), scale_by_learning_rate(lr))``.
+
+    Example:
+      >>> import gradtx
+      >>> opt = gradtx.noisy_sgd(1e-2, key=0)
+
+    References:
+      Neelakantan et al., 2015, "Adding gradient noise improves learning for very deep
+      networks". ``optax.noisy_sgd`` (same numbers and noise).
+    """
+    from gradtx.transforms.utility import add_noise
+
+    return labelled("noisy_sgd", add_noise(eta, gamma, key, seed=seed), scale_by_learning_rate(learning_rate))
+
+
+@_checks.checked
+def optimistic_gradient_descent(
+    learning_rate: ScalarOrSchedule, alpha: ScalarOrSchedule = 1.0, beta: ScalarOrSchedule = 1.0
+) -> Chain:
+    r"""Optimistic gradient descent: the gradient extrapolated by its last change, for
+    min-max games.
+
+    .. math:: W \leftarrow W - \eta\,\big((\alpha + \beta) g_t - \beta g_{t-1}\big)
+
+    Args:
+      learning_rate: a number >= 0 or a schedule.
+      alpha: the weight of the current gradient (a number or a schedule).
+      beta: the weight of its change, the optimism (a number or a schedule).
+
+    Returns:
+      ``chain(scale_by_optimistic_gradient(alpha, beta), scale_by_learning_rate(lr))``.
+
+    Example:
+      >>> import gradtx
+      >>> opt = gradtx.optimistic_gradient_descent(1e-2)
+
+    References:
+      Mokhtari et al., 2019. ``optax.optimistic_gradient_descent`` (same numbers).
+    """
+    from gradtx.transforms.elementwise import scale_by_optimistic_gradient
+
+    return labelled(
+        "optimistic_gradient_descent",
+        scale_by_optimistic_gradient(alpha, beta),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+@_checks.checked
+def polyak_sgd(
+    max_learning_rate: Any = 1.0,
+    scaling: ScalarOrSchedule = 1.0,
+    f_min: Any = 0.0,
+    eps: Any = 0.0,
+    variant: str = "sps",
+) -> Chain:
+    r"""SGD with Polyak's step size: the loss gap over the squared gradient norm, capped.
+
+    .. math:: W \leftarrow W - s\,\min\!\Big(\frac{f(W) - f^*}{\lVert g \rVert^2 + \epsilon},
+              \eta_{max}\Big)\, g
+
+    ``update`` needs the loss: ``update(grads, state, params, value=loss)``.
+
+    Args:
+      max_learning_rate: :math:`\eta_{max}`.
+      scaling: ``s``, a number or a schedule (the learning rate of the SGD inside).
+      f_min: a lower bound of the loss.
+      eps: added to the squared norm.
+      variant: ``"sps"`` or ``"sps+"`` (a negative gap clipped to 0).
+
+    Returns:
+      ``chain(sgd(scaling), scale_by_polyak(f_min, max_learning_rate, eps, variant))``.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.polyak_sgd()
+      >>> opt.update(jnp.ones(2), opt.init(jnp.zeros(2)), value=1.0)[0]  # -(1 / 2) * g
+      Array([-0.5, -0.5], dtype=float32)
+
+    References:
+      Loizou et al., 2021. ``optax.polyak_sgd`` (same numbers).
+    """
+    from gradtx.transforms.trust import scale_by_polyak
+
+    return labelled(
+        "polyak_sgd",
+        *sgd(scaling).transforms,
+        scale_by_polyak(f_min, max_learning_rate, eps, variant),  # pyright: ignore[reportArgumentType]
+    )

@@ -183,8 +183,8 @@ class scale_by_stddev(Transform):
             eps = tree.cast(eps_value, n.dtype)
             xs = tree.to(x, n.dtype)
             if self.eps_in_sqrt:
-                return (jax.lax.rsqrt(n - m**2 + eps) * xs).astype(x.dtype)
-            return (1 / (jnp.sqrt(n - m**2) + eps) * xs).astype(x.dtype)
+                return (jax.lax.rsqrt(n - tree.to(tree.abs_sq(m), n.dtype) + eps) * xs).astype(x.dtype)
+            return (1 / (jnp.sqrt(n - tree.to(tree.abs_sq(m), n.dtype)) + eps) * xs).astype(x.dtype)
 
         out = jax.tree.map(scale_one, updates, mu_hat, nu_hat)
         new_state = ScaleByStddevState(
@@ -242,7 +242,9 @@ class scale_by_rss(Transform):
     def _update(self, updates: Updates, state: ScaleByRssState, params: Params | None, ctx: Context):
         del params
         gradient = ctx.statistics_input(updates)
-        sum_of_squares = jax.tree.map(lambda g, h: g**2 + h, gradient, state.sum_of_squares)
+        sum_of_squares = jax.tree.map(
+            lambda g, h: tree.to(tree.abs_sq(g), h.dtype) + h, gradient, state.sum_of_squares
+        )
         eps_value = self.at("eps", state.count)
 
         def scale_one(x: jax.Array, h: jax.Array) -> jax.Array:
@@ -303,7 +305,9 @@ class scale_by_infinity_norm(Transform):
         def infinity_moment(g: jax.Array, n: jax.Array) -> jax.Array:
             dtype = tree.compute_dtype(g.dtype, n.dtype)
             g, n = tree.to(g, dtype), tree.to(n, dtype)
-            return jnp.maximum(jnp.abs(g) + tree.cast(eps, dtype), tree.cast(decay, dtype) * n)
+            return jnp.maximum(
+                tree.to(jnp.abs(g), dtype) + tree.cast(eps, dtype), tree.cast(decay, dtype) * n
+            )
 
         nu = jax.tree.map(infinity_moment, gradient, state.nu)
         out = jax.tree.map(

@@ -99,7 +99,7 @@ class add_decayed_weights(Transform):
                 for g, p, flag in zip(updates.buffers, params.buffers, flags, strict=True)
             ]
             return Packed(tuple(buffers), updates.layout), new_state
-        mask = self.mask(params) if is_mask_function(self.mask) else self.mask.tree
+        mask = broadcast_prefix(self.mask(params) if is_mask_function(self.mask) else self.mask.tree, params)
         # The mask leads, so a None parameter (with a mask entry or not) passes through.
         return jax.tree.map(
             lambda m, g, p: decay(g, p) if m and g is not None else g,

@@ -160,6 +160,7 @@ class momentum(Transform):
       nesterov: output Dozat's look-ahead average (implies debiasing).
       mu_dtype: dtype of the stored average (default: the parameters'); the update is
         computed before rounding to it.
+      initial_value: the value ``m_0`` starts from (0; Yogi starts from 1e-6).
 
     Returns:
       A transform whose state is `MomentumState`.
@@ -183,9 +184,12 @@ class momentum(Transform):
     debias: bool = static(default=True, kw_only=True)
     nesterov: bool = static(default=False, kw_only=True)
     mu_dtype: Any = static(default=None, kw_only=True)
+    initial_value: float = static(default=0.0, kw_only=True)
 
     def init(self, params: Params) -> MomentumState:
-        return MomentumState(count=zero_count(), mu=tree.zeros_like(params, self.mu_dtype))
+        if self.initial_value == 0:
+            return MomentumState(count=zero_count(), mu=tree.zeros_like(params, self.mu_dtype))
+        return MomentumState(count=zero_count(), mu=tree.full_like(params, self.initial_value, self.mu_dtype))
 
     def _update(self, updates: Updates, state: MomentumState, params: Params | None, ctx: Context):
         del params
@@ -193,6 +197,7 @@ class momentum(Transform):
         b1 = self.at("b1", state.count)
         one_minus = self.one_minus_at("b1", state.count)
         mu = jax.tree.map(lambda g, m: tree.update_moment(g, m, b1, one_minus, 1), updates, state.mu)
+        ctx.first_moment = mu
         count = safe_increment(state.count)
         if self.nesterov:
             look_ahead = tree.debias(mu, b1, safe_increment(count))

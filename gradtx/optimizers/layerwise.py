@@ -1,0 +1,164 @@
+r"""Layer-wise optimizers: each leaf's step scaled by the ratio of its parameter's norm
+to its update's (LARS, LAMB), or kept at a fixed angle (Fromage).
+
+``lamb = chain(momentum, scale_by_rms, add_decayed_weights, scale_by_trust_ratio, lr)``:
+Adam's scaling, weight decay, the trust ratio, then the learning rate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gradtx import _checks
+from gradtx.chains import Chain, labelled
+from gradtx.transforms.adaptive import scale_by_adam
+from gradtx.transforms.decay import add_decayed_weights
+from gradtx.transforms.masking import masked
+from gradtx.transforms.momentum import trace
+from gradtx.transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
+from gradtx.transforms.trust import scale_by_trust_ratio
+from gradtx.types import MaskOrFn
+
+
+@_checks.checked
+def lamb(
+    learning_rate: ScalarOrSchedule,
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-6,
+    eps_root: Any = 0.0,
+    weight_decay: Any = 0.0,
+    mask: MaskOrFn = None,
+) -> Chain:
+    r"""LAMB: Adam's step plus weight decay, rescaled per layer by the trust ratio.
+
+    .. math:: r_t = \hat m_t / (\sqrt{\hat v_t + \epsilon_{root}} + \epsilon) + \lambda W, \qquad
+              W \leftarrow W - \eta\, \frac{\lVert W \rVert}{\lVert r_t \rVert}\, r_t
+
+    Args:
+      learning_rate: a number >= 0 or a schedule.
+      b1: decay of the first moment, in [0, 1).
+      b2: decay of the second moment, in [0, 1).
+      eps: added to the denominator, outside the root.
+      eps_root: added inside the root.
+      weight_decay: ``lambda``, >= 0, or a schedule.
+      mask: which parameters to decay.
+
+    Returns:
+      ``chain(momentum(b1), scale_by_rms(b2, ...), add_decayed_weights(weight_decay, mask),
+      scale_by_trust_ratio(), scale_by_learning_rate(lr))``.
+
+    Example:
+      >>> import gradtx
+      >>> opt = gradtx.lamb(1e-3, weight_decay=0.01)
+
+    References:
+      You et al., 2020, "Large batch optimization for deep learning". ``optax.lamb``
+      (same numbers).
+    """
+    return labelled(
+        "lamb",
+        *scale_by_adam(b1, b2, eps, eps_root).transforms,
+        add_decayed_weights(weight_decay, mask),
+        scale_by_trust_ratio(),
+        scale_by_learning_rate(learning_rate),
+        readout_names={"scale_by_rms.decay": "b2"},
+    )
+
+
+@_checks.checked
+def lars(
+    learning_rate: ScalarOrSchedule,
+    weight_decay: Any = 0.0,
+    weight_decay_mask: MaskOrFn = True,
+    trust_coefficient: Any = 0.001,
+    eps: Any = 0.0,
+    trust_ratio_mask: MaskOrFn = True,
+    momentum: Any = 0.9,
+    nesterov: bool = False,
+) -> Chain:
+    r"""LARS: SGD with momentum whose per-layer step is scaled by the trust ratio.
+
+    .. math:: r = g + \lambda W, \quad
+              v_t = \mu v_{t-1} - \eta\, c\, \frac{\lVert W \rVert}{\lVert r \rVert + \epsilon}\, r,
+              \quad W \leftarrow W + v_t
+
+    Args:
+      learning_rate: a number >= 0 or a schedule.
+      weight_decay: ``lambda``, >= 0, or a schedule.
+      weight_decay_mask: which parameters to decay (all by default).
+      trust_coefficient: ``c``.
+      eps: added to the update's norm.
+      trust_ratio_mask: which parameters get the trust ratio (all by default; often not
+        biases and norms).
+      momentum: ``mu``, in [0, 1].
+      nesterov: Nesterov's look-ahead.
+
+    Returns:
+      ``chain(add_decayed_weights(weight_decay, weight_decay_mask),
+      masked(scale_by_trust_ratio(trust_coefficient=c, eps=eps), trust_ratio_mask),
+      scale_by_learning_rate(lr), trace(momentum, nesterov))``.
+
+    Example:
+      >>> import gradtx
+      >>> opt = gradtx.lars(0.1)
+
+    References:
+      You et al., 2017, "Large batch training of convolutional networks". ``optax.lars``
+      (same numbers).
+    """
+    return labelled(
+        "lars",
+        add_decayed_weights(weight_decay, weight_decay_mask),
+        masked(scale_by_trust_ratio(trust_coefficient=trust_coefficient, eps=eps), trust_ratio_mask),
+        scale_by_learning_rate(learning_rate),
+        trace(momentum, nesterov),
+        readout_names={"trace.decay": "momentum"},
+    )
+
+
+@_checks.checked
+def fromage(learning_rate: ScalarOrSchedule, min_norm: Any = 1e-6) -> Chain:
+    r"""Fromage: a step of relative size ``learning_rate`` per layer, then a rescaling
+    that keeps the parameters' norm from growing.
+
+    .. math:: W \leftarrow \frac{1}{\sqrt{1 + \eta^2}}
+              \Big(W - \eta\, \frac{\lVert W \rVert}{\lVert g \rVert}\, g\Big)
+
+    Args:
+      learning_rate: a number >= 0 or a schedule.
+      min_norm: the smallest norm used in the trust ratio.
+
+    Returns:
+      ``chain(scale_by_trust_ratio(min_norm), scale_by_learning_rate(lr / sqrt(1 + lr**2)),
+      add_decayed_weights(1 / sqrt(1 + lr**2) - 1))``: the last block's weight decay is
+      negative (the check that rejects one given by a user is suspended for it).
+
+    Example:
+      >>> import gradtx
+      >>> opt = gradtx.fromage(1e-2)
+
+    References:
+      Bernstein et al., 2020, "On the distance between two neural networks and the
+      stability of learning". ``optax.fromage`` (same numbers).
+    """
+    if callable(learning_rate):
+        lr = learning_rate
+
+        def multiplier(count: Any) -> Any:
+            return 1 / (1 + lr(count) ** 2) ** 0.5
+
+        def scaled_rate(count: Any) -> Any:
+            return multiplier(count) * lr(count)
+
+        def shrink_rate(count: Any) -> Any:
+            return multiplier(count) - 1
+
+        scaled: Any = scaled_rate
+        shrink: Any = shrink_rate
+    else:
+        mult = 1 / (1 + learning_rate**2) ** 0.5
+        scaled, shrink = learning_rate * mult, mult - 1
+    with _checks.suspended():
+        decay = add_decayed_weights(shrink)
+    return labelled("fromage", scale_by_trust_ratio(min_norm), scale_by_learning_rate(scaled), decay)

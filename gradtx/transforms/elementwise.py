@@ -1,0 +1,248 @@
+r"""Per-coordinate step rules that are not moment scalings: the sign (signSGD, Signum),
+Lion's interpolated sign, Rprop's adaptive step sizes, and the optimistic gradient.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import tree
+from gradtx.base import Context, Params, Stateless, Transform, Updates, safe_increment, zero_count
+from gradtx.data import hyper, pytree_dataclass, static
+
+
+@pytree_dataclass
+class scale_by_sign(Stateless):
+    r"""Replaces each update by its sign.
+
+    .. math:: u_t = \mathrm{sign}(x_t)
+
+    Returns:
+      A stateless transform.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> gradtx.scale_by_sign().update(jnp.asarray([-3.0, 0.0, 2.0]), gradtx.EmptyState())[0]
+      Array([-1.,  0.,  1.], dtype=float32)
+
+    References:
+      Bernstein et al., 2018, signSGD. ``optax.scale_by_sign`` (same numbers).
+    """
+
+    def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
+        del params, count
+        return jax.tree.map(jnp.sign, updates)
+
+
+class ScaleByLionState(NamedTuple):
+    """State of `scale_by_lion`: the step count and the momentum ``mu``."""
+
+    count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
+    mu: Updates
+
+
+@pytree_dataclass
+class scale_by_lion(Transform):
+    r"""Lion: the sign of an interpolation of the gradient and the momentum; the momentum
+    then moves toward the gradient at its own rate.
+
+    .. math:: u_t = \mathrm{sign}\big((1 - b_1) g_t + b_1 m_{t-1}\big), \qquad
+              m_t = (1 - b_2) g_t + b_2 m_{t-1}
+
+    ``mode="smooth"`` replaces the sign by :math:`\tanh(\beta\,\cdot)`; ``"refined"``
+    keeps values below 1 in magnitude as they are and takes the sign of the rest.
+
+    Args:
+      b1: the interpolation weight of the momentum in the update, in [0, 1).
+      b2: decay of the momentum, in [0, 1).
+      mu_dtype: dtype of the momentum (default: the parameters').
+      mode: ``"hard"`` (the sign), ``"smooth"`` or ``"refined"``.
+      smooth_beta: the slope of ``tanh`` in ``"smooth"`` mode.
+
+    Returns:
+      A transform whose state is `ScaleByLionState`.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.scale_by_lion()
+      >>> tx.update(jnp.asarray([-3.0, 2.0]), tx.init(jnp.zeros(2)))[0]
+      Array([-1.,  1.], dtype=float32)
+
+    References:
+      Chen et al., 2023, "Symbolic discovery of optimization algorithms" (program 1).
+      ``optax.scale_by_lion`` (same numbers).
+    """
+
+    b1: Any = hyper(default=0.9, complement=True)
+    b2: Any = hyper(default=0.99, complement=True)
+    mu_dtype: Any = static(default=None)
+    mode: Literal["hard", "smooth", "refined"] = static(default="hard", kw_only=True)
+    smooth_beta: float = static(default=1.0, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("hard", "smooth", "refined"):
+            raise ValueError(f"scale_by_lion: mode must be 'hard', 'smooth' or 'refined', got {self.mode!r}")
+        super().__post_init__()
+
+    def init(self, params: Params) -> ScaleByLionState:
+        return ScaleByLionState(count=zero_count(), mu=tree.zeros_like(params, self.mu_dtype))
+
+    def _update(self, updates: Updates, state: ScaleByLionState, params: Params | None, ctx: Context):
+        del params, ctx
+        b1, one_minus_b1 = self.at("b1", state.count), self.one_minus_at("b1", state.count)
+        b2, one_minus_b2 = self.at("b2", state.count), self.one_minus_at("b2", state.count)
+
+        def direction(g: jax.Array, m: jax.Array) -> jax.Array:
+            dtype = tree.compute_dtype(g.dtype, m.dtype)
+            x = tree.cast(one_minus_b1, dtype) * tree.to(g, dtype) + tree.cast(b1, dtype) * tree.to(m, dtype)
+            if self.mode == "smooth":
+                out = jnp.tanh(tree.cast(self.smooth_beta, dtype) * x)
+            elif self.mode == "refined":
+                out = jnp.where(jnp.abs(x) < 1.0, x, jnp.sign(x))
+            else:
+                out = jnp.sign(x)
+            return out.astype(g.dtype)
+
+        out = jax.tree.map(direction, updates, state.mu)
+        mu = jax.tree.map(lambda g, m: tree.update_moment(g, m, b2, one_minus_b2, 1), updates, state.mu)
+        return out, ScaleByLionState(count=safe_increment(state.count), mu=tree.cast_like(mu, state.mu))
+
+
+class ScaleByRpropState(NamedTuple):
+    """State of `scale_by_rprop`: each coordinate's step size and the previous update."""
+
+    step_sizes: Updates
+    prev_updates: Updates
+
+
+@pytree_dataclass
+class scale_by_rprop(Transform):
+    r"""Rprop: each coordinate moves by its own step size in the direction of its
+    gradient's sign; the step grows while the sign holds and shrinks when it flips.
+
+    With :math:`s = g_t\, u_{t-1}`: the step size becomes
+    :math:`\mathrm{clip}(\eta^{+}\Delta, \Delta_{min}, \Delta_{max})` where :math:`s > 0`,
+    :math:`\mathrm{clip}(\eta^{-}\Delta, \dots)` where :math:`s < 0`, and stays where
+    :math:`s = 0`. The new update is :math:`\Delta\, \mathrm{sign}(g_t)`, or 0 where the
+    sign flipped; the output is the *previous* update where the sign did not flip, else
+    0 (optax's form; the optimizer `gradtx.rprop` negates it).
+
+    Args:
+      learning_rate: the initial step size of every coordinate.
+      eta_minus: the factor a step size shrinks by on a sign flip, in (0, 1).
+      eta_plus: the factor it grows by otherwise, > 1.
+      min_step_size: the smallest step size.
+      max_step_size: the largest step size.
+
+    Returns:
+      A transform whose state is `ScaleByRpropState`.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.scale_by_rprop(0.1)
+      >>> u, s = tx.update(jnp.asarray([2.0, -3.0]), tx.init(jnp.zeros(2)))
+      >>> s.prev_updates
+      Array([ 0.1, -0.1], dtype=float32)
+
+    References:
+      Riedmiller and Braun, 1993. ``optax.scale_by_rprop`` (same numbers).
+    """
+
+    learning_rate: Any = hyper()
+    eta_minus: Any = hyper(default=0.5)
+    eta_plus: Any = hyper(default=1.2)
+    min_step_size: Any = hyper(default=1e-6)
+    max_step_size: Any = hyper(default=50.0)
+
+    def init(self, params: Params) -> ScaleByRpropState:
+        return ScaleByRpropState(tree.full_like(params, self.learning_rate), tree.zeros_like(params))
+
+    def _update(self, updates: Updates, state: ScaleByRpropState, params: Params | None, ctx: Context):
+        del params, ctx
+
+        def one(g: jax.Array, prev: jax.Array, size: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+            dtype = size.dtype
+            g = tree.to(g, dtype)
+            s = g * prev
+            factor = jnp.where(s > 0, tree.cast(self.eta_plus, dtype), tree.cast(self.eta_minus, dtype))
+            grown = jnp.clip(
+                size * factor,
+                min=tree.cast(self.min_step_size, dtype),
+                max=tree.cast(self.max_step_size, dtype),
+            )
+            new_size = jnp.where(s == 0, size, grown)
+            zero = jnp.zeros_like(g)
+            new_prev = jnp.where(s < 0, zero, new_size * jnp.sign(g))
+            out = jnp.where(s < 0, zero, prev)
+            return out, new_size, new_prev
+
+        results = jax.tree.map(one, updates, state.prev_updates, state.step_sizes)
+        out, sizes, prev = jax.tree.transpose(
+            jax.tree.structure(updates), jax.tree.structure((0, 0, 0)), results
+        )
+        return tree.cast_like(out, updates), ScaleByRpropState(step_sizes=sizes, prev_updates=prev)
+
+
+class ScaleByOptimisticGradientState(NamedTuple):
+    """State of `scale_by_optimistic_gradient`: whether no update was made yet, and the
+    previous gradient."""
+
+    is_initial_step: jax.Array
+    previous_gradient: Updates
+
+
+@pytree_dataclass
+class scale_by_optimistic_gradient(Transform):
+    r"""The optimistic gradient: the current gradient extrapolated by the last change.
+
+    .. math:: u_t = (\alpha + \beta)\, g_t - \beta\, g_{t-1}, \qquad g_0 := g_1
+
+    Args:
+      alpha: the weight of the current gradient.
+      beta: the weight of the change (the optimism).
+
+    Returns:
+      A transform whose state is `ScaleByOptimisticGradientState`.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.scale_by_optimistic_gradient(1.0, 1.0)
+      >>> u, s = tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))
+      >>> tx.update(jnp.full(2, 3.0), s)[0]  # 2 * 3 - 1
+      Array([5., 5.], dtype=float32)
+
+    References:
+      Mokhtari et al., 2019, optimistic gradient descent-ascent.
+      ``optax.scale_by_optimistic_gradient`` (same numbers).
+    """
+
+    alpha: Any = hyper(default=1.0)
+    beta: Any = hyper(default=1.0)
+    _unchecked_fields = ("is_initial_step",)
+
+    def init(self, params: Params) -> ScaleByOptimisticGradientState:
+        return ScaleByOptimisticGradientState(
+            is_initial_step=jnp.asarray(True), previous_gradient=tree.zeros_like(params)
+        )
+
+    def _update(
+        self, updates: Updates, state: ScaleByOptimisticGradientState, params: Params | None, ctx: Context
+    ):
+        del params, ctx
+
+        def one(g: jax.Array, prev: jax.Array) -> jax.Array:
+            dtype = tree.compute_dtype(g.dtype, prev.dtype)
+            g_, prev = tree.to(g, dtype), tree.to(prev, dtype)
+            prev = jnp.where(state.is_initial_step, g_, prev)
+            alpha, beta = tree.cast(self.alpha, dtype), tree.cast(self.beta, dtype)
+            return ((alpha + beta) * g_ - beta * prev).astype(g.dtype)
+
+        out = jax.tree.map(one, updates, state.previous_gradient)
+        new_state = ScaleByOptimisticGradientState(
+            is_initial_step=jnp.asarray(False),
+            previous_gradient=tree.cast_like(updates, state.previous_gradient),
+        )
+        return out, new_state
