@@ -386,7 +386,6 @@ CASES += [
 ]
 
 
-
 def _complex(id: str, build: Callable[[Any], Any], **kw: Any) -> Case:
     """A `_both` case on complex64 parameters (|g|^2 second moments, as optax)."""
     return _both(f"{id}-complex", build, dtype=jnp.complex64, **kw)

@@ -276,7 +276,7 @@ class scale_by_polyak(Transform):
     def _update(self, updates: Updates, state: EmptyState, params: Params | None, ctx: Context):
         del params
         if "value" not in ctx.extra:
-            raise ValueError(
+            raise TypeError(
                 "scale_by_polyak: update needs the loss: call update(updates, state, params, value=loss)."
             )
         leaves = jax.tree.leaves(updates)

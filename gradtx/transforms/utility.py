@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
+from jax.core import Tracer
 import jax.numpy as jnp
 import numpy as np
 
@@ -237,13 +238,17 @@ class add_noise(Transform):
         key = self.seed if self.key is None else self.key
         if key is None:
             key = 0
-        if not isinstance(key, int):
+        if isinstance(key, Tracer):
+            pass  # a seed traced by inject_hyperparams: used as it is, inside that trace
+        elif not isinstance(key, int):
             key = tuple(np.asarray(jax.random.key_data(key) if _is_typed_key(key) else key).tolist())
         object.__setattr__(self, "key", key)
         object.__setattr__(self, "seed", None)
         super().__post_init__()
 
     def _key(self) -> jax.Array:
+        if isinstance(self.key, Tracer):
+            return jax.random.key(self.key) if not _is_typed_key(self.key) else self.key
         if isinstance(self.key, int):
             return jax.random.key(self.key)
         return jax.random.wrap_key_data(jnp.asarray(self.key, jnp.uint32))
