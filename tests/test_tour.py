@@ -4,6 +4,7 @@ figure is written."""
 import importlib.util
 import pathlib
 
+import numpy as np
 from conftest import reference_numerics
 
 TOUR = pathlib.Path(__file__).parent.parent / "examples" / "tour.py"
@@ -34,3 +35,32 @@ def test_schedules_example_plots_every_schedule(tmp_path):
     )
     assert "21 schedules plotted" in done.stdout
     assert (tmp_path / "schedules.png").stat().st_size > 50_000
+
+
+def test_optimizer_paths_example_draws_the_seeds_figure(tmp_path):
+    import subprocess
+    import sys
+
+    script = TOUR.parent / "optimizer_paths.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--steps", "5", "--grid", "20", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "8 optimizer paths plotted" in done.stdout
+    assert (tmp_path / "optimizer_paths.png").stat().st_size > 20_000
+
+
+def test_optimizer_paths_sgd_zig_zags_as_the_notes_show():
+    """SGD at 0.95 on x^2/20 + y^2: x <- 0.905 x and y <- -0.9 y, a zig-zag along y."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("optimizer_paths", TOUR.parent / "optimizer_paths.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    points = module.path(module.OPTIMIZERS[0][1], 10)
+    t = np.arange(11)
+    np.testing.assert_allclose(points[:, 0], -7.0 * 0.905**t, rtol=1e-5)
+    np.testing.assert_allclose(points[:, 1], 2.0 * (-0.9) ** t, rtol=1e-5)
