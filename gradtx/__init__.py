@@ -55,6 +55,9 @@ from gradtx.optimizers.layerwise import (
     lamb,
     lars,
 )
+from gradtx.optimizers.lbfgs import (
+    lbfgs,
+)
 from gradtx.optimizers.sign import (
     lion,
     rprop,
@@ -157,6 +160,19 @@ from gradtx.transforms.inject import (
     inject_stateful_hyperparams,
     injected,
 )
+from gradtx.transforms.lbfgs import (
+    ScaleByLBFGSState,
+    scale_by_lbfgs,
+)
+from gradtx.transforms.linesearch import (
+    BacktrackingLinesearchInfo,
+    ScaleByBacktrackingLinesearchState,
+    ScaleByZoomLinesearchState,
+    ZoomLinesearchInfo,
+    scale_by_backtracking_linesearch,
+    scale_by_zoom_linesearch,
+    value_and_grad_from_state,
+)
 from gradtx.transforms.lookahead import LookaheadParams, LookaheadState, lookahead
 from gradtx.transforms.masking import (
     MaskedNode,
@@ -255,6 +271,7 @@ __all__ = [
     "AddNoiseState",
     "ApplyEvery",
     "ApplyIfFiniteState",
+    "BacktrackingLinesearchInfo",
     "BiasCorrectionState",
     "Chain",
     "ClipByGlobalNormState",
@@ -289,9 +306,11 @@ __all__ = [
     "ScalarOrSchedule",
     "ScaleByAdaDeltaState",
     "ScaleByAdanState",
+    "ScaleByBacktrackingLinesearchState",
     "ScaleByBeliefState",
     "ScaleByDistanceOverGradientsState",
     "ScaleByInfinityNormState",
+    "ScaleByLBFGSState",
     "ScaleByLayerwiseRmsState",
     "ScaleByLearningRateState",
     "ScaleByLionState",
@@ -305,6 +324,7 @@ __all__ = [
     "ScaleByStddevState",
     "ScaleByTrustRatioState",
     "ScaleByYogiState",
+    "ScaleByZoomLinesearchState",
     "ScaleState",
     "Schedule",
     "ScheduleState",
@@ -320,6 +340,7 @@ __all__ = [
     "Updates",
     "WrappedSchedule",
     "ZeroNansState",
+    "ZoomLinesearchInfo",
     "accumulate",
     "adabelief",
     "adadelta",
@@ -373,6 +394,7 @@ __all__ = [
     "keep_params_nonnegative",
     "lamb",
     "lars",
+    "lbfgs",
     "linear_onecycle_schedule",
     "linear_schedule",
     "lion",
@@ -419,12 +441,14 @@ __all__ = [
     "scale_by_adan",
     "scale_by_adan_rms",
     "scale_by_amsgrad",
+    "scale_by_backtracking_linesearch",
     "scale_by_belief",
     "scale_by_belief_rms",
     "scale_by_distance_over_gradients",
     "scale_by_factored_rms",
     "scale_by_infinity_norm",
     "scale_by_layerwise_rms",
+    "scale_by_lbfgs",
     "scale_by_learning_rate",
     "scale_by_lion",
     "scale_by_novograd",
@@ -444,6 +468,7 @@ __all__ = [
     "scale_by_trust_ratio",
     "scale_by_yogi",
     "scale_by_yogi_rms",
+    "scale_by_zoom_linesearch",
     "scale_gradient",
     "selective_transform",
     "set_to_zero",
@@ -466,6 +491,7 @@ __all__ = [
     "update_infinity_moment",
     "update_moment",
     "update_moment_per_elem_norm",
+    "value_and_grad_from_state",
     "warmup_constant_schedule",
     "warmup_cosine_decay_schedule",
     "warmup_exponential_decay_schedule",
