@@ -13,17 +13,16 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent.parent / "tests"))
 
-from cases import CASES, gradient_sequence, params_like
+from cases import CASES, problem
 
 from gradtx.testing import run_updates, scaled_difference
 
 
 def main() -> None:
-    params = params_like()
-    grads = gradient_sequence(params, 200)
     print(f"{'case':40s} {'bound':>7s} {'reached':>9s}  bit-exact")
     exact = 0
     for case in CASES:
+        params, grads = problem(case, 200)
         ours, _ = run_updates(case.gradtx(), params, grads)
         theirs, _ = run_updates(case.reference(), params, grads)
         err = scaled_difference(ours, theirs)

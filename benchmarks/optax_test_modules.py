@@ -43,6 +43,10 @@ DEFAULT = [
     "_src/base_test.py",
     "_src/utils_test.py",
     "_src/linear_algebra_test.py",
+    "_src/alias_test.py",
+    "_src/transform_test.py",
+    "_src/factorized_test.py",
+    "_src/linesearch_test.py",
     "schedules/_inject_test.py",
     "tree_utils/_state_utils_test.py",
 ]

@@ -394,7 +394,7 @@ def _complex(id: str, build: Callable[[Any], Any], **kw: Any) -> Case:
 CASES += [
     # --- the remaining optax scaling blocks ---
     _both("scale_by_belief", lambda m: m.scale_by_belief()),
-    _both("scale_by_belief-settings", lambda m: m.scale_by_belief(0.5, 0.9, 1e-8, 1e-10, nesterov=True)),
+    _both("scale_by_belief-settings", lambda m: m.scale_by_belief(0.5, 0.9, 1e-8, 1e-3, nesterov=True)),
     _both("scale_by_yogi", lambda m: m.scale_by_yogi()),
     _both("scale_by_yogi-settings", lambda m: m.scale_by_yogi(0.8, 0.9, 1e-4, 1e-8, 1e-3)),
     _both("scale_by_radam", lambda m: m.scale_by_radam()),
@@ -553,3 +553,26 @@ def gradient_sequence(params: Any, steps: int, seed: int = 1) -> Any:
     grads = gradtx.testing.tree_random_normal(jax.random.key(seed), params, (steps,))
     scales = jnp.exp(jnp.sin(jnp.arange(steps, dtype=jnp.float32) / 7.0) * 2.0)
     return jax.tree.map(lambda g: g * scales.reshape((steps,) + (1,) * (g.ndim - 1)).astype(g.dtype), grads)
+
+
+def _without(tree: dict[str, Any], key: str) -> dict[str, Any]:
+    """``tree`` without ``key`` at any depth."""
+    return {k: (_without(v, key) if isinstance(v, dict) else v) for k, v in tree.items() if k != key}
+
+
+_PROBLEMS: dict[tuple[Any, int], tuple[Any, Any]] = {}
+
+
+def problem(case: Case, steps: int) -> tuple[Any, Any]:
+    """The parameters and ``steps`` gradients ``case`` runs on: `params_like` in the
+    case's dtype, without the None leaf or the scalar where the case says so."""
+    key = (jnp.dtype(case.dtype), steps)
+    if key not in _PROBLEMS:
+        params = params_like(case.dtype)
+        _PROBLEMS[key] = (params, gradient_sequence(params, steps))
+    params, grads = _PROBLEMS[key]
+    if case.without_none:
+        params, grads = _without(params, "none"), _without(grads, "none")
+    if case.without_scalar:
+        params, grads = _without(params, "s"), _without(grads, "s")
+    return params, grads

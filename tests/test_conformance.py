@@ -4,35 +4,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from cases import CASE_IDS, CASES, Case, gradient_sequence, params_like
+from cases import CASE_IDS, CASES, Case, problem
 from conftest import reference_numerics
 
 from gradtx.testing import assert_close_to_scale, named_buffers, run_updates
 
 STEPS = 200
-PARAMS = params_like()
-GRADS = gradient_sequence(PARAMS, STEPS)
-
-
-def _without_none(tree):
-    return {k: (_without_none(v) if isinstance(v, dict) else v) for k, v in tree.items() if k != "none"}
-
-
-COMPLEX_PARAMS = params_like(jnp.complex64)
-COMPLEX_GRADS = gradient_sequence(COMPLEX_PARAMS, STEPS)
 
 
 def _problem(case: Case):
-    params, grads = (COMPLEX_PARAMS, COMPLEX_GRADS) if case.dtype == jnp.complex64 else (PARAMS, GRADS)
-    if case.without_none:
-        params, grads = _without_none(params), _without_none(grads)
-    if case.without_scalar:
-        params, grads = _without(params, "s"), _without(grads, "s")
-    return params, grads
-
-
-def _without(tree, key):
-    return {k: v for k, v in tree.items() if k != key}
+    return problem(case, STEPS)
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)

@@ -80,7 +80,7 @@ CONFIGS = {
 def test_lbfgs_iterates_equal_optax(config, problem):
     f, w0 = PROBLEMS[problem]
     steps = 25
-    ours, state = iterates(gradtx, CONFIGS[config](gradtx), f, w0, steps)
+    ours, _ = iterates(gradtx, CONFIGS[config](gradtx), f, w0, steps)
     with reference_numerics():
         theirs, _ = iterates(optax, CONFIGS[config](optax), f, w0, steps)
     for k, (a, b) in enumerate(zip(ours, theirs, strict=True)):
@@ -111,7 +111,7 @@ def test_line_searches_explain_missing_arguments():
     w = jnp.ones(2)
     with pytest.raises(TypeError, match="value, grad, value_fn"):
         opt.update(w, opt.init(w), w)
-    with pytest.raises(TypeError, match="does not accept"):
+    with pytest.raises(TypeError, match="Unexpected keyword arguments"):
         opt.update(w, opt.init(w), w, value=1.0, grad=w, value_fn=lambda p: jnp.sum(p), batch=3)
     with pytest.raises(ValueError, match="holds no 'value'"):
         gradtx.value_and_grad_from_state(jnp.sum)(w, state=gradtx.adam(0.1).init(w))
@@ -158,7 +158,7 @@ def test_polyak_sgd_equals_optax_on_logistic_regression(variant):
 
     ours, our_values = run(gradtx)
     with reference_numerics():
-        theirs, their_values = run(optax)
+        theirs, _ = run(optax)
     gradtx.testing.assert_close_to_scale(ours, theirs, 1e-6, "polyak_sgd")
     assert our_values[-1] < our_values[0]
 

@@ -394,8 +394,15 @@ def sm3(learning_rate: Any, momentum: Any = 0.9) -> Chain:
     References:
       Anil et al., 2019. ``optax.sm3`` (same numbers).
     """
-    step = (lambda t: -learning_rate(t)) if callable(learning_rate) else -learning_rate
-    return labelled("sm3", scale_by_sm3(momentum), scale(step))
+    lr: Any = learning_rate
+    if callable(lr):
+        schedule: Any = lr
+
+        def step(count: Any) -> Any:
+            return -schedule(count)
+
+        return labelled("sm3", scale_by_sm3(momentum), scale(step))
+    return labelled("sm3", scale_by_sm3(momentum), scale(-lr))
 
 
 @_checks.checked

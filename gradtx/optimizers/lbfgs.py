@@ -53,14 +53,17 @@ def lbfgs(
       scale_by_learning_rate(lr), linesearch)``.
 
     Example:
-      >>> import gradtx, jax, jax.numpy as jnp
+      >>> import gradtx, jax.numpy as jnp
       >>> f = lambda w: jnp.sum((w - 3.0) ** 2)
       >>> opt = gradtx.lbfgs()
+      >>> value_and_grad = gradtx.value_and_grad_from_state(f)
       >>> w = jnp.zeros(2)
       >>> state = opt.init(w)
-      >>> value, grad = jax.value_and_grad(f)(w)
-      >>> u, state = opt.update(grad, state, w, value=value, grad=grad, value_fn=f)
-      >>> gradtx.apply_updates(w, u)  # a quadratic: the line search finds the minimum
+      >>> for _ in range(3):
+      ...     value, grad = value_and_grad(w, state=state)
+      ...     u, state = opt.update(grad, state, w, value=value, grad=grad, value_fn=f)
+      ...     w = gradtx.apply_updates(w, u)
+      >>> w  # the minimum of a quadratic, once the memory holds one pair
       Array([3., 3.], dtype=float32)
 
     References:

@@ -102,7 +102,8 @@ def lion(
     Example:
       >>> import gradtx, jax.numpy as jnp
       >>> opt = gradtx.lion(0.1, weight_decay=0.0)
-      >>> opt.update(jnp.asarray([-3.0, 2.0]), opt.init(jnp.zeros(2)))[0]
+      >>> p = jnp.zeros(2)
+      >>> opt.update(jnp.asarray([-3.0, 2.0]), opt.init(p), p)[0]
       Array([ 0.1, -0.1], dtype=float32)
 
     References:

@@ -10,7 +10,6 @@ With :math:`s_k = W_{k+1} - W_k`, :math:`y_k = g_{k+1} - g_k` and
 
 from __future__ import annotations
 
-import functools
 import operator
 from typing import Any, NamedTuple
 
@@ -24,11 +23,10 @@ from gradtx.data import pytree_dataclass, static
 
 def tree_vdot(x: Any, y: Any) -> jax.Array:
     """``<x, y>`` over all leaves (``x`` conjugated), at the highest matmul precision."""
-    dots = [
-        jnp.vdot(a, b, precision=jax.lax.Precision.HIGHEST)
-        for a, b in zip(jax.tree.leaves(x), jax.tree.leaves(y), strict=True)
-    ]
-    return functools.reduce(operator.add, dots, 0)
+    total: Any = 0
+    for a, b in zip(jax.tree.leaves(x), jax.tree.leaves(y), strict=True):
+        total = total + jnp.vdot(a, b, precision=jax.lax.Precision.HIGHEST)
+    return jnp.asarray(total)
 
 
 def tree_add_scale(x: Any, scalar: Any, y: Any) -> Any:
@@ -39,8 +37,10 @@ def tree_add_scale(x: Any, scalar: Any, y: Any) -> Any:
 
 def tree_sq_norm(x: Any) -> jax.Array:
     """``sum |x|^2`` over all leaves."""
-    sums = [jnp.sum(jnp.square(a.real) + jnp.square(a.imag)) for a in jax.tree.leaves(x)]
-    return jnp.asarray(functools.reduce(operator.add, sums, 0))
+    total: Any = 0
+    for a in jax.tree.leaves(x):
+        total = total + jnp.sum(jnp.square(a.real) + jnp.square(a.imag))
+    return jnp.asarray(total)
 
 
 class ScaleByLBFGSState(NamedTuple):

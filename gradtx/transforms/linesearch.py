@@ -34,6 +34,26 @@ from gradtx.data import hyper, pytree_dataclass, static
 from gradtx.transforms.lbfgs import tree_add_scale, tree_vdot
 from gradtx.tree_utils import tree_get
 
+# The diagnostics ``verbose=True`` prints (optax's wording, so code that looks for it
+# finds it).
+FLAG_INTERVAL_NOT_FOUND = (
+    "No interval satisfying curvature condition. "
+    "Consider increasing maximal possible stepsize of the linesearch."
+)
+FLAG_INTERVAL_TOO_SMALL = "Length of searched interval has been reduced below threshold."
+FLAG_CURVATURE_COND_NOT_SATISFIED = (
+    "Returning stepsize with sufficient decrease but curvature condition not satisfied."
+)
+FLAG_NO_STEPSIZE_FOUND = "Linesearch failed, no stepsize satisfying sufficient decrease found."
+FLAG_NOT_A_DESCENT_DIRECTION = (
+    "The linesearch failed because the provided direction is not a descent direction. "
+)
+
+
+def _cond_print(condition: Any, message: str, **values: Any) -> None:
+    """Prints ``message`` (formatted with ``values``) when ``condition`` holds, under jit."""
+    jax.lax.cond(condition, lambda: jax.debug.print(message, **values, ordered=True), lambda: None)
+
 
 def _where(condition: Any, xs: Any, ys: Any) -> Any:
     return jax.tree.map(lambda x, y: jnp.where(condition, x, y), xs, ys)
@@ -59,8 +79,8 @@ def _needs(owner: str, extra: dict[str, Any]) -> tuple[Any, Any, Callable[..., A
     unused = sorted(k for k in rest if k not in accepted)
     if unused:
         raise TypeError(
-            f"{owner}: update got keyword arguments {unused} that value_fn does not accept; "
-            "every extra keyword argument is passed on to value_fn."
+            f"{owner}: Unexpected keyword arguments {unused}: value_fn does not accept them, "
+            "and every extra keyword argument of update is passed on to value_fn."
         )
     return extra["value"], extra["grad"], value_fn, fn_kwargs
 
@@ -112,7 +132,7 @@ class scale_by_backtracking_linesearch(Transform):
       rtol: :math:`r_{tol}`.
       store_grad: keep the gradient at the accepted point (for
         `value_and_grad_from_state`).
-      verbose: accepted for optax's signature; gradtx prints nothing.
+      verbose: print a diagnostic when no step gives sufficient decrease.
 
     Returns:
       A transform whose state is `ScaleByBacktrackingLinesearchState`; ``update`` needs
@@ -124,8 +144,8 @@ class scale_by_backtracking_linesearch(Transform):
       >>> tx = gradtx.scale_by_backtracking_linesearch(15)
       >>> w = jnp.asarray([1.0, 2.0])
       >>> u, _ = tx.update(-jax.grad(f)(w), tx.init(w), w, value=f(w), grad=jax.grad(f)(w), value_fn=f)
-      >>> u  # eta = 0.8**2 * 1.0: the first step that decreases f enough
-      Array([-1.28, -2.56], dtype=float32)
+      >>> u  # eta = 1 lands on f = 5, no decrease; eta = 0.8 gives f = 1.8
+      Array([-1.6, -3.2], dtype=float32)
 
     References:
       Armijo, 1966. ``optax.scale_by_backtracking_linesearch`` (same numbers).
@@ -201,6 +221,20 @@ class scale_by_backtracking_linesearch(Transform):
         )
         found = jax.lax.while_loop(cond, body, start)
         new_lr = jnp.where(jnp.isinf(found.decrease_error), 0.0, found.learning_rate)
+        if self.verbose:
+            _cond_print(
+                found.decrease_error > atol,
+                "scale_by_backtracking_linesearch: no step size gave sufficient decrease. "
+                "Value: {value}, slope along the update: {slope}, step size: {stepsize}, "
+                "decrease error: {error}.",
+                value=value,
+                slope=slope,
+                stepsize=found.learning_rate,
+                error=found.decrease_error,
+            )
+            _cond_print(
+                jnp.isinf(found.decrease_error), "Using a stepsize of 0 to avoid infinite or nan values."
+            )
         out = jax.tree.map(lambda u: tree.to(new_lr, u.dtype) * u, updates)
         new_state = ScaleByBacktrackingLinesearchState(
             learning_rate=new_lr,
@@ -233,7 +267,7 @@ class ScaleByZoomLinesearchState(NamedTuple):
 
 
 class _Zoom(NamedTuple):
-    count: jax.Array
+    count: jax.Array  # pyright: ignore[reportIncompatibleMethodOverride]
     stepsize_guess: jax.Array
     stepsize: jax.Array
     value: jax.Array
@@ -305,7 +339,7 @@ class scale_by_zoom_linesearch(Transform):
       stepsize_precision: the smallest interval length searched.
       initial_guess_strategy: ``"keep"`` (start from the last accepted step) or
         ``"one"``.
-      verbose: accepted for optax's signature; gradtx prints nothing.
+      verbose: print why a search ended without a step satisfying both conditions.
 
     Returns:
       A transform whose state is `ScaleByZoomLinesearchState`; ``update`` needs
@@ -399,6 +433,15 @@ class scale_by_zoom_linesearch(Transform):
         )
         interval_found = high_to_new | low_to_new | (error <= self.tol)
         done = (error <= self.tol) | (max_reached & ~interval_found)
+        if self.verbose:
+            _cond_print(
+                max_reached & ~interval_found,
+                "scale_by_zoom_linesearch: the largest step size {stepsize} was reached. "
+                + FLAG_INTERVAL_NOT_FOUND
+                + "\n"
+                + FLAG_CURVATURE_COND_NOT_SATISFIED,
+                stepsize=new,
+            )
         failed = (s.count + 1 >= self.max_linesearch_steps) & (~done)
         out = s._replace(
             count=s.count + 1,
@@ -483,14 +526,42 @@ class scale_by_zoom_linesearch(Transform):
         )
         return tree.cast_like(out, s)
 
-    @staticmethod
-    def _safe_step(s: _Zoom) -> _Zoom:
+    def _safe_step(self, s: _Zoom) -> _Zoom:
         """After a failed search: the best step with sufficient decrease, if any."""
+        if self.verbose:
+            self._diagnose(s)
         use_safe = (s.safe_stepsize > 0.0) | jnp.isinf(s.decrease_error)
         stepsize, value, grad = _where(
             use_safe, [s.safe_stepsize, s.safe_value, s.safe_grad], [s.stepsize, s.value, s.grad]
         )
         return tree.cast_like(s._replace(stepsize=stepsize, value=value, grad=grad), s)
+
+    def _diagnose(self, s: _Zoom) -> None:
+        too_small = jnp.abs(s.low - s.high) <= self.stepsize_precision
+        _cond_print(
+            too_small,
+            FLAG_INTERVAL_TOO_SMALL + " Interval length: {length}.",
+            length=jnp.abs(s.low - s.high),
+        )
+        _cond_print(
+            s.safe_stepsize > 0.0,
+            FLAG_CURVATURE_COND_NOT_SATISFIED + " Stepsize ensuring sufficient decrease: {stepsize}.",
+            stepsize=s.safe_stepsize,
+        )
+        failed = s.safe_stepsize <= 0.0
+        descent = s.slope_init < 0.0
+        _cond_print(failed, FLAG_NO_STEPSIZE_FOUND)
+        _cond_print(
+            failed & ~descent,
+            FLAG_NOT_A_DESCENT_DIRECTION + "The slope (={slope}) at stepsize=0 should be negative",
+            slope=s.slope_init,
+        )
+        _cond_print(failed & descent, "Consider augmenting the maximal number of linesearch iterations.")
+        _cond_print(
+            failed & jnp.isinf(s.decrease_error),
+            "Cannot even make a step without getting Inf or Nan. "
+            "The linesearch won't make a step and the optimizer is stuck.",
+        )
 
     def _update(
         self, updates: Updates, state: ScaleByZoomLinesearchState, params: Params | None, ctx: Context

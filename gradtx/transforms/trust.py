@@ -180,7 +180,7 @@ class scale_by_distance_over_gradients(Transform):
       >>> tx = gradtx.scale_by_distance_over_gradients(reps_rel=0.5, eps=0.0)
       >>> p = jnp.asarray([3.0, 4.0])
       >>> tx.update(jnp.asarray([0.0, 2.0]), tx.init(p), p)[0]  # 0.5 * (1 + 5) / 2 * g
-      Array([0. , 3. ], dtype=float32)
+      Array([0., 3.], dtype=float32)
 
     References:
       Ivgi et al., 2023, "DoG is SGD's best friend". ``optax.scale_by_distance_over_gradients``
