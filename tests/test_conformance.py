@@ -56,7 +56,8 @@ def _step_fn():
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_invariants(case: Case):
     """jit equals eager; state structure and dtypes stable; no recompile on the
-    second call; None leaves pass through; bf16 parameters keep bf16 updates."""
+    second call; vmap over the optimizer's hyperparameters; None leaves pass through;
+    bf16 parameters keep bf16 updates."""
     tx = case.gradtx()
     params, all_grads = _problem(case)
     grads = [jax.tree.map(lambda g, i=i: g[i], all_grads) for i in range(3)]
@@ -82,6 +83,21 @@ def test_invariants(case: Case):
         ]
     assert len(traces) == 1, f"{case.id}: traced {len(traces)} times"
     assert step._cache_size() == 1  # pyright: ignore[reportAttributeAccessIssue]
+
+    # vmap over the optimizer's hyperparameters: a batch of two copies gives each one's numbers.
+    leaves, treedef = jax.tree.flatten(tx)
+    if leaves:
+        batched = treedef.unflatten([jnp.stack([jnp.asarray(x)] * 2) for x in leaves])
+        together = jax.vmap(lambda t: t.update(grads[0], t.init(params), params)[0])(batched)
+        alone = tx.update(grads[0], state0, params)[0]
+        for half in (0, 1):
+            np.testing.assert_allclose(
+                np.concatenate([np.ravel(x[half]) for x in jax.tree.leaves(together)]),
+                np.concatenate([np.ravel(x) for x in jax.tree.leaves(alone)]),
+                rtol=1e-6,
+                atol=1e-7,
+                err_msg=case.id,
+            )
 
     if case.dtype == jnp.complex64:
         return  # no complex bfloat16: the real configurations check bf16
