@@ -244,6 +244,17 @@ def map_leaves(fn: Callable[..., Any], tree: PyTree, *rest: PyTree) -> PyTree:
     return tree.layout.pack(jax.tree.map(fn, tree.unpack(), *unpacked))
 
 
+def unpacked(tree: PyTree) -> PyTree:
+    """The tree of original leaves: a `Packed` tree unpacked, any other as it is."""
+    return tree.unpack() if isinstance(tree, Packed) else tree
+
+
+def repacked(like: PyTree, plain: PyTree) -> PyTree:
+    """``plain`` (a tree of original leaves) packed with ``like``'s layout when ``like`` is
+    `Packed`, else ``plain`` itself: the way back from `unpacked`."""
+    return like.layout.pack(plain) if isinstance(like, Packed) else plain
+
+
 def broadcast_prefix(prefix: PyTree, full: PyTree) -> PyTree:
     """A tree shaped like ``full`` with each leaf of ``prefix`` repeated over the subtree
     it stands for (a mask given for a whole sub-module, say)."""

@@ -91,12 +91,17 @@ def update_moment(g: jax.Array, m: jax.Array, decay: Any, one_minus_decay: Any, 
     return cast(one_minus_decay, dtype) * power + cast(decay, dtype) * to(m, dtype)
 
 
-def correction(decay: Any, count: jax.Array) -> jax.Array:
-    """``1 - decay**count``: the bias of a moving average started at zero, t from 1."""
+def decay_power(decay: Any, count: jax.Array) -> jax.Array:
+    """``decay**count`` in float32 (or wider), as optax evaluates ``b2**count``."""
     decay = jnp.asarray(decay)
     if not jnp.issubdtype(decay.dtype, jnp.floating):
         decay = decay.astype(float_dtype())
-    return 1 - decay ** to(count, decay.dtype)
+    return decay ** to(count, decay.dtype)
+
+
+def correction(decay: Any, count: jax.Array) -> jax.Array:
+    """``1 - decay**count``: the bias of a moving average started at zero, t from 1."""
+    return 1 - decay_power(decay, count)
 
 
 def debias(moment: PyTree, decay: Any, count: jax.Array) -> PyTree:
@@ -104,6 +109,44 @@ def debias(moment: PyTree, decay: Any, count: jax.Array) -> PyTree:
     and the division done in each leaf's dtype, as optax does."""
     c = correction(decay, count)
     return jax.tree.map(lambda m: m / to(c, m.dtype), moment)
+
+
+def unzip(like: PyTree, results: PyTree, n: int) -> tuple[PyTree, ...]:
+    """``n`` trees shaped like ``like`` from ``results``, a tree like ``like`` whose leaves
+    are ``n``-tuples (what a per-leaf function returning several arrays gives)."""
+    return tuple(jax.tree.transpose(jax.tree.structure(like), jax.tree.structure((0,) * n), results))
+
+
+def divide_by_root(x: jax.Array, n: jax.Array, eps: Any, eps_root: Any) -> jax.Array:
+    """``x / (sqrt(n + eps_root) + eps)`` in the wider dtype of the two, returned in
+    ``x``'s: Adam's denominator, shared by every eps-outside scaling."""
+    dtype = compute_dtype(x.dtype, n.dtype)
+    xs, n = to(x, dtype), to(n, dtype)
+    return (xs / (jnp.sqrt(n + cast(eps_root, dtype)) + cast(eps, dtype))).astype(x.dtype)
+
+
+def vdot(x: PyTree, y: PyTree) -> jax.Array:
+    """``<x, y>`` over all leaves (``x`` conjugated), at the highest matmul precision,
+    summed in leaf order as optax's ``tree.vdot``."""
+    total: Any = 0
+    for a, b in zip(jax.tree.leaves(x), jax.tree.leaves(y), strict=True):
+        total = total + jnp.vdot(a, b, precision=jax.lax.Precision.HIGHEST)
+    return jnp.asarray(total)
+
+
+def add_scale(x: PyTree, scalar: Any, y: PyTree) -> PyTree:
+    """``x + scalar * y`` leaf by leaf."""
+    scalar = jnp.asarray(scalar)
+    return jax.tree.map(lambda a, b: a + to(scalar, a.dtype) * b, x, y)
+
+
+def sq_norm(x: PyTree) -> jax.Array:
+    """``sum |x|^2`` over all leaves, each as ``real^2 + imag^2`` (optax's ``tree.norm``
+    squared, summed in the same order)."""
+    total: Any = 0
+    for a in jax.tree.leaves(x):
+        total = total + jnp.sum(jnp.square(a.real) + jnp.square(a.imag))
+    return jnp.asarray(total)
 
 
 def global_norm(tree: PyTree) -> jax.Array:

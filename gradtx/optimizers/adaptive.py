@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.chains import Chain, labelled
-from gradtx.transforms.adaptive import scale_by_adamax
+from gradtx.transforms.adaptive import scale_by_adam, scale_by_adamax
 from gradtx.transforms.clipping import clip_by_block_rms
 from gradtx.transforms.decay import add_decayed_weights
 from gradtx.transforms.elementwise import scale_by_optimistic_gradient
@@ -445,8 +445,6 @@ def optimistic_adam_v2(
       Daskalakis et al., 2018, "Training GANs with optimism". ``optax.optimistic_adam_v2``
       (same numbers).
     """
-    from gradtx.transforms.adaptive import scale_by_adam
-
     return labelled(
         "optimistic_adam_v2",
         *scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov).transforms,
@@ -497,8 +495,6 @@ def optimistic_adam(
     References:
       ``optax.optimistic_adam`` (same numbers and warning).
     """
-    from gradtx.transforms.adaptive import scale_by_adam
-
     warnings.warn(
         "`optimistic_adam` is deprecated, please use `optimistic_adam_v2` instead.",
         category=DeprecationWarning,

@@ -10,8 +10,11 @@ from typing import Any, Literal
 from gradtx import _checks
 from gradtx.chains import Chain, labelled
 from gradtx.transforms.adaptive import scale_by_rms, scale_by_rss, scale_by_stddev
+from gradtx.transforms.elementwise import scale_by_optimistic_gradient
 from gradtx.transforms.momentum import trace
 from gradtx.transforms.scaling import ScalarOrSchedule, scale, scale_by_learning_rate
+from gradtx.transforms.trust import scale_by_polyak
+from gradtx.transforms.utility import add_noise
 
 
 @_checks.checked
@@ -210,8 +213,6 @@ def noisy_sgd(
       Neelakantan et al., 2015, "Adding gradient noise improves learning for very deep
       networks". ``optax.noisy_sgd`` (same numbers and noise).
     """
-    from gradtx.transforms.utility import add_noise
-
     return labelled("noisy_sgd", add_noise(eta, gamma, key, seed=seed), scale_by_learning_rate(learning_rate))
 
 
@@ -239,8 +240,6 @@ def optimistic_gradient_descent(
     References:
       Mokhtari et al., 2019. ``optax.optimistic_gradient_descent`` (same numbers).
     """
-    from gradtx.transforms.elementwise import scale_by_optimistic_gradient
-
     return labelled(
         "optimistic_gradient_descent",
         scale_by_optimistic_gradient(alpha, beta),
@@ -282,8 +281,6 @@ def polyak_sgd(
     References:
       Loizou et al., 2021. ``optax.polyak_sgd`` (same numbers).
     """
-    from gradtx.transforms.trust import scale_by_polyak
-
     return labelled(
         "polyak_sgd",
         *sgd(scaling).transforms,

@@ -105,12 +105,10 @@ class scale_by_rms(Transform):
         return out, new_state
 
     def _scale(self, x: jax.Array, n: jax.Array, eps: Any, eps_root: Any) -> jax.Array:
+        if not self.eps_in_sqrt:
+            return tree.divide_by_root(x, n, eps, eps_root)
         dtype = tree.compute_dtype(x.dtype, n.dtype)
-        xs, n = tree.to(x, dtype), tree.to(n, dtype)
-        eps = tree.cast(eps, dtype)
-        if self.eps_in_sqrt:
-            return (xs * jax.lax.rsqrt(n + eps)).astype(x.dtype)
-        return (xs / (jnp.sqrt(n + tree.cast(eps_root, dtype)) + eps)).astype(x.dtype)
+        return (tree.to(x, dtype) * jax.lax.rsqrt(tree.to(n, dtype) + tree.cast(eps, dtype))).astype(x.dtype)
 
 
 class ScaleByStddevState(NamedTuple):

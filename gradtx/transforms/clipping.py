@@ -265,4 +265,4 @@ def per_example_layer_norm_clip(
         total = sum(g[0].size for g in jax.tree.leaves(grads))
         bounds = jax.tree.map(lambda g: global_l2_norm_clip * (g[0].size / total) ** 0.5, grads)
     result = jax.tree.map(per_example_global_norm_clip, grads, bounds)
-    return jax.tree.transpose(jax.tree.structure(grads), jax.tree.structure((0, 0)), result)
+    return tree.unzip(grads, result, 2)

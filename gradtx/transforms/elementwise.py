@@ -183,9 +183,7 @@ class scale_by_rprop(Transform):
             return out, new_size, new_prev
 
         results = jax.tree.map(one, updates, state.prev_updates, state.step_sizes)
-        out, sizes, prev = jax.tree.transpose(
-            jax.tree.structure(updates), jax.tree.structure((0, 0, 0)), results
-        )
+        out, sizes, prev = tree.unzip(updates, results, 3)
         return tree.cast_like(out, updates), ScaleByRpropState(step_sizes=sizes, prev_updates=prev)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from gradtx import tree
 from gradtx.base import Context, Params, Transform, Updates, require_params, safe_increment, zero_count
 from gradtx.data import hyper, pytree_dataclass, static
-from gradtx.transforms.statistics import leaves_of, repack_like
+from gradtx.packed import repacked, unpacked
 
 
 def decay_rate_pow(i: Any, exponent: Any = 0.8) -> jax.Array:
@@ -116,7 +116,7 @@ class scale_by_factored_rms(Transform):
         return factored_dims(shape, self.factored, self.min_dim_size_to_factor)
 
     def init(self, params: Params) -> FactoredState:
-        plain = leaves_of(params)
+        plain = unpacked(params)
 
         def one(p: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
             placeholder = jnp.zeros((1,), p.dtype)
@@ -128,13 +128,13 @@ class scale_by_factored_rms(Transform):
             col = jnp.zeros(p.shape[:d1] + p.shape[d1 + 1 :], p.dtype)
             return row, col, placeholder
 
-        rows, cols, full = _unzip3(plain, jax.tree.map(one, plain))
+        rows, cols, full = tree.unzip(plain, jax.tree.map(one, plain), 3)
         return FactoredState(count=zero_count(), v_row=rows, v_col=cols, v=full)
 
     def _update(self, updates: Updates, state: FactoredState, params: Params | None, ctx: Context):
         del ctx
         require_params("scale_by_factored_rms", params)
-        plain = leaves_of(updates)
+        plain = unpacked(updates)
         decay = self.decay_rate_fn(state.count - self.step_offset, self.decay_rate)
         epsilon = self.epsilon
 
@@ -165,14 +165,9 @@ class scale_by_factored_rms(Transform):
             return out.astype(g.dtype), row, col, placeholder
 
         results = jax.tree.map(one, plain, state.v_row, state.v_col, state.v)
-        treedef = jax.tree.structure(plain)
-        out, rows, cols, full = jax.tree.transpose(treedef, jax.tree.structure((0, 0, 0, 0)), results)
+        out, rows, cols, full = tree.unzip(plain, results, 4)
         new_state = FactoredState(count=safe_increment(state.count), v_row=rows, v_col=cols, v=full)
-        return repack_like(updates, out), new_state
-
-
-def _unzip3(like: Any, results: Any) -> tuple[Any, Any, Any]:
-    return jax.tree.transpose(jax.tree.structure(like), jax.tree.structure((0, 0, 0)), results)
+        return repacked(updates, out), new_state
 
 
 class ScaleBySM3State(NamedTuple):
@@ -223,7 +218,7 @@ class scale_by_sm3(Transform):
     _check_buffers = False  # per-axis accumulators
 
     def init(self, params: Params) -> ScaleBySM3State:
-        plain = leaves_of(params)
+        plain = unpacked(params)
         for leaf in jax.tree.leaves(plain):
             if jnp.iscomplexobj(leaf):
                 raise ValueError("scale_by_sm3: complex parameters are not supported (as in optax).")
@@ -237,7 +232,7 @@ class scale_by_sm3(Transform):
 
     def _update(self, updates: Updates, state: ScaleBySM3State, params: Params | None, ctx: Context):
         del params, ctx
-        plain = leaves_of(updates)
+        plain = unpacked(updates)
         b1, b2, eps = self.b1, self.b2, self.eps
         if isinstance(b2, (int, float)):
             new_weight: Any = (1.0 - b2) if b2 != 1.0 else 1.0
@@ -270,4 +265,4 @@ class scale_by_sm3(Transform):
 
         nu = jax.tree.map(lambda r: r[0], results, is_leaf=pair)
         mu = jax.tree.map(lambda r: r[1], results, is_leaf=pair)
-        return tree.cast_like(repack_like(updates, nu), updates), ScaleBySM3State(mu=mu, nu=nu)
+        return tree.cast_like(repacked(updates, nu), updates), ScaleBySM3State(mu=mu, nu=nu)

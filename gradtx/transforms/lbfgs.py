@@ -21,28 +21,6 @@ from gradtx.base import Context, Params, Transform, Updates, require_params, saf
 from gradtx.data import pytree_dataclass, static
 
 
-def tree_vdot(x: Any, y: Any) -> jax.Array:
-    """``<x, y>`` over all leaves (``x`` conjugated), at the highest matmul precision."""
-    total: Any = 0
-    for a, b in zip(jax.tree.leaves(x), jax.tree.leaves(y), strict=True):
-        total = total + jnp.vdot(a, b, precision=jax.lax.Precision.HIGHEST)
-    return jnp.asarray(total)
-
-
-def tree_add_scale(x: Any, scalar: Any, y: Any) -> Any:
-    """``x + scalar * y`` leaf by leaf."""
-    scalar = jnp.asarray(scalar)
-    return jax.tree.map(lambda a, b: a + tree.to(scalar, a.dtype) * b, x, y)
-
-
-def tree_sq_norm(x: Any) -> jax.Array:
-    """``sum |x|^2`` over all leaves."""
-    total: Any = 0
-    for a in jax.tree.leaves(x):
-        total = total + jnp.sum(jnp.square(a.real) + jnp.square(a.imag))
-    return jnp.asarray(total)
-
-
 class ScaleByLBFGSState(NamedTuple):
     """State of `scale_by_lbfgs`: the step count, the last parameters and gradients,
     the ``memory_size`` last differences of each (stacked on a leading axis) and their
@@ -65,8 +43,8 @@ def _precondition(
 
     def right(vec: Any, idx: jax.Array) -> tuple[Any, jax.Array]:
         dwi, dui = jax.tree.map(lambda x: x[idx], (dw, du))
-        alpha = rhos[idx] * jnp.real(tree_vdot(dwi, vec))
-        return tree.cast_like(tree_add_scale(vec, -alpha, dui), vec), alpha
+        alpha = rhos[idx] * jnp.real(tree.vdot(dwi, vec))
+        return tree.cast_like(tree.add_scale(vec, -alpha, dui), vec), alpha
 
     out, alphas = jax.lax.scan(right, updates, indices, reverse=True)
     out = jax.tree.map(lambda x: tree.to(jnp.asarray(identity_scale), x.dtype) * x, out)
@@ -74,8 +52,8 @@ def _precondition(
     def left(vec: Any, idx_alpha: tuple[jax.Array, jax.Array]) -> tuple[Any, jax.Array]:
         idx, alpha = idx_alpha
         dwi, dui = jax.tree.map(lambda x: x[idx], (dw, du))
-        beta = rhos[idx] * jnp.real(tree_vdot(dui, vec))
-        return tree.cast_like(tree_add_scale(vec, alpha - beta, dwi), vec), beta
+        beta = rhos[idx] * jnp.real(tree.vdot(dui, vec))
+        return tree.cast_like(tree.add_scale(vec, alpha - beta, dwi), vec), beta
 
     out, _ = jax.lax.scan(left, out, (indices, alphas))
     return out
@@ -137,7 +115,7 @@ class scale_by_lbfgs(Transform):
 
         diff_params = jax.tree.map(operator.sub, params, state.params)
         diff_updates = jax.tree.map(operator.sub, updates, state.updates)
-        vdot = jnp.real(tree_vdot(diff_updates, diff_params))
+        vdot = jnp.real(tree.vdot(diff_updates, diff_params))
         weight = jnp.where(vdot == 0.0, jnp.zeros_like(vdot), 1.0 / vdot)
         started = state.count > 0
         diff_params, diff_updates, weight = jax.tree.map(
@@ -150,10 +128,10 @@ class scale_by_lbfgs(Transform):
         )
 
         if self.scale_init_precond:
-            numerator = jnp.real(tree_vdot(diff_updates, diff_params))
-            denominator = tree_sq_norm(diff_updates)
+            numerator = jnp.real(tree.vdot(diff_updates, diff_params))
+            denominator = tree.sq_norm(diff_updates)
             scale = jnp.where(denominator > 0.0, numerator / denominator, jnp.ones_like(numerator))
-            norm = jnp.sqrt(tree_sq_norm(jax.lax.stop_gradient(updates)))
+            norm = jnp.sqrt(tree.sq_norm(jax.lax.stop_gradient(updates)))
             capped = jnp.minimum(1.0, 1.0 / norm)
             identity_scale: Any = jnp.where(started, scale, tree.to(capped, scale.dtype))
         else:

@@ -31,7 +31,6 @@ import jax.numpy as jnp
 from gradtx import tree
 from gradtx.base import Context, Params, Transform, Updates, require_params
 from gradtx.data import hyper, pytree_dataclass, static
-from gradtx.transforms.lbfgs import tree_add_scale, tree_vdot
 from gradtx.tree_utils import tree_get
 
 # The diagnostics ``verbose=True`` prints (optax's wording, so code that looks for it
@@ -180,7 +179,7 @@ class scale_by_backtracking_linesearch(Transform):
         require_params(owner, params)
         value, grad, value_fn, fn_kwargs = _needs(owner, ctx.extra)
         fn = functools.partial(value_fn, **fn_kwargs)
-        slope = jnp.real(tree_vdot(updates, jax.tree.map(jnp.conj, grad)))
+        slope = jnp.real(tree.vdot(updates, jax.tree.map(jnp.conj, grad)))
         rtol, atol, slope_rtol = self.rtol, self.atol, self.slope_rtol
         max_steps = self.max_backtracking_steps
 
@@ -194,7 +193,7 @@ class scale_by_backtracking_linesearch(Transform):
 
         def body(s: _Backtrack) -> _Backtrack:
             lr = jnp.where(s.iter_num > 0, self.decrease_factor * s.learning_rate, s.learning_rate)
-            new_params = tree_add_scale(params, lr, updates)
+            new_params = tree.add_scale(params, lr, updates)
             new_grad = s.new_grad
             if self.store_grad:
                 new_value, linear = jax.linearize(fn, new_params)
@@ -572,13 +571,13 @@ class scale_by_zoom_linesearch(Transform):
         value_and_grad = jax.value_and_grad(value_fn)
 
         def on_line(stepsize: Any) -> tuple[Any, Any, Any]:
-            value_step, grad_step = value_and_grad(tree_add_scale(params, stepsize, updates), **fn_kwargs)
-            slope = jnp.real(tree_vdot(jax.tree.map(jnp.conj, grad_step), updates))
+            value_step, grad_step = value_and_grad(tree.add_scale(params, stepsize, updates), **fn_kwargs)
+            slope = jnp.real(tree.vdot(jax.tree.map(jnp.conj, grad_step), updates))
             return value_step, grad_step, slope
 
         dtype = _value_dtype(params)
         guess = jnp.asarray(1.0) if self.initial_guess_strategy == "one" else state.learning_rate
-        slope = jnp.real(tree_vdot(updates, grad))
+        slope = jnp.real(tree.vdot(updates, grad))
         value = jnp.asarray(value)
         start = _Zoom(
             count=jnp.asarray(0),

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from gradtx.base import Context, OptState, Params, Stateless, Transform, Updates, Wrapper, _as_transform
 from gradtx.data import FrozenTree, hyper, pytree_dataclass, static
-from gradtx.packed import Packed, broadcast_prefix
+from gradtx.packed import Packed, broadcast_prefix, unpacked
 
 
 class MaskedNode(NamedTuple):
@@ -62,10 +62,6 @@ def resolve_mask(mask: Any, tree: Any) -> tuple[Any, bool]:
     if all(isinstance(f, bool) for f in flags):
         return Packed(tuple(flags), tree.layout), False
     return original, True
-
-
-def _unpacked(tree: Any) -> Any:
-    return tree.unpack() if isinstance(tree, Packed) else tree
 
 
 def mask_tree(tree: Any, mask: Any) -> Any:
@@ -119,15 +115,17 @@ class masked(Wrapper):
 
     def init(self, params: Params) -> MaskedState:
         mask, unpack = resolve_mask(self.mask, params)
-        params = _unpacked(params) if unpack else params
+        params = unpacked(params) if unpack else params
         return MaskedState(inner_state=self.inner.init(mask_tree(params, mask)))
 
     def _update(self, updates: Updates, state: MaskedState, params: Params | None, ctx: Context):
         mask, unpack = resolve_mask(self.mask, updates)
         if unpack:
             layout = updates.layout
-            ctx = Context(gradient=_unpacked(ctx.gradient), extra=ctx.extra)
-            out, state = self._masked_update(mask, _unpacked(updates), state, _unpacked(params), ctx)
+            ctx = Context(
+                gradient=unpacked(ctx.gradient), first_moment=unpacked(ctx.first_moment), extra=ctx.extra
+            )
+            out, state = self._masked_update(mask, unpacked(updates), state, unpacked(params), ctx)
             return layout.pack(out), state
         return self._masked_update(mask, updates, state, params, ctx)
 

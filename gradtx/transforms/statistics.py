@@ -26,15 +26,9 @@ from gradtx import _checks, tree
 from gradtx.base import Context, Params, Transform, Updates, safe_increment, zero_count
 from gradtx.chains import Chain, labelled
 from gradtx.data import hyper, pytree_dataclass
-from gradtx.packed import Packed
-from gradtx.transforms.momentum import momentum
-
-
-def _divide(x: jax.Array, n: jax.Array, eps: Any, eps_root: Any) -> jax.Array:
-    """``x / (sqrt(n + eps_root) + eps)`` in the wider dtype, returned in ``x``'s."""
-    dtype = tree.compute_dtype(x.dtype, n.dtype)
-    xs, n = tree.to(x, dtype), tree.to(n, dtype)
-    return (xs / (jnp.sqrt(n + tree.cast(eps_root, dtype)) + tree.cast(eps, dtype))).astype(x.dtype)
+from gradtx.packed import repacked, unpacked
+from gradtx.transforms.decay import add_decayed_weights
+from gradtx.transforms.momentum import momentum, trace
 
 
 class ScaleByBeliefState(NamedTuple):
@@ -102,7 +96,7 @@ class scale_by_belief_rms(Transform):
         count = safe_increment(state.count)
         nu_hat = tree.debias(nu, b2, count)
         eps = self.at("eps", state.count)
-        out = jax.tree.map(lambda x, n: _divide(x, n, eps, 0.0), updates, nu_hat)
+        out = jax.tree.map(lambda x, n: tree.divide_by_root(x, n, eps, 0.0), updates, nu_hat)
         return out, ScaleByBeliefState(count=count, nu=tree.cast_like(nu, state.nu))
 
 
@@ -196,7 +190,7 @@ class scale_by_yogi_rms(Transform):
         count = safe_increment(state.count)
         nu_hat = tree.debias(nu, b2, count)
         eps, eps_root = self.at("eps", state.count), self.at("eps_root", state.count)
-        out = jax.tree.map(lambda x, n: _divide(x, n, eps, eps_root), updates, nu_hat)
+        out = jax.tree.map(lambda x, n: tree.divide_by_root(x, n, eps, eps_root), updates, nu_hat)
         return out, ScaleByYogiState(count=count, nu=tree.cast_like(nu, state.nu))
 
 
@@ -304,7 +298,7 @@ class scale_by_rectified_rms(Transform):
         # As optax: rho_inf from the Python number where b2 is one (in float64), the rest
         # in float32.
         rho_inf = 2.0 / one_minus - 1.0
-        b2t = 1 - tree.correction(b2, count)
+        b2t = tree.decay_power(b2, count)
         t = count.astype(b2t.dtype)
         rho = rho_inf - 2 * t * b2t / (1 - b2t)
         r = jnp.sqrt((rho - 4.0) * (rho - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho))
@@ -312,7 +306,7 @@ class scale_by_rectified_rms(Transform):
         eps, eps_root = self.at("eps", state.count), self.at("eps_root", state.count)
 
         def rectify(x: jax.Array, n: jax.Array) -> jax.Array:
-            scaled = _divide(tree.to(r, x.dtype) * x, n, eps, eps_root)
+            scaled = tree.divide_by_root(tree.to(r, x.dtype) * x, n, eps, eps_root)
             return jnp.where(use_rate, scaled, x)
 
         out = jax.tree.map(rectify, updates, nu_hat)
@@ -436,7 +430,7 @@ class scale_by_adan_rms(Transform):
         def combine(x: jax.Array, v: jax.Array, n: jax.Array) -> jax.Array:
             dtype = tree.compute_dtype(x.dtype, v.dtype)
             numerator = tree.to(x, dtype) + tree.cast(one_minus_b2, dtype) * tree.to(v, dtype)
-            return _divide(numerator, n, eps, eps_root).astype(x.dtype)
+            return tree.divide_by_root(numerator, n, eps, eps_root).astype(x.dtype)
 
         out = jax.tree.map(combine, updates, v_hat, n_hat)
         new_state = ScaleByAdanState(
@@ -482,16 +476,6 @@ class ScaleByLayerwiseRmsState(NamedTuple):
     nu: Updates
 
 
-def leaves_of(tree_: Any) -> Any:
-    """The tree of original leaves: a `Packed` tree unpacked, any other as it is."""
-    return tree_.unpack() if isinstance(tree_, Packed) else tree_
-
-
-def repack_like(like: Any, plain: Any) -> Any:
-    """``plain`` (a tree of original leaves) packed as ``like`` is, if it is packed."""
-    return like.layout.pack(plain) if isinstance(like, Packed) else plain
-
-
 @pytree_dataclass
 class scale_by_layerwise_rms(Transform):
     r"""NovoGrad's layer-wise scaling: one moving average of the squared norm per
@@ -528,12 +512,12 @@ class scale_by_layerwise_rms(Transform):
     _check_buffers = False  # one scalar per leaf
 
     def init(self, params: Params) -> ScaleByLayerwiseRmsState:
-        nu = jax.tree.map(lambda p: jnp.zeros([], p.dtype), leaves_of(params))
+        nu = jax.tree.map(lambda p: jnp.zeros([], p.dtype), unpacked(params))
         return ScaleByLayerwiseRmsState(count=zero_count(), nu=nu)
 
     def _update(self, updates: Updates, state: ScaleByLayerwiseRmsState, params: Params | None, ctx: Context):
         del params
-        gradient = leaves_of(ctx.statistics_input(updates))
+        gradient = unpacked(ctx.statistics_input(updates))
         b2, one_minus = self.at("b2", state.count), self.one_minus_at("b2", state.count)
         first = state.count == 0
 
@@ -543,8 +527,8 @@ class scale_by_layerwise_rms(Transform):
 
         nu = jax.tree.map(layer, gradient, state.nu)
         eps, eps_root = self.at("eps", state.count), self.at("eps_root", state.count)
-        out = jax.tree.map(lambda x, n: _divide(x, n, eps, eps_root), leaves_of(updates), nu)
-        return repack_like(updates, out), ScaleByLayerwiseRmsState(count=safe_increment(state.count), nu=nu)
+        out = jax.tree.map(lambda x, n: tree.divide_by_root(x, n, eps, eps_root), unpacked(updates), nu)
+        return repacked(updates, out), ScaleByLayerwiseRmsState(count=safe_increment(state.count), nu=nu)
 
 
 @_checks.checked
@@ -580,9 +564,6 @@ def scale_by_novograd(
     References:
       Ginsburg et al., 2019. ``optax.scale_by_novograd`` (same numbers).
     """
-    from gradtx.transforms.decay import add_decayed_weights
-    from gradtx.transforms.momentum import trace
-
     return labelled(
         "scale_by_novograd",
         scale_by_layerwise_rms(b2, eps, eps_root),

@@ -17,8 +17,7 @@ from gradtx import tree
 from gradtx.base import Context, EmptyState, Params, Stateless, Transform, Updates, require_params
 from gradtx.data import hyper, pytree_dataclass, static
 from gradtx.numerics import safe_norm, safe_root_mean_squares
-from gradtx.packed import map_leaves
-from gradtx.transforms.statistics import leaves_of, repack_like
+from gradtx.packed import map_leaves, repacked, unpacked
 
 ScaleByTrustRatioState = EmptyState
 
@@ -194,7 +193,7 @@ class scale_by_distance_over_gradients(Transform):
     _check_buffers = False  # scalars per leaf
 
     def init(self, params: Params) -> ScaleByDistanceOverGradientsState:
-        plain = leaves_of(params)
+        plain = unpacked(params)
         return ScaleByDistanceOverGradientsState(
             max_dist=jax.tree.map(lambda x: self.reps_rel * (1 + _l2(x)), plain),
             grad_sum_of_squares=jax.tree.map(lambda x: jnp.zeros(1), plain),
@@ -206,7 +205,7 @@ class scale_by_distance_over_gradients(Transform):
     ):
         del ctx
         require_params("scale_by_distance_over_gradients", params)
-        plain, plain_params = leaves_of(updates), leaves_of(params)
+        plain, plain_params = unpacked(updates), unpacked(params)
 
         def distance(d: jax.Array, x: jax.Array, x0: jax.Array) -> jax.Array:
             dtype = tree.compute_dtype(x.dtype, x0.dtype)
@@ -225,7 +224,7 @@ class scale_by_distance_over_gradients(Transform):
 
         out = jax.tree.map(step, plain, max_dist, g_sos)
         new_state = ScaleByDistanceOverGradientsState(max_dist, g_sos, state.init_params)
-        return repack_like(updates, out), new_state
+        return repacked(updates, out), new_state
 
 
 @pytree_dataclass
@@ -279,9 +278,7 @@ class scale_by_polyak(Transform):
             raise TypeError(
                 "scale_by_polyak: update needs the loss: call update(updates, state, params, value=loss)."
             )
-        leaves = jax.tree.leaves(updates)
-        grad_sq_norm = sum(jnp.sum(jnp.square(x.real) + jnp.square(x.imag)) for x in leaves)
-        grad_sq_norm = jnp.asarray(grad_sq_norm)
+        grad_sq_norm = tree.sq_norm(updates)
         with jax.numpy_dtype_promotion("standard"):
             gap = jnp.asarray(ctx.extra["value"] - self.f_min).astype(grad_sq_norm.dtype)
         if self.variant == "sps+":

@@ -28,7 +28,7 @@ from gradtx.base import (
     zero_count,
 )
 from gradtx.data import hyper, pytree_dataclass, static
-from gradtx.packed import Packed, map_leaves
+from gradtx.packed import map_leaves, repacked, unpacked
 
 PyTree = Any
 
@@ -264,14 +264,14 @@ class add_noise(Transform):
         std = jnp.sqrt(eta / count.astype(tree.float_dtype()) ** gamma)
         rng_key, sample_key = jax.random.split(state.rng_key)
         # One sample per original leaf (also when packed), as optax draws them.
-        plain = updates.unpack() if isinstance(updates, Packed) else updates
+        plain = unpacked(updates)
         leaves, treedef = jax.tree.flatten(plain)
         keys = jax.random.split(sample_key, len(leaves)) if leaves else []
         noise = [jax.random.normal(k, x.shape, x.dtype) for k, x in zip(keys, leaves, strict=True)]
         out = jax.tree.unflatten(
             treedef, [x + tree.to(std, x.dtype) * n for x, n in zip(leaves, noise, strict=True)]
         )
-        out = updates.layout.pack(out) if isinstance(updates, Packed) else out
+        out = repacked(updates, out)
         return out, AddNoiseState(count=count, rng_key=rng_key)
 
 
