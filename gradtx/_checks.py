@@ -7,6 +7,7 @@ argument name. Values that are traced arrays or schedules are not checked.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import inspect
 from collections.abc import Callable, Iterator
@@ -41,24 +42,25 @@ OWNER_RULES: dict[tuple[str, str], tuple[str, Callable[[np.ndarray], bool]]] = {
 }
 
 
-_SUSPENDED = [False]
+_SUSPENDED: contextvars.ContextVar[bool] = contextvars.ContextVar("gradtx_checks_suspended", default=False)
 
 
 @contextlib.contextmanager
 def suspended() -> Iterator[None]:
     """Builds blocks without the checks, for an optimizer whose composition needs a value
-    the check rejects as a user's mistake (Fromage's negative weight decay)."""
-    _SUSPENDED[0] = True
+    the check rejects as a user's mistake (Fromage's negative weight decay). Per thread and
+    task (a context variable), so a build elsewhere is still checked."""
+    token = _SUSPENDED.set(True)
     try:
         yield
     finally:
-        _SUSPENDED[0] = False
+        _SUSPENDED.reset(token)
 
 
 def check(owner: str, name: str, value: Any) -> None:
     """Raises ValueError if ``value`` breaks the rule for argument ``name`` of ``owner``."""
     rule = OWNER_RULES.get((owner, name), RULES.get(name))
-    if _SUSPENDED[0] or rule is None or value is None or callable(value) or isinstance(value, Tracer):
+    if _SUSPENDED.get() or rule is None or value is None or callable(value) or isinstance(value, Tracer):
         return
     try:
         array = np.asarray(value, dtype=np.float64)
