@@ -8,6 +8,7 @@ from gradtx import numerics, rules, testing, tree_utils, types
 from gradtx.base import (
     Context,
     EmptyState,
+    InputError,
     ScheduleState,
     Transform,
     apply_updates,
@@ -286,6 +287,7 @@ __all__ = [
     "GradientTransformationExtraArgs",
     "InjectHyperparamsState",
     "InjectStatefulHyperparamsState",
+    "InputError",
     "LookaheadParams",
     "LookaheadState",
     "MaskOrFn",

@@ -42,6 +42,63 @@ OWNER_RULES: dict[tuple[str, str], tuple[str, Callable[[np.ndarray], bool]]] = {
 }
 
 
+# Arguments that are not numbers, also checked by name: a dtype, a flag, a number of steps.
+_DTYPES = ("mu_dtype", "nu_dtype", "accumulator_dtype", "dtype_momentum", "param_dtype", "hyperparam_dtype")
+_FLAGS = (
+    "amsgrad", "bias_correction", "bias_correction_mu", "bias_correction_nu", "centered",
+    "complement", "debias", "debias_step_size", "eps_in_sqrt", "factored", "flip_sign",
+    "forward_extra_args", "keepdims", "multiply_by_parameter_scale", "nesterov", "reset_state",
+    "scale_init_precond", "staircase", "store_grad", "uniform", "use_grad_mean", "verbose",
+    "mask_compatible_extra_args",
+)  # fmt: skip
+# Numbers of steps: integers (an integral float such as 1e4 is accepted), > 0 or >= 0.
+_COUNTS_POSITIVE = (
+    "transition_steps", "decay_steps", "step_size_up", "step_size_down", "memory_size",
+    "buffer_size", "max_backtracking_steps", "max_linesearch_steps", "sync_period",
+)  # fmt: skip
+_COUNTS_NONNEGATIVE = (
+    "transition_begin", "warmup_steps", "stable_steps", "min_dim_size_to_factor",
+    "max_consecutive_errors", "decay_offset", "step_offset",
+)  # fmt: skip
+
+
+def _is_dtype(value: Any) -> bool:
+    try:
+        dtype = np.dtype(value)  # jnp.float32, "float32", np.dtype("bfloat16") (ml_dtypes)
+    except TypeError:
+        return False
+    return bool(np.issubdtype(dtype, np.inexact)) or dtype.name in (
+        "bfloat16",
+        "float8_e4m3fn",
+        "float8_e5m2",
+    )
+
+
+def _is_flag(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def _is_count(value: Any, smallest: int) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.all(np.isfinite(array)) and np.all(array == np.round(array)) and np.all(array >= smallest))
+
+
+KIND_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    **{
+        name: ("must be a floating-point dtype (jnp.float32, jnp.bfloat16, ...) or None", _is_dtype)
+        for name in _DTYPES
+    },
+    **{name: ("must be True or False", _is_flag) for name in _FLAGS},
+    **{name: ("must be an integer > 0", lambda v: _is_count(v, 1)) for name in _COUNTS_POSITIVE},
+    **{name: ("must be an integer >= 0", lambda v: _is_count(v, 0)) for name in _COUNTS_NONNEGATIVE},
+}
+
+
 _SUSPENDED: contextvars.ContextVar[bool] = contextvars.ContextVar("gradtx_checks_suspended", default=False)
 
 
@@ -59,8 +116,16 @@ def suspended() -> Iterator[None]:
 
 def check(owner: str, name: str, value: Any) -> None:
     """Raises ValueError if ``value`` breaks the rule for argument ``name`` of ``owner``."""
+    if value is None or isinstance(value, Tracer) or _SUSPENDED.get():
+        return
+    kind = KIND_RULES.get(name)
+    if kind is not None:
+        what, ok = kind
+        if (name in _DTYPES or not callable(value)) and not ok(value):
+            raise ValueError(f"{owner}: {name} {what}, got {value!r}")
+        return
     rule = OWNER_RULES.get((owner, name), RULES.get(name))
-    if _SUSPENDED.get() or rule is None or value is None or callable(value) or isinstance(value, Tracer):
+    if rule is None or callable(value):
         return
     try:
         array = np.asarray(value, dtype=np.float64)

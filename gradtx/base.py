@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
@@ -24,6 +25,31 @@ PyTree = Any
 Params = Any
 Updates = Any
 OptState = Any
+
+
+class InputError(ValueError):
+    """A bad input to ``init`` or ``update`` (a tree, a state, parameters), found at
+    trace time.
+
+    The message starts with where it was found, outermost first: ``adam > momentum: ...``
+    is the ``momentum`` block of the ``adam`` the user built. Each labelled chain an error
+    passes through on its way out adds its label.
+
+    Attributes:
+      where: the optimizer and blocks, outermost first.
+      detail: what is wrong and what to do.
+    """
+
+    def __init__(self, where: str | tuple[str, ...], detail: str) -> None:
+        self.where = (where,) if isinstance(where, str) else tuple(where)
+        self.detail = detail
+        super().__init__(f"{' > '.join(self.where)}: {detail}")
+
+    def within(self, label: str) -> InputError:
+        """The same error, found inside ``label``."""
+        error = InputError((label, *self.where), self.detail)
+        error.__cause__ = self.__cause__
+        return error
 
 
 class EmptyState(NamedTuple):
@@ -84,6 +110,11 @@ class Transform(PyTreeData):
     _check_buffers: ClassVar[bool] = True
     # State fields that are not per-parameter buffers (flags, scalars): not checked.
     _unchecked_fields: ClassVar[tuple[str, ...]] = ()
+    # Whether ``update`` accepts integer and boolean leaves (transforms that compute
+    # nothing from the values: identity, set_to_zero).
+    _any_dtype: ClassVar[bool] = False
+    # Whether ``params`` have the structure of the updates (lookahead's do not).
+    _params_like_updates: ClassVar[bool] = True
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         del args, kwargs
@@ -111,14 +142,61 @@ class Transform(PyTreeData):
     def update(
         self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any
     ) -> tuple[Updates, OptState]:
-        """Transforms ``updates``; returns the new updates and state."""
+        """Transforms ``updates``; returns the new updates and state.
+
+        Raises:
+          InputError: (a ``ValueError``) when ``params`` do not have the structure of
+            ``updates``, a leaf is not a floating-point or complex array, or the state
+            does not match; the message names the optimizer, the block and the path.
+        """
+        if params is not None and self._params_like_updates:
+            check_params_match(self._name(), updates, params)
+        if self._params_like_updates:
+            self._check_state_layout(updates, state)
         return self._apply(updates, state, params, Context(extra=extra))
+
+    def _check_state_layout(self, updates: Updates, state: OptState) -> None:
+        """Raises InputError when ``state`` is not laid out as ``init`` lays it out for
+        trees like ``updates`` (the state of another optimizer, say). The expected layout
+        comes from ``jax.eval_shape(self.init, updates)``, once per optimizer object and
+        tree structure."""
+        key = (id(self), jax.tree.structure(updates))
+        cached = _LAYOUTS.get(key)
+        if cached is None or cached[0]() is not self:
+            try:
+                expected = jax.eval_shape(self.init, updates)
+            except Exception:  # an init that needs concrete values: not checked here
+                return
+            cached = (weakref.ref(self), expected)
+            if len(_LAYOUTS) > 256:
+                _LAYOUTS.clear()
+            _LAYOUTS[key] = cached
+        expected = cached[1]
+        if not jax.tree.leaves(expected):
+            return  # nothing to keep: optax's tests pass a bare 0 as such a state
+        if jax.tree.structure(state) != jax.tree.structure(expected):
+            difference = _layout_difference(self, state, expected)
+            if difference is None:
+                return
+            where, got, want = difference
+            raise InputError(
+                where,
+                f"the state is {got}, but this optimizer's init makes {want} for these "
+                "updates. Use the state this optimizer's init returned (a state saved from "
+                "another optimizer, or from parameters of another structure, does not fit).",
+            )
+
+    def _name(self) -> str:
+        return type(self).__name__
 
     def _apply(
         self, updates: Updates, state: OptState, params: Params | None, ctx: Context
     ) -> tuple[Updates, OptState]:
         if self._check_buffers:
-            check_state_matches(type(self).__name__, updates, state, self._unchecked_fields)
+            name = type(self).__name__
+            if not self._any_dtype:
+                check_inexact(name, updates)
+            check_state_matches(name, updates, state, self._unchecked_fields)
         return self._update(updates, state, params, ctx)
 
     def _update(
@@ -152,6 +230,53 @@ class Transform(PyTreeData):
         return values
 
 
+_LAYOUTS: dict[tuple[int, Any], tuple[weakref.ref[Any], Any]] = {}
+
+
+def _layout_difference(tx: Any, state: Any, expected: Any) -> tuple[tuple[str, ...], str, str] | None:
+    """Where a state's layout first departs from the expected one: the blocks, outermost
+    first, and both layouts there in words. None when the containers agree (the trees
+    inside a block's state are checked against the updates by the block itself) or the
+    state is a bare value (optax's tests hand a stateless transform a 0)."""
+    if not _is_container(state) or not _is_container(expected):
+        return None
+    transforms = getattr(tx, "transforms", None)
+    names = getattr(tx, "names", None)
+    if transforms is not None:
+        if names is None and isinstance(state, tuple) and len(state) == len(expected) == len(transforms):
+            pairs = list(zip(transforms, state, expected, strict=True))
+        elif names is not None and isinstance(state, dict) and set(state) == set(expected):
+            pairs = [(t, state[n], expected[n]) for t, n in zip(transforms, names, strict=True)]
+        else:
+            return (tx._name(),), _layout_words(state), _layout_words(expected)
+        for child, got, want in pairs:
+            inner = _layout_difference(child, got, want)
+            if inner is not None:
+                label = getattr(tx, "label", None)
+                return ((label, *inner[0]) if label else inner[0]), inner[1], inner[2]
+        return None
+    if type(state) is type(expected) and getattr(state, "_fields", None) is not None:
+        return None
+    if isinstance(state, dict) and isinstance(expected, dict) and set(state) == set(expected):
+        return None
+    if type(state) is type(expected) and len(state) == len(expected):
+        return None
+    return (tx._name(),), _layout_words(state), _layout_words(expected)
+
+
+def _is_container(x: Any) -> bool:
+    return isinstance(x, (tuple, list, dict))
+
+
+def _layout_words(state: Any) -> str:
+    fields = getattr(state, "_fields", None)
+    if fields is not None:
+        return f"a {type(state).__name__}({', '.join(fields)})"
+    if isinstance(state, (tuple, list)):
+        return f"a {type(state).__name__} of {len(state)} entries"
+    return f"a dict with keys {sorted(map(str, state))}"
+
+
 def _count_of(state: Any) -> jax.Array | None:
     # Not getattr: every tuple has a .count method.
     return state.count if "count" in getattr(state, "_fields", ()) else None
@@ -169,27 +294,84 @@ def check_tree_matches(transform: str, updates: Updates, buffer: PyTree, buffer_
     u_leaves, u_def = jax.tree_util.tree_flatten_with_path(updates)
     b_leaves, b_def = jax.tree_util.tree_flatten_with_path(buffer)
     if u_def != b_def:
-        u_paths = [p for p, _ in u_leaves]
-        b_paths = [p for p, _ in b_leaves]
-        first = next(
-            (i for i, (a, b) in enumerate(zip(u_paths, b_paths, strict=False)) if a != b),
-            min(len(u_paths), len(b_paths)),
-        )
-        where_u = _path_str(u_paths[first]) if first < len(u_paths) else "<nothing>"
-        where_b = _path_str(b_paths[first]) if first < len(b_paths) else "<nothing>"
-        raise ValueError(
-            f"{transform}: the updates do not have the structure of the state's {buffer_name!r}. "
+        first, where_u, where_b = _first_difference(updates, buffer)
+        raise InputError(
+            transform,
+            f"the updates do not have the structure of the state's {buffer_name!r}. "
             f"First difference at leaf {first}: updates have {where_u}, state has {where_b}.\n"
             f"  updates: {_brief(u_def)}\n  state:   {_brief(b_def)}\n"
-            "Call init with parameters of the same structure as the gradients."
+            "Call init with parameters of the same structure as the gradients.",
         )
     for (path, u), (_, b) in zip(u_leaves, b_leaves, strict=True):
-        if jnp.shape(u) != jnp.shape(b):
-            raise ValueError(
-                f"{transform}: at {_path_str(path)} the updates have shape {jnp.shape(u)} but the "
-                f"state's {buffer_name!r} has shape {jnp.shape(b)}. Call init with parameters "
-                "of the same shapes as the gradients."
+        dtype = getattr(b, "dtype", None)
+        if dtype is not None and not jnp.issubdtype(dtype, jnp.inexact):
+            raise InputError(
+                transform,
+                f"at {_path_str(path)} the state's {buffer_name!r} has dtype {dtype}: init was "
+                "given an integer or boolean parameter there. Keep such leaves out of the "
+                "optimizer (gradtx.masked, or gradtx.set_to_zero with gradtx.partition).",
             )
+        if jnp.shape(u) != jnp.shape(b):
+            raise InputError(
+                transform,
+                f"at {_path_str(path)} the updates have shape {jnp.shape(u)} but the "
+                f"state's {buffer_name!r} has shape {jnp.shape(b)}. Call init with parameters "
+                "of the same shapes as the gradients.",
+            )
+
+
+def _first_difference(a: PyTree, b: PyTree) -> tuple[int, str, str]:
+    """The index of the first leaf path where two trees differ, and both paths there."""
+    a_paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(a)[0]]
+    b_paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(b)[0]]
+    first = next(
+        (i for i, (x, y) in enumerate(zip(a_paths, b_paths, strict=False)) if x != y),
+        min(len(a_paths), len(b_paths)),
+    )
+    where_a = _path_str(a_paths[first]) if first < len(a_paths) else "<nothing>"
+    where_b = _path_str(b_paths[first]) if first < len(b_paths) else "<nothing>"
+    return first, where_a, where_b
+
+
+def check_params_match(owner: str, updates: Updates, params: Params) -> None:
+    """Raises InputError naming ``owner`` unless ``params`` have the structure of
+    ``updates`` (as ``jax.tree.map(f, updates, params)`` needs: ``None`` in the updates
+    may stand for a whole subtree of the parameters)."""
+    treedef = jax.tree.structure(updates, is_leaf=lambda x: x is None)
+    try:
+        treedef.flatten_up_to(params)
+    except (ValueError, TypeError):
+        first, where_u, where_p = _first_difference(updates, params)
+        raise InputError(
+            owner,
+            "the parameters do not have the structure of the updates. First difference at "
+            f"leaf {first}: updates have {where_u}, parameters have {where_p}.\n"
+            f"  updates:    {_brief(jax.tree.structure(updates))}\n"
+            f"  parameters: {_brief(jax.tree.structure(params))}\n"
+            "Pass the parameters the gradients were taken of.",
+        ) from None
+
+
+def check_inexact(owner: str, updates: Updates) -> None:
+    """Raises InputError naming ``owner`` and the path of the first leaf of ``updates``
+    that is not a floating-point or complex array (integers, booleans, float0)."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(updates)[0]:
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is None:
+            if isinstance(leaf, (bool, int)):  # Python scalars: floats and complex pass
+                dtype = type(leaf).__name__
+            else:
+                continue
+        elif jnp.issubdtype(dtype, jnp.inexact):
+            continue
+        raise InputError(
+            owner,
+            f"at {_path_str(path)} the updates have dtype {dtype}, but gradtx optimizes "
+            "floating-point and complex parameters only (optax computes on such leaves "
+            "and rounds the result back). Keep integer and boolean leaves out of the "
+            "optimizer: wrap it in gradtx.masked(opt, mask) with False at those paths, or "
+            "give them gradtx.set_to_zero() with gradtx.partition.",
+        )
 
 
 def _brief(treedef: Any, limit: int = 300) -> str:
@@ -260,6 +442,8 @@ class identity(Transform):
       >>> gradtx.identity().update(jnp.ones(2), gradtx.EmptyState())[0]
       Array([1., 1.], dtype=float32)
     """
+
+    _any_dtype = True
 
     def init(self, params: Params) -> EmptyState:
         del params
@@ -414,6 +598,15 @@ class Wrapper(Transform):
         object.__setattr__(self, field, _as_transform(getattr(self, field), type(self).__name__))
         super().__post_init__()
 
+    def _apply(self, updates: Updates, state: OptState, params: Params | None, ctx: Context):
+        try:
+            return super()._apply(updates, state, params, ctx)
+        except InputError as error:
+            name = type(self).__name__
+            if error.where[0] == name:
+                raise
+            raise error.within(name) from None
+
     def _children(self, state: OptState) -> list[tuple[Transform, OptState]]:
         field = self._inner_state_field
         return [(getattr(self, self._inner_field), state if field is None else getattr(state, field))]
@@ -422,7 +615,7 @@ class Wrapper(Transform):
 def require_params(owner: str, params: Params | None) -> None:
     """Raises ValueError naming ``owner`` when ``update`` was called without parameters."""
     if params is None:
-        raise ValueError(f"{owner}: update needs the parameters: call update(updates, state, params).")
+        raise InputError(owner, "update needs the parameters: call update(updates, state, params).")
 
 
 # --- applying updates ------------------------------------------------------------------
@@ -434,11 +627,35 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     The sum is computed in the promoted dtype of the two leaves (as optax does), then
     cast back. ``None`` leaves pass through.
 
+    Raises:
+      InputError: (a ``ValueError``) when the trees differ in structure or a leaf's
+        shape, naming the first path where they differ.
+
     Example:
       >>> import gradtx, jax.numpy as jnp
       >>> gradtx.apply_updates({"w": jnp.ones(2)}, {"w": jnp.full(2, -0.5)})
       {'w': Array([0.5, 0.5], dtype=float32)}
     """
+
+    is_none = lambda x: x is None  # noqa: E731
+    p_leaves, p_def = jax.tree_util.tree_flatten_with_path(params, is_leaf=is_none)
+    u_leaves, u_def = jax.tree_util.tree_flatten_with_path(updates, is_leaf=is_none)
+    if p_def != u_def:
+        first, where_p, where_u = _first_difference(params, updates)
+        raise InputError(
+            "apply_updates",
+            "the updates do not have the structure of the parameters. First difference at "
+            f"leaf {first}: parameters have {where_p}, updates have {where_u}.\n"
+            f"  parameters: {_brief(p_def)}\n  updates:    {_brief(u_def)}\n"
+            "Pass the updates the optimizer returned for these parameters.",
+        )
+    for (path, p), (_, u) in zip(p_leaves, u_leaves, strict=True):
+        if p is not None and u is not None and jnp.shape(p) != jnp.shape(u):
+            raise InputError(
+                "apply_updates",
+                f"at {_path_str(path)} the parameter has shape {jnp.shape(p)} but the update "
+                f"has shape {jnp.shape(u)}; broadcasting would change the parameter's shape.",
+            )
 
     def add(p: Any, u: Any) -> Any:
         if p is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradtx.base import Context, OptState, Params, Transform, Updates, _as_transform
+from gradtx.base import Context, InputError, OptState, Params, Transform, Updates, _as_transform
 from gradtx.data import hyper, pytree_dataclass, static
 
 
@@ -37,25 +37,36 @@ class Chain(Transform):
         states = tuple(tx.init(params) for tx in self.transforms)
         return states if self.names is None else dict(zip(self.names, states, strict=True))
 
+    def _name(self) -> str:
+        return self.label or "chain"
+
     def _apply(self, updates: Updates, state: OptState, params: Params | None, ctx: Context):
-        name = self.label or "chain"
+        name = self._name()
         if self.names is None:
             if not isinstance(state, tuple) or len(state) != len(self.transforms):
-                raise ValueError(
-                    f"{name}: expected a state tuple of {len(self.transforms)} entries (one per "
-                    f"transform), got {_describe(state)}. Use the state this optimizer's init returned."
+                raise InputError(
+                    name,
+                    f"expected a state tuple of {len(self.transforms)} entries (one per "
+                    f"transform), got {_describe(state)}. Use the state this optimizer's init returned.",
                 )
             states = list(state)
         else:
             if not isinstance(state, dict) or set(state) != set(self.names):
-                raise ValueError(
-                    f"{name}: expected a state dict with keys {list(self.names)}, got "
-                    f"{_describe(state)}. Use the state this optimizer's init returned."
+                raise InputError(
+                    name,
+                    f"expected a state dict with keys {list(self.names)}, got "
+                    f"{_describe(state)}. Use the state this optimizer's init returned.",
                 )
             states = [state[n] for n in self.names]
         new_states = []
         for tx, s in zip(self.transforms, states, strict=True):
-            updates, s = tx._apply(updates, s, params, ctx)
+            try:
+                updates, s = tx._apply(updates, s, params, ctx)
+            except InputError as error:
+                # An optimizer names itself before the block the user never wrote.
+                if self.label is None or error.where[0] == self.label:
+                    raise
+                raise error.within(self.label) from None
             new_states.append(s)
         if self.names is None:
             return updates, tuple(new_states)

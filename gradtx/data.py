@@ -121,8 +121,14 @@ class PyTreeData:
 
     def __post_init__(self) -> None:
         name = type(self).__name__
-        for field in self._hyper_fields:
+        for field in (*self._hyper_fields, *self._static_fields):
             _checks.check(name, field, getattr(self, field))
+        for field in self._hyper_fields:
+            value = getattr(self, field)
+            if type(value) is int and not -(2**31) <= value < 2**31:
+                # A leaf JAX would read as int32 and overflow (decay_steps=10**10): a float
+                # holds it (exactly up to 2**53 in float64, to 1 part in 2**24 in float32).
+                object.__setattr__(self, field, float(value))
         complements = {}
         for field in self._complement_fields:
             value = getattr(self, field)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
-from gradtx.base import OptState, Transform, _count_of, foreign
+from gradtx.base import OptState, Transform, _as_transform, _count_of, foreign
 from gradtx.chains import Chain
 
 
-def hyperparams(optimizer: Transform, state: OptState) -> dict[str, jax.Array]:
+def hyperparams(optimizer: Any, state: OptState) -> dict[str, jax.Array]:
     """The step count and every hyperparameter value the last update used.
 
     Works on any gradtx transform or chain, inside or outside ``jit``. Hyperparameters
@@ -19,8 +21,12 @@ def hyperparams(optimizer: Transform, state: OptState) -> dict[str, jax.Array]:
     names; a name used by more than one transform in a chain is qualified as
     ``"transform.name"`` (and ``"transform[i].name"`` if that is still ambiguous).
 
+    An optax transformation (alone, or inside a gradtx chain) keeps its numbers in
+    closures gradtx cannot read: one built with ``optax.inject_hyperparams`` is reported
+    from its state's ``hyperparams``; any other is left out with a warning that names it.
+
     Args:
-      optimizer: the transform.
+      optimizer: the transform (gradtx's, or an optax transformation).
       state: its state.
 
     Returns:
@@ -36,13 +42,15 @@ def hyperparams(optimizer: Transform, state: OptState) -> dict[str, jax.Array]:
     """
     entries: list[tuple[str, str, Any]] = []
     counts: list[jax.Array] = []
+    unread: list[str] = []
+    optimizer = _as_transform(optimizer, "hyperparams")
 
-    def visit(tx: Transform, st: Any) -> None:
+    def visit(tx: Transform, st: Any, where: str = "the optimizer") -> None:
         if isinstance(tx, Chain):
             sts = st if tx.names is None else [st[n] for n in tx.names]
             start = len(entries)
-            for child, child_state in zip(tx.transforms, sts, strict=True):
-                visit(child, child_state)
+            for i, (child, child_state) in enumerate(zip(tx.transforms, sts, strict=True)):
+                visit(child, child_state, f"{tx.label or 'chain'}[{i}]")
             renames = dict(tx.readout_names)
             for i in range(start, len(entries)):
                 tname, key, value = entries[i]
@@ -50,6 +58,14 @@ def hyperparams(optimizer: Transform, state: OptState) -> dict[str, jax.Array]:
                     entries[i] = (tx.label or "chain", renames[f"{tname}.{key}"], value)
             return
         if isinstance(tx, foreign):
+            injected = getattr(st, "hyperparams", None)
+            if isinstance(injected, dict):  # optax.inject_hyperparams
+                count = _count_of(st)
+                if count is not None:
+                    counts.append(count)
+                entries.extend(("optax", key, jnp.asarray(value)) for key, value in injected.items())
+            else:
+                unread.append(where)
             return
         for child, child_state in tx._children(st):
             visit(child, child_state)
@@ -60,6 +76,14 @@ def hyperparams(optimizer: Transform, state: OptState) -> dict[str, jax.Array]:
             entries.append((type(tx).__name__, key, value))
 
     visit(optimizer, state)
+    if unread:
+        warnings.warn(
+            f"hyperparams: left out {', '.join(unread)}, an optax transformation: it keeps "
+            "its hyperparameters in closures, which gradtx cannot read. Build them with "
+            "optax.inject_hyperparams "
+            "(or use the gradtx transform of the same name) to have them reported.",
+            stacklevel=2,
+        )
     result: dict[str, jax.Array] = {}
     if counts:
         result["step"] = counts[0]

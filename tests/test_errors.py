@@ -3,7 +3,10 @@ trace time, both naming the transform."""
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+import optax
 import pytest
+from conftest import reference_numerics
 
 import gradtx
 
@@ -80,11 +83,300 @@ def test_gradient_tree_with_extra_leaf():
 
 
 def test_state_of_another_optimizer():
-    with pytest.raises(ValueError, match="adam: expected a state tuple of 3 entries"):
+    with pytest.raises(
+        ValueError,
+        match="adam: the state is a tuple of 1 entries, but this optimizer's init makes a tuple of 3",
+    ):
         gradtx.adam(1e-3).update(jnp.zeros(2), gradtx.sgd(0.1).init(jnp.zeros(2)))
 
 
 def test_weight_decay_needs_params():
     opt = gradtx.adamw(1e-3)
-    with pytest.raises(ValueError, match="add_decayed_weights: update needs the parameters"):
+    with pytest.raises(ValueError, match="adamw > add_decayed_weights: update needs the parameters"):
         opt.update(jnp.zeros(2), opt.init(jnp.zeros(2)))
+
+
+# --- every factory's arguments, by the rule of their name ------------------------------
+
+# A bad value for each kind of rule, and the words its message must hold.
+_BAD = {
+    "numeric >= 0": (-0.5, ">= 0"),
+    "beta": (1.5, "[0, 1)"),
+    "decay": (1.5, "[0, 1]"),
+    "dtype": ("floaty", "floating-point dtype"),
+    "flag": ("yes", "True or False"),
+    "count > 0": (2.5, "integer > 0"),
+    "count >= 0": (-1, "integer >= 0"),
+}
+
+
+def _kind(owner: str, name: str) -> str | None:
+    from gradtx import _checks
+
+    if name in _checks.KIND_RULES:
+        what = _checks.KIND_RULES[name][0]
+        if "dtype" in what:
+            return "dtype"
+        if "True or False" in what:
+            return "flag"
+        return "count > 0" if "> 0" in what else "count >= 0"
+    rule = _checks.OWNER_RULES.get((owner, name), _checks.RULES.get(name))
+    if rule is None:
+        return None
+    return {"must be >= 0": "numeric >= 0", "must be in [0, 1)": "beta", "must be in [0, 1]": "decay"}[
+        rule[0]
+    ]
+
+
+# Valid values for required arguments, by name, so that every factory can be built.
+_REQUIRED = {
+    "learning_rate": 0.1, "init_value": 1.0, "end_value": 0.0, "transition_steps": 10,
+    "decay_steps": 10, "decay_rate": 0.5, "peak_value": 1.0, "warmup_steps": 2,
+    "power": 1.0, "step_size": 0.1, "scale": 0.5, "max_norm": 1.0, "max_delta": 1.0,
+    "decay": 0.9, "eps": 1e-8, "threshold": 0.1, "min_norm": 0.0, "value": 1.0,
+    "boundaries_and_scales": {5: 0.5}, "interpolate_type": "linear", "base_value": 1.0,
+    "l2_norm_clip": 1.0, "noise_multiplier": 0.1, "max_squared_norm": 1.0,
+    "weight_decay": 1e-4, "clipping": 1.0, "sync_period": 2, "slow_step_size": 0.5,
+    "eta": 0.1, "gamma": 0.5, "offset": 1.0, "min_rms": 0.0,
+    "inner": gradtx.sgd(0.1), "fast_optimizer": gradtx.sgd(0.1), "max_consecutive_errors": 2,
+    "should_transform_fn": lambda step: step > 0, "max_value": 1.0, "mask": True,
+    "transforms": {"a": gradtx.sgd(0.1)}, "param_labels": "a", "stable_steps": 2,
+    "max_backtracking_steps": 5, "max_linesearch_steps": 5,
+}  # fmt: skip
+
+# Functions of trees and factories of factories: the transforms that call them check
+# the arguments.
+NOT_FACTORIES = {
+    "accumulate", "injected", "hyper", "inject_hyperparams", "inject_stateful_hyperparams",
+    "measure_with_ema", "pack", "per_example_layer_norm_clip", "safe_norm",
+    "update_infinity_moment", "update_moment", "update_moment_per_elem_norm",
+}  # fmt: skip
+
+
+def _factories():
+    """Every public callable of gradtx with at least one argument checked by name."""
+    import inspect
+
+    found = []
+    for name in gradtx.__all__:
+        obj = getattr(gradtx, name)
+        if not callable(obj) or name[0].isupper() or name in NOT_FACTORIES:
+            continue
+        try:
+            parameters = inspect.signature(obj).parameters
+        except (TypeError, ValueError):
+            continue
+        checked = [p for p in parameters if _kind(name, p) is not None]
+        if checked:
+            found.append((name, obj, parameters, checked))
+    return found
+
+
+_FACTORIES = _factories()
+
+
+def _valid_args(parameters):
+    import inspect
+
+    args = {}
+    for p in parameters.values():
+        if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            if p.name not in _REQUIRED:
+                return None
+            args[p.name] = _REQUIRED[p.name]
+    return args
+
+
+def test_every_factory_is_swept():
+    # The sweep below builds each factory with valid required arguments; one it cannot
+    # build would be skipped silently, so the list of the unbuildable is pinned here.
+    unbuildable = sorted(name for name, _, parameters, _ in _FACTORIES if _valid_args(parameters) is None)
+    assert unbuildable == [], unbuildable
+    assert len(_FACTORIES) >= 85, len(_FACTORIES)
+
+
+@pytest.mark.parametrize("name, factory, parameters, checked", _FACTORIES, ids=[f[0] for f in _FACTORIES])
+def test_every_checked_argument_rejects_a_bad_value(name, factory, parameters, checked):
+    args = _valid_args(parameters)
+    assert args is not None
+    factory(**args)  # the valid build works
+    for argument in checked:
+        bad, words = _BAD[_kind(name, argument)]  # pyright: ignore[reportArgumentType]
+        with pytest.raises(ValueError) as info:
+            factory(**{**args, argument: bad})
+        text = str(info.value)
+        assert argument in text and words in text and repr(bad) in text, (argument, text)
+
+
+@pytest.mark.parametrize(
+    "build, words",
+    [
+        (
+            lambda: gradtx.adam(1e-3, mu_dtype="floaty"),
+            ["adam: mu_dtype must be a floating-point dtype", "'floaty'"],
+        ),
+        (lambda: gradtx.adam(1e-3, nu_dtype=jnp.int32), ["adam: nu_dtype", "int32"]),
+        (
+            lambda: gradtx.sgd(0.1, 0.9, nesterov="yes"),  # pyright: ignore[reportArgumentType]
+            ["sgd: nesterov must be True or False, got 'yes'"],
+        ),
+        (lambda: gradtx.linear_schedule(1.0, 0.0, 2.5), ["transition_steps must be an integer > 0, got 2.5"]),
+        (lambda: gradtx.cosine_decay_schedule(1.0, 0), ["decay_steps must be an integer > 0, got 0"]),
+        (lambda: gradtx.lbfgs(memory_size=0), ["lbfgs: memory_size must be an integer > 0, got 0"]),
+        (lambda: gradtx.lookahead(gradtx.sgd(0.1), 0, 0.5), ["lookahead: sync_period", "> 0"]),
+        (lambda: gradtx.rprop(None), ["learning_rate is the initial step size", "None"]),  # pyright: ignore[reportArgumentType]
+        (lambda: gradtx.join_schedules([gradtx.constant_schedule(1.0)] * 3, [5, 3]), ["strictly increasing"]),
+    ],
+)
+def test_bad_arguments_of_other_kinds(build, words):
+    with pytest.raises(ValueError) as info:
+        build()
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))
+
+
+# --- bad inputs to update: the optimizer, the block, the path ---------------------------
+
+
+def test_error_names_the_optimizer_and_the_block():
+    opt = gradtx.adam(1e-3)
+    state = opt.init({"a": jnp.zeros(2), "b": jnp.zeros(3)})
+    with pytest.raises(gradtx.InputError) as info:
+        opt.update({"a": jnp.zeros(2)}, state)
+    assert str(info.value).startswith("adam > momentum: the updates do not have the structure")
+    assert info.value.where == ("adam", "momentum")
+
+
+def test_error_inside_a_user_chain_and_a_wrapper():
+    opt = gradtx.chain(
+        gradtx.clip_by_global_norm(1.0), gradtx.masked(gradtx.adam(1e-3), {"a": True, "b": False})
+    )
+    state = opt.init({"a": jnp.zeros(2), "b": jnp.zeros(3)})
+    with pytest.raises(
+        ValueError, match=r"^masked > adam > momentum: at \['a'\] the updates have shape \(3,\)"
+    ):
+        opt.update({"a": jnp.zeros(3), "b": jnp.zeros(3)}, state)
+
+
+def test_params_of_another_structure():
+    opt = gradtx.adamw(1e-3)
+    params = {"a": jnp.zeros(2), "b": jnp.zeros(3)}
+    with pytest.raises(ValueError) as info:
+        opt.update(params, opt.init(params), {"a": jnp.zeros(2)})
+    text = str(info.value)
+    assert text.startswith("adamw: the parameters do not have the structure of the updates")
+    assert "updates have ['b'], parameters have <nothing>" in text
+
+
+def test_apply_updates_checks_structure_and_shape():
+    with pytest.raises(ValueError, match=r"apply_updates: the updates do not have the structure.*\['b'\]"):
+        gradtx.apply_updates({"a": jnp.zeros(2), "b": jnp.zeros(1)}, {"a": jnp.zeros(2)})
+    with pytest.raises(
+        ValueError, match=r"apply_updates: at \['a'\] the parameter has shape \(2,\).*\(3, 2\)"
+    ):
+        gradtx.apply_updates({"a": jnp.zeros(2)}, {"a": jnp.zeros((3, 2))})
+    # None leaves pass through where both trees have them.
+    assert gradtx.apply_updates({"a": None, "b": jnp.ones(1)}, {"a": None, "b": jnp.ones(1)})["a"] is None
+
+
+def test_stateless_sgd_mismatch_is_caught_when_applied():
+    # A stateless optimizer has no record of the parameters' structure (optax's neither);
+    # the mismatch surfaces, named, where the updates meet the parameters.
+    params = {"a": jnp.zeros(2), "b": jnp.zeros(2)}
+    opt = gradtx.sgd(0.1)
+    updates, _ = opt.update({"a": jnp.ones(2)}, opt.init(params))
+    with pytest.raises(ValueError, match="apply_updates: the updates do not have the structure"):
+        gradtx.apply_updates(params, updates)
+    with pytest.raises(ValueError, match="sgd: the parameters do not have the structure"):
+        opt.update({"a": jnp.ones(2)}, opt.init(params), params)
+
+
+def test_state_of_an_optimizer_with_as_many_blocks():
+    params = {"w": jnp.zeros(2)}
+    with pytest.raises(ValueError) as info:
+        gradtx.adagrad(0.1).update(params, gradtx.rmsprop(0.1).init(params))
+    assert str(info.value).startswith(
+        "adagrad > scale_by_rss: the state is a ScaleByRmsState(count, nu, nu_max), but this "
+        "optimizer's init makes a ScaleByRssState(count, sum_of_squares)"
+    )
+
+
+@pytest.mark.parametrize("dtype", [jnp.int32, jnp.bool_])
+def test_integer_and_boolean_leaves(dtype):
+    opt = gradtx.adam(1e-3)
+    floats = {"w": jnp.zeros(2), "n": jnp.zeros(2)}
+    with pytest.raises(
+        ValueError, match=rf"adam > momentum: at \['n'\] the updates have dtype {jnp.dtype(dtype).name}"
+    ):
+        opt.update({"w": jnp.ones(2), "n": jnp.ones(2, dtype)}, opt.init(floats))
+    mixed = {"w": jnp.zeros(2), "n": jnp.zeros(2, dtype)}
+    with pytest.raises(ValueError, match=r"adam > momentum: at \['n'\] the state's 'mu' has dtype"):
+        opt.update({"w": jnp.ones(2), "n": jnp.ones(2)}, opt.init(mixed))
+    # The documented ways to keep them: masked, or set_to_zero under partition.
+    keep = gradtx.masked(opt, {"w": True, "n": False})
+    grads = {"w": jnp.ones(2), "n": jnp.ones(2, dtype)}
+    updates, _ = keep.update(grads, keep.init(mixed))
+    assert updates["n"].dtype == dtype and updates["w"].dtype == jnp.float32
+    split = gradtx.partition({"train": opt, "frozen": gradtx.set_to_zero()}, {"w": "train", "n": "frozen"})
+    updates, _ = split.update(grads, split.init(mixed))
+    assert updates["n"].dtype == dtype and not updates["n"].any()
+
+
+def test_empty_tree():
+    for opt in (gradtx.adam(1e-3), gradtx.adamw(1e-3), gradtx.sgd(0.1, 0.9), gradtx.clip_by_global_norm(1.0)):
+        state = opt.init({})
+        updates, _ = jax.jit(opt.update)({}, state, {})
+        assert updates == {}
+
+
+def test_none_learning_rate_keeps_optax_meaning():
+    # optax: None means no learning rate *and no sign flip*; the update points uphill.
+    g = jnp.asarray([1.0, -2.0])
+    for name in ("adam", "sgd", "lion"):
+        up, _ = getattr(gradtx, name)(None).update(g, getattr(gradtx, name)(None).init(g), g)
+        one, _ = getattr(gradtx, name)(1.0).update(g, getattr(gradtx, name)(1.0).init(g), g)
+        np.testing.assert_array_equal(np.asarray(up), -np.asarray(one))
+
+
+def test_hyperparams_names_optax_members_it_cannot_read():
+    opt = gradtx.chain(gradtx.scale(2.0), optax.scale(3.0), optax.inject_hyperparams(optax.sgd)(0.5))
+    with pytest.warns(UserWarning, match=r"left out chain\[1\], an optax transformation"):
+        hp = gradtx.hyperparams(opt, opt.init(jnp.zeros(2)))
+    assert float(hp["step_size"]) == 2.0 and float(hp["learning_rate"]) == 0.5
+    alone = optax.inject_hyperparams(optax.adam)(1e-3)
+    assert float(gradtx.hyperparams(alone, alone.init(jnp.zeros(2)))["b2"]) == pytest.approx(0.999)
+
+
+def test_step_counts_beyond_int32():
+    with reference_numerics():
+        reference = optax.cosine_decay_schedule(1.0, decay_steps=10**10)(2**31 - 1)
+    schedule = gradtx.cosine_decay_schedule(1.0, decay_steps=10**10)
+    expected = float(np.asarray(reference))
+    assert float(schedule(2**31 - 1)) == pytest.approx(expected, rel=1e-6)
+    assert float(jax.jit(lambda s, t: s(t))(schedule, 2**31 - 1)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_piecewise_dict_order_does_not_matter():
+    # A dict maps boundaries to scales; gradtx sorts it, as optax does.
+    steps = range(15)
+    for name in ("piecewise_constant_schedule", "piecewise_interpolate_schedule"):
+        args = ("linear",) if name == "piecewise_interpolate_schedule" else ()
+        unsorted = getattr(gradtx, name)(*args, 1.0, {10: 0.5, 5: 0.1})
+        ordered = getattr(gradtx, name)(*args, 1.0, {5: 0.1, 10: 0.5})
+        with reference_numerics():
+            reference = [float(getattr(optax, name)(*args, 1.0, {10: 0.5, 5: 0.1})(t)) for t in steps]
+        ours = [float(unsorted(t)) for t in steps]
+        assert ours == [float(ordered(t)) for t in steps]
+        np.testing.assert_allclose(ours, reference, rtol=1e-6)
+
+
+def test_running_sum_and_a_bare_zero_state_as_optax():
+    g = jnp.asarray([1.0, 2.0])
+    tx = gradtx.trace(decay=1.0)
+    state = tx.init(g)
+    out = g
+    for _ in range(3):
+        out, state = tx.update(g, state)
+    np.testing.assert_array_equal(np.asarray(out), [3.0, 6.0])
+    out, _ = gradtx.add_decayed_weights(0.1).update(g, 0, g)  # optax's test passes a bare 0
+    np.testing.assert_allclose(np.asarray(out), [1.1, 2.2], rtol=1e-6)

@@ -74,7 +74,8 @@ def adam(
     (about 31.6 times at t = 1 with b2 = 0.999), later the same.
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       b1: decay of the first moment, in [0, 1).
       b2: decay of the second moment, in [0, 1).
       eps: added to the denominator, outside the root.
@@ -129,7 +130,8 @@ def adamw(
         + \lambda W\big)
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       b1: decay of the first moment, in [0, 1).
       b2: decay of the second moment, in [0, 1).
       eps: added to the denominator, outside the root.
@@ -183,7 +185,8 @@ def nadam(
               W \leftarrow W - \eta\, \bar m_t / (\sqrt{\hat v_t + \epsilon_{root}} + \epsilon)
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       b1: decay of the first moment, in [0, 1).
       b2: decay of the second moment, in [0, 1).
       eps: added to the denominator, outside the root.
@@ -222,7 +225,8 @@ def nadamw(
     r"""NAdamW: `adamw` with Dozat's Nesterov look-ahead first moment.
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       b1: decay of the first moment, in [0, 1).
       b2: decay of the second moment, in [0, 1).
       eps: added to the denominator, outside the root.
@@ -274,7 +278,8 @@ def adamax(
               W \leftarrow W - \eta\, \hat m_t / \nu_t
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       b1: decay of the first moment, in [0, 1).
       b2: decay of the infinity norm, in [0, 1).
       eps: added to ``|g|``.
@@ -318,7 +323,8 @@ def amsgrad(
               W \leftarrow W - \eta\, \hat m_t / (\sqrt{\tilde v_t + \epsilon_{root}} + \epsilon)
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       b1: decay of the first moment, in [0, 1).
       b2: decay of the second moment, in [0, 1).
       eps: added to the denominator, outside the root.

@@ -52,7 +52,8 @@ def adabelief(
               W \leftarrow W - \eta\, \hat m_t / (\sqrt{\hat s_t} + \epsilon)
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       b1: decay of the first moment, in [0, 1).
       b2: decay of the belief, in [0, 1).
       eps: added to the denominator, outside the root.
@@ -86,7 +87,8 @@ def yogi(learning_rate: ScalarOrSchedule, b1: Any = 0.9, b2: Any = 0.999, eps: A
     Both moments start at 1e-6 (optax's ``initial_accumulator_value``).
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       b1: decay of the first moment, in [0, 1).
       b2: rate of the second moment's update, in [0, 1).
       eps: added to the denominator, outside the root.
@@ -119,7 +121,8 @@ def radam(
     intractable (the first steps: SGD with momentum).
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       b1: decay of the first moment, in [0, 1).
       b2: decay of the second moment, in [0, 1).
       eps: added to the denominator, outside the root.
@@ -162,7 +165,8 @@ def adan(
               (\sqrt{\hat n_t + \epsilon_{root}} + \epsilon) + \lambda W\big)
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       b1: decay of the first moment, in [0, 1).
       b2: decay of the gradient difference's moment, in [0, 1).
       b3: decay of the second moment, in [0, 1).
@@ -204,7 +208,8 @@ def adamaxw(
     .. math:: W \leftarrow W - \eta\,(\hat m_t / \nu_t + \lambda W)
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       b1: decay of the first moment, in [0, 1).
       b2: decay of the infinity norm, in [0, 1).
       eps: added to ``|g|``.
@@ -247,7 +252,8 @@ def novograd(
               \quad W \leftarrow W - \eta\, m_t
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       b1: the momentum coefficient, in [0, 1).
       b2: decay of the layer-wise second moment, in [0, 1).
       eps: added to the denominator, outside the root.
@@ -424,7 +430,8 @@ def optimistic_adam_v2(
               W \leftarrow W - \eta\,\big((\alpha + \beta) s_t - \beta s_{t-1}\big)
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       alpha: the weight of the current step.
       beta: the weight of its change (the optimism).
       b1: decay of the first moment, in [0, 1).

@@ -42,7 +42,8 @@ def sgd(
     effect at once).
 
     Args:
-      learning_rate: a number >= 0 or a schedule of the step.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       momentum: the momentum coefficient in [0, 1), or None for plain SGD.
       nesterov: use Nesterov's look-ahead (with momentum).
       accumulator_dtype: dtype of ``v``.
@@ -97,7 +98,8 @@ def adagrad(
     note 003's formula is ``adagrad(lr, 0.0, eps)``.
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       initial_accumulator_value: the initial ``h``, >= 0.
       eps: added inside the root (default) or outside it.
       eps_in_sqrt: where ``eps`` goes.
@@ -143,7 +145,8 @@ def rmsprop(
     estimated standard deviation instead; ``momentum`` adds a `trace` after the rate.
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       decay: the averaging coefficient ``rho``, in [0, 1).
       eps: added to the denominator.
       initial_scale: the initial ``r``.
@@ -196,7 +199,8 @@ def noisy_sgd(
     .. math:: W \leftarrow W - \eta_{lr}\,\big(g_t + \mathcal N(0, \eta / (1 + t)^\gamma)\big)
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       eta: the initial noise variance.
       gamma: the variance's decay exponent.
       key: a PRNG key or an integer seed for the noise.
@@ -226,7 +230,8 @@ def optimistic_gradient_descent(
     .. math:: W \leftarrow W - \eta\,\big((\alpha + \beta) g_t - \beta g_{t-1}\big)
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       alpha: the weight of the current gradient (a number or a schedule).
       beta: the weight of its change, the optimism (a number or a schedule).
 

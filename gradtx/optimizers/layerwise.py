@@ -36,7 +36,8 @@ def lamb(
               W \leftarrow W - \eta\, \frac{\lVert W \rVert}{\lVert r_t \rVert}\, r_t
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       b1: decay of the first moment, in [0, 1).
       b2: decay of the second moment, in [0, 1).
       eps: added to the denominator, outside the root.
@@ -84,7 +85,8 @@ def lars(
               \quad W \leftarrow W + v_t
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       weight_decay: ``lambda``, >= 0, or a schedule.
       weight_decay_mask: which parameters to decay (all by default).
       trust_coefficient: ``c``.
@@ -126,7 +128,8 @@ def fromage(learning_rate: ScalarOrSchedule, min_norm: Any = 1e-6) -> Chain:
               \Big(W - \eta\, \frac{\lVert W \rVert}{\lVert g \rVert}\, g\Big)
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       min_norm: the smallest norm used in the trust ratio.
 
     Returns:

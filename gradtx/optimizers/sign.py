@@ -24,7 +24,8 @@ def sign_sgd(learning_rate: ScalarOrSchedule) -> Chain:
     .. math:: W \leftarrow W - \eta\, \mathrm{sign}(g)
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
 
     Returns:
       ``chain(scale_by_sign(), scale_by_learning_rate(lr))``.
@@ -48,7 +49,8 @@ def signum(learning_rate: ScalarOrSchedule, beta: Any = 0.9, accumulator_dtype: 
     .. math:: m_t = \beta m_{t-1} + (1 - \beta) g_t, \qquad W \leftarrow W - \eta\, \mathrm{sign}(m_t)
 
     Args:
-      learning_rate: a number >= 0 or a schedule.
+      learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
+        learning rate *and no sign flip*, so the update points uphill (scale it yourself).
       beta: decay of the average, in [0, 1].
       accumulator_dtype: dtype of the average.
 

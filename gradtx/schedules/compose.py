@@ -15,6 +15,7 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jnp
 
+from gradtx._checks import checked
 from gradtx.data import hyper, pytree_dataclass, static
 from gradtx.schedules.decay import (
     Schedule,
@@ -270,6 +271,7 @@ def _warmup(name: str, init_value: Any, peak_value: Any, warmup_steps: Any) -> S
     return linear_schedule(init_value, peak_value, warmup_steps)
 
 
+@checked
 def warmup_constant_schedule(init_value: Any, peak_value: Any, warmup_steps: Any) -> Schedule:
     """Linear warm-up from ``init_value`` to ``peak_value``, then constant.
 
@@ -292,6 +294,7 @@ def warmup_constant_schedule(init_value: Any, peak_value: Any, warmup_steps: Any
     return linear_schedule(init_value, peak_value, warmup_steps)
 
 
+@checked
 def warmup_cosine_decay_schedule(
     init_value: Any,
     peak_value: Any,
@@ -350,6 +353,7 @@ def _ratio(end_value: Any, peak_value: Any) -> Any:
     return jnp.where(jnp.asarray(peak_value) == 0, 0.0, end_value / peak_value)
 
 
+@checked
 def warmup_exponential_decay_schedule(
     init_value: Any,
     peak_value: Any,
@@ -424,6 +428,7 @@ def sgdr_schedule(cosine_kwargs: Sequence[dict[str, Any]]) -> Schedule:
     return join_schedules(schedules, boundaries[:-1])
 
 
+@checked
 def linear_onecycle_schedule(
     transition_steps: int,
     peak_value: Any,
@@ -466,6 +471,7 @@ def linear_onecycle_schedule(
     )
 
 
+@checked
 def cosine_onecycle_schedule(
     transition_steps: int,
     peak_value: Any,

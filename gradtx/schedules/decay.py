@@ -14,6 +14,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.core import Tracer
 
 from gradtx import tree
@@ -34,7 +35,12 @@ def steps_of(count: Any) -> jax.Array:
 
 
 def as_float(value: Any, like: jax.Array) -> jax.Array:
-    """An integer argument (a number of steps, a boundary) as a float like ``like``."""
+    """An integer argument (a number of steps, a boundary) as a float like ``like``.
+
+    A Python int is converted directly, so a count beyond int32 (``decay_steps=10**10``)
+    does not overflow on the way."""
+    if isinstance(value, int):
+        value = float(value)
     return jnp.asarray(value).astype(like.dtype)
 
 
@@ -51,12 +57,20 @@ def require(owner: str, name: str, value: Any, ok: bool, what: str) -> None:
 
 def positive(owner: str, name: str, value: Any) -> None:
     """Checks that a number of steps is > 0."""
-    require(owner, name, value, concrete(value) and bool(jnp.all(jnp.asarray(value) > 0)), "must be > 0")
+    require(
+        owner, name, value, concrete(value) and bool(np.all(np.asarray(value, np.float64) > 0)), "must be > 0"
+    )
 
 
 def nonnegative(owner: str, name: str, value: Any) -> None:
     """Checks that a step or a scale is >= 0."""
-    require(owner, name, value, concrete(value) and bool(jnp.all(jnp.asarray(value) >= 0)), "must be >= 0")
+    require(
+        owner,
+        name,
+        value,
+        concrete(value) and bool(np.all(np.asarray(value, np.float64) >= 0)),
+        "must be >= 0",
+    )
 
 
 @pytree_dataclass

@@ -191,7 +191,7 @@ class apply_if_finite(Wrapper):
     def __post_init__(self) -> None:
         n = self.max_consecutive_errors
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"apply_if_finite: max_consecutive_errors must be an int >= 0, got {n!r}")
+            raise ValueError(f"apply_if_finite: max_consecutive_errors must be an integer >= 0, got {n!r}")
         super().__post_init__()
 
     def init(self, params: Params) -> ApplyIfFiniteState:

@@ -160,6 +160,14 @@ class scale_by_rprop(Transform):
     min_step_size: Any = hyper(default=1e-6)
     max_step_size: Any = hyper(default=50.0)
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.learning_rate is None:
+            raise ValueError(
+                "scale_by_rprop: learning_rate is the initial step size of every coordinate "
+                "and must be a number >= 0, got None"
+            )
+
     def init(self, params: Params) -> ScaleByRpropState:
         return ScaleByRpropState(tree.full_like(params, self.learning_rate), tree.zeros_like(params))
 

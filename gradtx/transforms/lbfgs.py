@@ -93,7 +93,7 @@ class scale_by_lbfgs(Transform):
 
     def __post_init__(self) -> None:
         if not (isinstance(self.memory_size, int) and self.memory_size >= 1):
-            raise ValueError(f"scale_by_lbfgs: memory_size must be an integer >= 1, got {self.memory_size!r}")
+            raise ValueError(f"scale_by_lbfgs: memory_size must be an integer > 0, got {self.memory_size!r}")
         super().__post_init__()
 
     def init(self, params: Params) -> ScaleByLBFGSState:

@@ -73,6 +73,7 @@ class lookahead(Wrapper):
 
     _inner_field = "fast_optimizer"
     _inner_state_field = "fast_state"
+    _params_like_updates = False  # LookaheadParams(fast, slow)
 
     def __post_init__(self) -> None:
         if (
@@ -80,7 +81,7 @@ class lookahead(Wrapper):
             or not isinstance(self.sync_period, int)
             or self.sync_period < 1
         ):
-            raise ValueError(f"lookahead: sync_period must be an int >= 1, got {self.sync_period!r}")
+            raise ValueError(f"lookahead: sync_period must be an integer > 0, got {self.sync_period!r}")
         super().__post_init__()
 
     def init(self, params: Any) -> LookaheadState:

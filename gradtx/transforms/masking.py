@@ -275,8 +275,11 @@ class set_to_zero(Stateless):
       Array([0., 0.], dtype=float32)
 
     References:
-      ``optax.set_to_zero`` (same numbers).
+      ``optax.set_to_zero`` (same numbers; also on integer and boolean leaves, which
+      it leaves as zeros of their dtype).
     """
+
+    _any_dtype = True
 
     def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
         del params, count

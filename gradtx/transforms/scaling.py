@@ -69,7 +69,8 @@ class scale_by_learning_rate(Transform):
 
     Args:
       learning_rate: a non-negative number, or a callable mapping the step count
-        (from 0) to one. None means no scaling.
+        (from 0) to one. None means no scaling *and no sign flip* (optax's meaning):
+        the updates pass unchanged.
       flip_sign: multiply by ``-learning_rate`` (True, the default) or by
         ``learning_rate``.
 

@@ -195,7 +195,10 @@ class scale_by_distance_over_gradients(Transform):
     def init(self, params: Params) -> ScaleByDistanceOverGradientsState:
         plain = unpacked(params)
         return ScaleByDistanceOverGradientsState(
-            max_dist=jax.tree.map(lambda x: self.reps_rel * (1 + _l2(x)), plain),
+            # At least float32: in float16 the distance (about reps_rel) would be subnormal.
+            max_dist=jax.tree.map(
+                lambda x: self.reps_rel * (1 + _l2(tree.to(x, tree.compute_dtype(x.dtype)))), plain
+            ),
             grad_sum_of_squares=jax.tree.map(lambda x: jnp.zeros(1), plain),
             init_params=jax.tree.map(lambda x: x.astype(self.param_dtype), plain),
         )
@@ -213,14 +216,19 @@ class scale_by_distance_over_gradients(Transform):
 
         max_dist = jax.tree.map(distance, state.max_dist, plain_params, state.init_params)
         g_sos = jax.tree.map(
-            lambda s, g: s + tree.to(jnp.square(g).sum(), s.dtype), state.grad_sum_of_squares, plain
+            lambda s, g: (
+                s + tree.abs_sq(tree.to(g, tree.compute_dtype(s.dtype, g.dtype))).sum().astype(s.dtype)
+            ),
+            state.grad_sum_of_squares,
+            plain,
         )
         eps, scale = self.eps, self.global_scale
 
         def step(g: jax.Array, d: jax.Array, s: jax.Array) -> jax.Array:
             dtype = tree.compute_dtype(d.dtype, s.dtype)
             eta = scale * (tree.to(d, dtype) / jnp.sqrt(tree.to(s, dtype) + eps))
-            return (tree.to(eta.reshape(()), g.dtype) * g).astype(g.dtype)
+            dtype = tree.compute_dtype(dtype, g.dtype)
+            return (tree.to(eta.reshape(()), dtype) * tree.to(g, dtype)).astype(g.dtype)
 
         out = jax.tree.map(step, plain, max_dist, g_sos)
         new_state = ScaleByDistanceOverGradientsState(max_dist, g_sos, state.init_params)
