@@ -30,14 +30,16 @@ def decay_rate_pow(i: Any, exponent: Any = 0.8) -> jax.Array:
       exponent: how fast the decay approaches 1.
 
     Returns:
-      The decay rate at step ``i``, in float32.
+      The decay rate at step ``i``, in float32. ``i + 1`` is formed in float32, so a
+      step counter saturated at 2**31 - 1 gives a decay of 1 (optax adds 1 in int32,
+      which wraps to -2**31 there and gives NaN).
 
     Example:
       >>> import gradtx
       >>> gradtx.transforms.factored.decay_rate_pow(0)  # 1 - 1
       Array(0., dtype=float32)
     """
-    t = jnp.asarray(i + 1, jnp.float32)
+    t = jnp.asarray(i, jnp.float32) + 1.0
     return 1.0 - t ** (-exponent)
 
 
