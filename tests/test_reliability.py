@@ -101,11 +101,11 @@ SCHEDULES = {
     "piecewise_interpolate_schedule": lambda: gradtx.piecewise_interpolate_schedule("cosine", 1.0, {10: 0.5}),
     "warmup_constant_schedule": lambda: gradtx.warmup_constant_schedule(0.0, 1.0, 100),
     "warmup_cosine_decay_schedule": lambda: gradtx.warmup_cosine_decay_schedule(0.0, 1.0, 10, 1000),
-    "warmup_exponential_decay_schedule": lambda: gradtx.warmup_exponential_decay_schedule(0.0, 1.0, 10, 100, 0.5),
+    "warmup_exponential_decay_schedule": lambda: gradtx.warmup_exponential_decay_schedule(0.0, 1.0, 10, 100, 0.5),  # noqa: E501
     "warmup_stable_decay_schedule": lambda: gradtx.warmup_stable_decay_schedule(1.0, 10, 100, 1000),
-    "sgdr_schedule": lambda: gradtx.sgdr_schedule([dict(init_value=0.0, peak_value=1.0, warmup_steps=10, decay_steps=100)] * 3),
-    "join_schedules": lambda: gradtx.join_schedules([gradtx.constant_schedule(1.0), gradtx.linear_schedule(1.0, 0.0, 10)], [50]),
-    "multiply_schedules": lambda: gradtx.multiply_schedules([gradtx.constant_schedule(2.0), gradtx.cosine_decay_schedule(1.0, 100)]),
+    "sgdr_schedule": lambda: gradtx.sgdr_schedule([dict(init_value=0.0, peak_value=1.0, warmup_steps=10, decay_steps=100)] * 3),  # noqa: E501
+    "join_schedules": lambda: gradtx.join_schedules([gradtx.constant_schedule(1.0), gradtx.linear_schedule(1.0, 0.0, 10)], [50]),  # noqa: E501
+    "multiply_schedules": lambda: gradtx.multiply_schedules([gradtx.constant_schedule(2.0), gradtx.cosine_decay_schedule(1.0, 100)]),  # noqa: E501
 }  # fmt: skip
 
 
