@@ -84,6 +84,10 @@ def test_float16_follows_float32(case: Case):
     assert_close_to_scale(up(updates16), updates32, F16_RTOL.get(case.id, 1e-2), f"{case.id} float16")
 
 
-# Cases that need more than 1e-2 of scale in float16, with the cause (none now: DoG
-# needed 9.7e-2 until its distance and sum of squares were kept in float32).
-F16_RTOL: dict[str, float] = {}
+# Cases that need more than 1e-2 of scale in float16, with the cause.
+F16_RTOL: dict[str, float] = {
+    # DoG's updates here are ~1e-5, float16 subnormals (below 6.1e-5: a spacing of 6e-8,
+    # 0.6% of the value): 1.15% measured. Before its distance and sum of squares were
+    # kept in float32 it needed 9.7e-2.
+    "scale_by_distance_over_gradients": 2e-2,
+}

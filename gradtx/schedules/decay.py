@@ -18,6 +18,7 @@ import numpy as np
 from jax.core import Tracer
 
 from gradtx import tree
+from gradtx._checks import checked
 from gradtx.data import PyTreeData, hyper, pytree_dataclass, static
 
 
@@ -148,6 +149,7 @@ class polynomial_schedule(Schedule):
         return (self.init_value - self.end_value) * (frac**self.power) + self.end_value
 
 
+@checked
 def linear_schedule(
     init_value: Any, end_value: Any, transition_steps: Any, transition_begin: Any = 0
 ) -> Schedule:
