@@ -303,7 +303,8 @@ def test_resumed_run_equals_uninterrupted(build, save, packed):
 
     whole = run(params, opt.init(params), 10)
     half = run(params, opt.init(params), 5)
-    resumed = run(*save(half), 5)
+    saved_params, saved_state = save(half)
+    resumed = run(saved_params, saved_state, 5)
     assert jax.tree.structure(resumed) == jax.tree.structure(whole)
     for a, b in zip(jax.tree.leaves(resumed), jax.tree.leaves(whole), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
