@@ -46,7 +46,10 @@ class InputError(ValueError):
         super().__init__(f"{' > '.join(self.where)}: {detail}")
 
     def within(self, label: str) -> InputError:
-        """The same error, found inside ``label``."""
+        """The same error, found inside ``label`` (itself if ``label`` already heads it:
+        a transform's own error passing out of it)."""
+        if self.where[0] == label:
+            return self
         error = InputError((label, *self.where), self.detail)
         error.__cause__ = self.__cause__
         return error
@@ -149,9 +152,9 @@ class Transform(PyTreeData):
             ``updates``, a leaf is not a floating-point or complex array, or the state
             does not match; the message names the optimizer, the block and the path.
         """
-        if params is not None and self._params_like_updates:
-            check_params_match(self._name(), updates, params)
         if self._params_like_updates:
+            if params is not None:
+                check_params_match(self._name(), updates, params)
             self._check_state_layout(updates, state)
         return self._apply(updates, state, params, Context(extra=extra))
 
@@ -166,15 +169,15 @@ class Transform(PyTreeData):
             try:
                 expected = jax.eval_shape(self.init, updates)
             except Exception:  # an init that needs concrete values: not checked here
-                return
-            cached = (weakref.ref(self), expected)
+                expected = None
+            # A state without leaves is not checked: optax's tests pass a bare 0 for one.
+            layout = jax.tree.structure(expected) if jax.tree.leaves(expected) else None
+            cached = (weakref.ref(self), expected, layout)
             if len(_LAYOUTS) > 256:
                 _LAYOUTS.clear()
             _LAYOUTS[key] = cached
-        expected = cached[1]
-        if not jax.tree.leaves(expected):
-            return  # nothing to keep: optax's tests pass a bare 0 as such a state
-        if jax.tree.structure(state) != jax.tree.structure(expected):
+        _, expected, layout = cached
+        if layout is not None and jax.tree.structure(state) != layout:
             difference = _layout_difference(self, state, expected)
             if difference is None:
                 return
@@ -230,7 +233,7 @@ class Transform(PyTreeData):
         return values
 
 
-_LAYOUTS: dict[tuple[int, Any], tuple[weakref.ref[Any], Any]] = {}
+_LAYOUTS: dict[tuple[int, Any], tuple[weakref.ref[Any], Any, Any]] = {}
 
 
 def _layout_difference(tx: Any, state: Any, expected: Any) -> tuple[tuple[str, ...], str, str] | None:
@@ -240,32 +243,29 @@ def _layout_difference(tx: Any, state: Any, expected: Any) -> tuple[tuple[str, .
     state is a bare value (optax's tests hand a stateless transform a 0)."""
     if not _is_container(state) or not _is_container(expected):
         return None
+    if not _same_container(state, expected):
+        return (tx._name(),), _layout_words(state), _layout_words(expected)
     transforms = getattr(tx, "transforms", None)
+    if transforms is None:
+        return None  # a block: its buffers are checked against the updates when it runs
     names = getattr(tx, "names", None)
-    if transforms is not None:
-        if names is None and isinstance(state, tuple) and len(state) == len(expected) == len(transforms):
-            pairs = list(zip(transforms, state, expected, strict=True))
-        elif names is not None and isinstance(state, dict) and set(state) == set(expected):
-            pairs = [(t, state[n], expected[n]) for t, n in zip(transforms, names, strict=True)]
-        else:
-            return (tx._name(),), _layout_words(state), _layout_words(expected)
-        for child, got, want in pairs:
-            inner = _layout_difference(child, got, want)
-            if inner is not None:
-                label = getattr(tx, "label", None)
-                return ((label, *inner[0]) if label else inner[0]), inner[1], inner[2]
-        return None
-    if type(state) is type(expected) and getattr(state, "_fields", None) is not None:
-        return None
-    if isinstance(state, dict) and isinstance(expected, dict) and set(state) == set(expected):
-        return None
-    if type(state) is type(expected) and len(state) == len(expected):
-        return None
-    return (tx._name(),), _layout_words(state), _layout_words(expected)
+    members = list(state) if names is None else [state[n] for n in names]
+    wanted = list(expected) if names is None else [expected[n] for n in names]
+    for child, got, want in zip(transforms, members, wanted, strict=True):
+        inner = _layout_difference(child, got, want)
+        if inner is not None:
+            label = getattr(tx, "label", None)
+            return ((label, *inner[0]) if label else inner[0]), inner[1], inner[2]
+    return None
 
 
 def _is_container(x: Any) -> bool:
     return isinstance(x, (tuple, list, dict))
+
+
+def _same_container(a: Any, b: Any) -> bool:
+    """Same type and arity (NamedTuples: same fields; dicts: same keys)."""
+    return type(a) is type(b) and (set(a) == set(b) if isinstance(a, dict) else len(a) == len(b))
 
 
 def _layout_words(state: Any) -> str:
@@ -602,10 +602,7 @@ class Wrapper(Transform):
         try:
             return super()._apply(updates, state, params, ctx)
         except InputError as error:
-            name = type(self).__name__
-            if error.where[0] == name:
-                raise
-            raise error.within(name) from None
+            raise error.within(type(self).__name__) from None
 
     def _children(self, state: OptState) -> list[tuple[Transform, OptState]]:
         field = self._inner_state_field
@@ -649,21 +646,21 @@ def apply_updates(params: Params, updates: Updates) -> Params:
             f"  parameters: {_brief(p_def)}\n  updates:    {_brief(u_def)}\n"
             "Pass the updates the optimizer returned for these parameters.",
         )
-    for (path, p), (_, u) in zip(p_leaves, u_leaves, strict=True):
-        if p is not None and u is not None and jnp.shape(p) != jnp.shape(u):
+
+    def add(path: Any, p: Any, u: Any) -> Any:
+        if p is None:
+            return None
+        if jnp.shape(p) != jnp.shape(u):
             raise InputError(
                 "apply_updates",
                 f"at {_path_str(path)} the parameter has shape {jnp.shape(p)} but the update "
                 f"has shape {jnp.shape(u)}; broadcasting would change the parameter's shape.",
             )
-
-    def add(p: Any, u: Any) -> Any:
-        if p is None:
-            return None
         p = jnp.asarray(p)
         u = jnp.asarray(u)
         with jax.numpy_dtype_promotion("standard"):
             dtype = jnp.promote_types(p.dtype, u.dtype)
         return (p.astype(dtype) + u.astype(dtype)).astype(p.dtype)
 
-    return jax.tree.map(add, params, updates, is_leaf=lambda x: x is None)
+    # One pass over the leaves already flattened for the structure check.
+    return p_def.unflatten([add(path, p, u) for (path, p), (_, u) in zip(p_leaves, u_leaves, strict=True)])

@@ -64,7 +64,7 @@ class Chain(Transform):
                 updates, s = tx._apply(updates, s, params, ctx)
             except InputError as error:
                 # An optimizer names itself before the block the user never wrote.
-                if self.label is None or error.where[0] == self.label:
+                if self.label is None:
                     raise
                 raise error.within(self.label) from None
             new_states.append(s)

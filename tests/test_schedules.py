@@ -447,7 +447,7 @@ def test_inject_hyperparams_keeps_float32_with_bf16_params():
 @pytest.mark.parametrize(
     "build, words",
     [
-        (lambda: gradtx.linear_schedule(1.0, 0.0, 0), ["polynomial_schedule", "transition_steps", "> 0"]),
+        (lambda: gradtx.linear_schedule(1.0, 0.0, 0), ["linear_schedule", "transition_steps", "> 0"]),
         (lambda: gradtx.exponential_decay(1.0, -5, 0.5), ["exponential_decay", "transition_steps"]),
         (lambda: gradtx.exponential_decay(1.0, 5, 0.0), ["exponential_decay", "decay_rate"]),
         (lambda: gradtx.exponential_decay(1.0, 5, 0.5, transition_begin=-1), ["transition_begin", ">= 0"]),

@@ -26,7 +26,6 @@ from gradtx.schedules.decay import (
     exponential_decay,
     linear_schedule,
     nonnegative,
-    positive,
     require,
     steps_of,
 )
@@ -265,7 +264,6 @@ class multiply_schedules(Schedule):
 
 
 def _warmup(name: str, init_value: Any, peak_value: Any, warmup_steps: Any) -> Schedule:
-    nonnegative(name, "warmup_steps", warmup_steps)
     if concrete(warmup_steps) and warmup_steps == 0:
         return constant_schedule(init_value)  # never used: the join starts past it
     return linear_schedule(init_value, peak_value, warmup_steps)
@@ -459,7 +457,6 @@ def linear_onecycle_schedule(
     References:
       Smith and Topin, 2018. ``optax.linear_onecycle_schedule`` (same values).
     """
-    positive("linear_onecycle_schedule", "transition_steps", transition_steps)
     return piecewise_interpolate_schedule(
         "linear",
         peak_value / div_factor,
@@ -499,7 +496,6 @@ def cosine_onecycle_schedule(
     References:
       Smith and Topin, 2018. ``optax.cosine_onecycle_schedule`` (same values).
     """
-    positive("cosine_onecycle_schedule", "transition_steps", transition_steps)
     return piecewise_interpolate_schedule(
         "cosine",
         peak_value / div_factor,
@@ -554,9 +550,6 @@ class warmup_stable_decay_schedule(Schedule):
     def __post_init__(self) -> None:
         super().__post_init__()
         name = type(self).__name__
-        nonnegative(name, "warmup_steps", self.warmup_steps)
-        nonnegative(name, "stable_steps", self.stable_steps)
-        positive(name, "decay_steps", self.decay_steps)
         if self.decay_type not in ("linear", "cosine", "1-sqrt"):
             raise ValueError(
                 f"{name}: decay_type must be 'linear', 'cosine' or '1-sqrt', got {self.decay_type!r}"
@@ -621,9 +614,6 @@ class cyclic_schedule(Schedule):
     def __post_init__(self) -> None:
         super().__post_init__()
         name = type(self).__name__
-        positive(name, "step_size_up", self.step_size_up)
-        if self.step_size_down is not None:
-            positive(name, "step_size_down", self.step_size_down)
         if self.mode not in ("triangular", "triangular2", "exp_range"):
             raise ValueError(
                 f"{name}: mode must be 'triangular', 'triangular2' or 'exp_range', got {self.mode!r}"

@@ -136,11 +136,6 @@ class polynomial_schedule(Schedule):
     transition_steps: Any = hyper()
     transition_begin: Any = hyper(default=0)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        positive(type(self).__name__, "transition_steps", self.transition_steps)
-        nonnegative(type(self).__name__, "transition_begin", self.transition_begin)
-
     def __call__(self, count: Any) -> jax.Array:
         t = steps_of(count)
         steps = as_float(self.transition_steps, t)
@@ -218,9 +213,7 @@ class exponential_decay(Schedule):
     def __post_init__(self) -> None:
         super().__post_init__()
         name = type(self).__name__
-        positive(name, "transition_steps", self.transition_steps)
         positive(name, "decay_rate", self.decay_rate)
-        nonnegative(name, "transition_begin", self.transition_begin)
 
     def __call__(self, count: Any) -> jax.Array:
         t = steps_of(count)
@@ -271,10 +264,6 @@ class cosine_decay_schedule(Schedule):
     alpha: Any = hyper(default=0.0)
     exponent: Any = hyper(default=1.0)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        positive(type(self).__name__, "decay_steps", self.decay_steps)
-
     def __call__(self, count: Any) -> jax.Array:
         t = steps_of(count)
         steps = as_float(self.decay_steps, t)
@@ -315,7 +304,6 @@ class inverse_time_decay(Schedule):
     def __post_init__(self) -> None:
         super().__post_init__()
         nonnegative(type(self).__name__, "decay_rate", self.decay_rate)
-        positive(type(self).__name__, "transition_steps", self.transition_steps)
 
     def __call__(self, count: Any) -> jax.Array:
         t = steps_of(count)
