@@ -79,7 +79,7 @@ def _is_flag(value: Any) -> bool:
 
 
 def _is_count(value: Any, smallest: int) -> bool:
-    if isinstance(value, (bool, np.bool_)):
+    if isinstance(value, (bool, np.bool_, str, bytes)):
         return False
     try:
         array = np.asarray(value, dtype=np.float64)
@@ -128,6 +128,8 @@ def check(owner: str, name: str, value: Any) -> None:
     if rule is None or callable(value):
         return
     try:
+        if isinstance(value, (str, bytes)):  # numpy would read "0.1" as a number
+            raise TypeError
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"{owner}: {name} must be a number, got {value!r}") from None

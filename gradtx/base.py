@@ -609,9 +609,10 @@ class Wrapper(Transform):
         return [(getattr(self, self._inner_field), state if field is None else getattr(state, field))]
 
 
-def require_params(owner: str, params: Params | None) -> None:
-    """Raises ValueError naming ``owner`` when ``update`` was called without parameters."""
-    if params is None:
+def require_params(owner: str, params: Params | None, updates: Updates) -> None:
+    """Raises ValueError naming ``owner`` when ``update`` was called without parameters
+    (an update with no leaves needs none: ``None`` is then the empty tree)."""
+    if params is None and jax.tree.leaves(updates):
         raise InputError(owner, "update needs the parameters: call update(updates, state, params).")
 
 

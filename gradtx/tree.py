@@ -114,6 +114,8 @@ def debias(moment: PyTree, decay: Any, count: jax.Array) -> PyTree:
 def unzip(like: PyTree, results: PyTree, n: int) -> tuple[PyTree, ...]:
     """``n`` trees shaped like ``like`` from ``results``, a tree like ``like`` whose leaves
     are ``n``-tuples (what a per-leaf function returning several arrays gives)."""
+    if not jax.tree.leaves(like):
+        return (like,) * n  # nothing to split: n copies of the empty structure
     return tuple(jax.tree.transpose(jax.tree.structure(like), jax.tree.structure((0,) * n), results))
 
 
@@ -143,8 +145,11 @@ def add_scale(x: PyTree, scalar: Any, y: PyTree) -> PyTree:
 def sq_norm(x: PyTree) -> jax.Array:
     """``sum |x|^2`` over all leaves, each as ``real^2 + imag^2`` (optax's ``tree.norm``
     squared, summed in the same order)."""
+    leaves = jax.tree.leaves(x)
+    if not leaves:
+        return jnp.zeros([])
     total: Any = 0
-    for a in jax.tree.leaves(x):
+    for a in leaves:
         total = total + jnp.sum(jnp.square(a.real) + jnp.square(a.imag))
     return jnp.asarray(total)
 

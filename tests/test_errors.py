@@ -34,6 +34,11 @@ import gradtx
         ),
         (lambda: gradtx.adam(0.1, nesterov=True, debias_step_size=True), ["adam", "nesterov"]),
         (lambda: gradtx.named_chain(("a", gradtx.clip(1.0)), ("a", gradtx.clip(2.0))), ["unique", "'a'"]),
+        (
+            lambda: gradtx.warmup_constant_schedule(0.0, 1.0, 0),
+            ["warmup_constant_schedule", "warmup_steps", "> 0", "constant_schedule(peak_value)"],
+        ),
+        (lambda: gradtx.adam("0.001"), ["adam", "learning_rate", "a number", "'0.001'"]),
     ],
 )
 def test_bad_hyperparameters_raise_when_built(build, words):

@@ -287,8 +287,14 @@ def warmup_constant_schedule(init_value: Any, peak_value: Any, warmup_steps: Any
       0.5
 
     References:
-      ``optax.warmup_constant_schedule`` (same values).
+      ``optax.warmup_constant_schedule`` (same values for ``warmup_steps > 0``; for 0,
+      optax's schedule stays at ``init_value`` for ever, gradtx raises).
     """
+    if not callable(warmup_steps) and not isinstance(warmup_steps, jax.core.Tracer) and warmup_steps == 0:
+        raise ValueError(
+            "warmup_constant_schedule: warmup_steps must be an integer > 0, got 0 (optax's schedule "
+            "would stay at init_value for ever); for no warm-up use constant_schedule(peak_value)."
+        )
     return linear_schedule(init_value, peak_value, warmup_steps)
 
 

@@ -175,7 +175,7 @@ class adaptive_grad_clip(Stateless):
     axis: int | tuple[int, ...] | None = static(default=None)
 
     def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
-        require_params("adaptive_grad_clip", params)
+        require_params("adaptive_grad_clip", params, updates)
         clipping, eps = self.at("clipping", count), self.at("eps", count)
 
         def clip_one(g: jax.Array, p: jax.Array) -> jax.Array:

@@ -73,7 +73,7 @@ class add_decayed_weights(Transform):
 
     def _update(self, updates: Updates, state: AddDecayedWeightsState, params: Params | None, ctx: Context):
         del ctx
-        require_params("add_decayed_weights", params)
+        require_params("add_decayed_weights", params, updates)
         # optax's own tests pass a bare 0 as the state of a constant decay.
         count = _count_of(state)
         wd = self.at("weight_decay", count)

@@ -135,7 +135,7 @@ class scale_by_factored_rms(Transform):
 
     def _update(self, updates: Updates, state: FactoredState, params: Params | None, ctx: Context):
         del ctx
-        require_params("scale_by_factored_rms", params)
+        require_params("scale_by_factored_rms", params, updates)
         plain = unpacked(updates)
         decay = self.decay_rate_fn(state.count - self.step_offset, self.decay_rate)
         epsilon = self.epsilon
@@ -257,7 +257,11 @@ class scale_by_sm3(Transform):
             if g.ndim < 2:
                 new_mu = [accum]
             else:
-                new_mu = [jnp.max(accum, axis=[a for a in range(g.ndim) if a != i]) for i in range(g.ndim)]
+                # accum >= 0, so an initial 0 changes nothing but lets a zero-size leaf
+                # through (optax's max raises on it).
+                new_mu = [
+                    jnp.max(accum, axis=[a for a in range(g.ndim) if a != i], initial=0.0) for i in range(g.ndim)
+                ]
             return nu, new_mu
 
         results = jax.tree.map(one, plain, state.mu, state.nu)

@@ -109,7 +109,7 @@ class scale_by_lbfgs(Transform):
 
     def _update(self, updates: Updates, state: ScaleByLBFGSState, params: Params | None, ctx: Context):
         del ctx
-        require_params("scale_by_lbfgs", params)
+        require_params("scale_by_lbfgs", params, updates)
         memory_idx = state.count % self.memory_size
         prev_idx = (state.count - 1) % self.memory_size
 

@@ -176,7 +176,7 @@ class scale_by_backtracking_linesearch(Transform):
         self, updates: Updates, state: ScaleByBacktrackingLinesearchState, params: Params | None, ctx: Context
     ):
         owner = "scale_by_backtracking_linesearch"
-        require_params(owner, params)
+        require_params(owner, params, updates)
         value, grad, value_fn, fn_kwargs = _needs(owner, ctx.extra)
         fn = functools.partial(value_fn, **fn_kwargs)
         slope = jnp.real(tree.vdot(updates, jax.tree.map(jnp.conj, grad)))
@@ -566,7 +566,7 @@ class scale_by_zoom_linesearch(Transform):
         self, updates: Updates, state: ScaleByZoomLinesearchState, params: Params | None, ctx: Context
     ):
         owner = "scale_by_zoom_linesearch"
-        require_params(owner, params)
+        require_params(owner, params, updates)
         value, grad, value_fn, fn_kwargs = _needs(owner, ctx.extra)
         value_and_grad = jax.value_and_grad(value_fn)
 

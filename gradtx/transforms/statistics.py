@@ -78,7 +78,7 @@ class scale_by_belief_rms(Transform):
 
     def _update(self, updates: Updates, state: ScaleByBeliefState, params: Params | None, ctx: Context):
         del params
-        if ctx.first_moment is None:
+        if ctx.first_moment is None and jax.tree.leaves(updates):
             raise ValueError(
                 "scale_by_belief_rms: needs the first moment of a gradtx.momentum before it in the "
                 "chain: write chain(momentum(b1), scale_by_belief_rms(b2, ...)), or use scale_by_belief."

@@ -58,7 +58,7 @@ class scale_by_trust_ratio(Stateless):
     eps: Any = hyper(default=0.0)
 
     def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
-        require_params("scale_by_trust_ratio", params)
+        require_params("scale_by_trust_ratio", params, updates)
         min_norm, coefficient = self.at("min_norm", count), self.at("trust_coefficient", count)
         eps = self.at("eps", count)
 
@@ -102,7 +102,7 @@ class scale_by_param_block_norm(Stateless):
     min_scale: Any = hyper(default=1e-3)
 
     def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
-        require_params("scale_by_param_block_norm", params)
+        require_params("scale_by_param_block_norm", params, updates)
         min_scale = self.at("min_scale", count)
         return map_leaves(lambda u, p: _times(u, safe_norm(p, min_scale)), updates, params)
 
@@ -133,7 +133,7 @@ class scale_by_param_block_rms(Stateless):
     min_scale: Any = hyper(default=1e-3)
 
     def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
-        require_params("scale_by_param_block_rms", params)
+        require_params("scale_by_param_block_rms", params, updates)
         min_scale = self.at("min_scale", count)
         return map_leaves(lambda u, p: _times(u, safe_root_mean_squares(p, min_scale)), updates, params)
 
@@ -207,7 +207,7 @@ class scale_by_distance_over_gradients(Transform):
         self, updates: Updates, state: ScaleByDistanceOverGradientsState, params: Params | None, ctx: Context
     ):
         del ctx
-        require_params("scale_by_distance_over_gradients", params)
+        require_params("scale_by_distance_over_gradients", params, updates)
         plain, plain_params = unpacked(updates), unpacked(params)
 
         def distance(d: jax.Array, x: jax.Array, x0: jax.Array) -> jax.Array:

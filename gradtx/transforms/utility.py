@@ -182,7 +182,7 @@ class keep_params_nonnegative(Stateless):
 
     def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
         del count
-        require_params("keep_params_nonnegative", params)
+        require_params("keep_params_nonnegative", params, updates)
         return jax.tree.map(
             lambda p, u: None if p is None else jnp.where(p + u < 0, -p, u),
             params,
