@@ -38,7 +38,10 @@ import gradtx
             lambda: gradtx.warmup_constant_schedule(0.0, 1.0, 0),
             ["warmup_constant_schedule", "warmup_steps", "> 0", "constant_schedule(peak_value)"],
         ),
-        (lambda: gradtx.adam("0.001"), ["adam", "learning_rate", "a number", "'0.001'"]),
+        (
+            lambda: gradtx.adam("0.001"),  # pyright: ignore[reportArgumentType]
+            ["adam", "learning_rate", "a number", "'0.001'"],
+        ),
     ],
 )
 def test_bad_hyperparameters_raise_when_built(build, words):

@@ -64,9 +64,11 @@ class Leaf:
 _KEYS = st.text(alphabet="abwxyz", min_size=1, max_size=2)
 STRUCTURES = st.recursive(
     st.sampled_from(SHAPES).map(Leaf) | st.none(),
-    lambda kids: st.lists(kids, max_size=3)
-    | st.lists(kids, max_size=3).map(tuple)
-    | st.dictionaries(_KEYS, kids, max_size=3),
+    lambda kids: (
+        st.lists(kids, max_size=3)
+        | st.lists(kids, max_size=3).map(tuple)
+        | st.dictionaries(_KEYS, kids, max_size=3)
+    ),
     max_leaves=6,
 )
 GRAD_SCALES = st.sampled_from([0.0, 1e-3, 1.0, 1e2])
@@ -99,6 +101,11 @@ def _floats(lo: float, hi: float) -> st.SearchStrategy[float]:
     return st.floats(lo, hi, allow_nan=False, allow_subnormal=False)
 
 
+_FLAGS = (
+    "nesterov", "amsgrad", "centered", "eps_in_sqrt", "bias_correction", "debias",
+    "bias_correction_mu", "bias_correction_nu", "factored", "flip_sign",
+    "multiply_by_parameter_scale",
+)  # fmt: skip
 # Values inside each argument's documented range (bounded where the range is open above,
 # so that three steps stay finite).
 VALID: dict[str, st.SearchStrategy[Any]] = {
@@ -143,14 +150,7 @@ VALID: dict[str, st.SearchStrategy[Any]] = {
     "reps_rel": _floats(1e-6, 1e-1),
     "global_scale": _floats(0.1, 2.0),
     "smooth_beta": _floats(0.0, 1.0),
-    **{
-        flag: st.booleans()
-        for flag in (
-            "nesterov", "amsgrad", "centered", "eps_in_sqrt", "bias_correction", "debias",
-            "bias_correction_mu", "bias_correction_nu", "factored", "flip_sign",
-            "multiply_by_parameter_scale",
-        )
-    },  # fmt: skip
+    **{flag: st.booleans() for flag in _FLAGS},
 }
 # Where one factory documents another range for a name.
 VALID_FOR: dict[tuple[str, str], st.SearchStrategy[Any]] = {
@@ -202,7 +202,9 @@ _ELSEWHERE = {
 
 def _returns_transform(name: str) -> bool:
     try:
-        return isinstance(getattr(optax, name)(**REQUIRED.get(name, _required(name))), optax.GradientTransformation)
+        return isinstance(
+            getattr(optax, name)(**REQUIRED.get(name, _required(name))), optax.GradientTransformation
+        )
     except Exception:
         return False
 
@@ -248,7 +250,9 @@ def _kwargs(name: str) -> st.SearchStrategy[dict[str, Any]]:
 # --- running both -----------------------------------------------------------------------
 
 
-def _run(transform: Any, apply: Callable[[Any, Any], Any], params: Any, grads: list[Any], value: bool) -> list[Any]:
+def _run(
+    transform: Any, apply: Callable[[Any, Any], Any], params: Any, grads: list[Any], value: bool
+) -> list[Any]:
     state = transform.init(params)
     out = []
     for g in grads:
@@ -259,7 +263,9 @@ def _run(transform: Any, apply: Callable[[Any, Any], Any], params: Any, grads: l
     return out
 
 
-def _outcome(build: Callable[[], Any], apply: Callable[[Any, Any], Any], params: Any, grads: list[Any], value: bool) -> Any:
+def _outcome(
+    build: Callable[[], Any], apply: Callable[[Any, Any], Any], params: Any, grads: list[Any], value: bool
+) -> Any:
     try:
         return _run(build(), apply, params, grads, value)
     except Exception as error:  # a refusal, compared below
@@ -293,7 +299,9 @@ def _assert_same(ours: Any, theirs: Any, what: str, name: str = "") -> None:
     assert jax.tree.structure(ours) == jax.tree.structure(theirs), what
     leaves = [np.asarray(x, np.float64) for x in jax.tree.leaves(theirs)]
     scale = max([float(np.max(np.abs(x[np.isfinite(x)]), initial=0.0)) for x in leaves], default=0.0)
-    for mine, theirs_leaf, reference in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), leaves, strict=True):
+    for mine, theirs_leaf, reference in zip(
+        jax.tree.leaves(ours), jax.tree.leaves(theirs), leaves, strict=True
+    ):
         assert np.asarray(mine).dtype == np.asarray(theirs_leaf).dtype, what
         mine = np.asarray(mine, np.float64)
         if name in FINITE_WHERE_OPTAX_NAN:
@@ -452,7 +460,8 @@ SCHEDULES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
         optional={"transition_begin": _BEGIN, "staircase": st.booleans(), "end_value": st.none() | _POSITIVE},
     ),
     "linear_schedule": st.fixed_dictionaries(
-        {"init_value": _VALUE, "end_value": _VALUE, "transition_steps": _STEPS}, optional={"transition_begin": _BEGIN}
+        {"init_value": _VALUE, "end_value": _VALUE, "transition_steps": _STEPS},
+        optional={"transition_begin": _BEGIN},
     ),
     "polynomial_schedule": st.fixed_dictionaries(
         {"init_value": _VALUE, "end_value": _VALUE, "power": _floats(0.5, 3.0), "transition_steps": _STEPS},
@@ -470,7 +479,12 @@ SCHEDULES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
         {"init_value": _VALUE, "peak_value": _VALUE, "warmup_steps": st.integers(1, 100)}
     ),
     "warmup_cosine_decay_schedule": st.fixed_dictionaries(
-        {"init_value": _VALUE, "peak_value": _VALUE, "warmup_steps": st.integers(0, 100), "decay_steps": _STEPS},
+        {
+            "init_value": _VALUE,
+            "peak_value": _VALUE,
+            "warmup_steps": st.integers(0, 100),
+            "decay_steps": _STEPS,
+        },
         optional={"end_value": _VALUE, "exponent": _floats(0.5, 3.0)},
     ),
     "warmup_exponential_decay_schedule": st.fixed_dictionaries(
@@ -500,7 +514,12 @@ SCHEDULES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     ).map(lambda d: {**d[0], "pct_start": d[1][0], "pct_final": d[1][1]}),
     "sgdr_schedule": st.lists(
         st.fixed_dictionaries(
-            {"init_value": _POSITIVE, "peak_value": _POSITIVE, "warmup_steps": st.integers(0, 20), "decay_steps": st.integers(21, 100)},
+            {
+                "init_value": _POSITIVE,
+                "peak_value": _POSITIVE,
+                "warmup_steps": st.integers(0, 20),
+                "decay_steps": st.integers(21, 100),
+            },
             optional={"end_value": _POSITIVE},
         ),
         min_size=1,
@@ -538,14 +557,20 @@ def test_schedule_matches_optax(name, data, points):
 @FUZZ
 @given(data=st.data(), points=_STEP_POINTS)
 def test_joined_schedules_match_optax(data, points):
-    names = data.draw(st.lists(st.sampled_from(sorted(set(SCHEDULES) - {"sgdr_schedule"})), min_size=1, max_size=3))
+    names = data.draw(
+        st.lists(st.sampled_from(sorted(set(SCHEDULES) - {"sgdr_schedule"})), min_size=1, max_size=3)
+    )
     kwargs = [data.draw(SCHEDULES[n], label=n) for n in names]
-    boundaries = sorted(data.draw(st.lists(st.integers(0, 1000), min_size=len(names) - 1, max_size=len(names) - 1)))
+    boundaries = sorted(
+        data.draw(st.lists(st.integers(0, 1000), min_size=len(names) - 1, max_size=len(names) - 1))
+    )
     steps = np.array(sorted({max(0, p + d) for p in [*points, *boundaries] for d in (-1, 0, 1)}))
 
     def values(m: Any) -> Any:
         try:
-            joined = m.join_schedules([getattr(m, n)(**kw) for n, kw in zip(names, kwargs, strict=True)], boundaries)
+            joined = m.join_schedules(
+                [getattr(m, n)(**kw) for n, kw in zip(names, kwargs, strict=True)], boundaries
+            )
             return np.asarray([np.asarray(joined(jnp.asarray(s, jnp.int32)), np.float64) for s in steps])
         except Exception as error:
             return error
@@ -589,7 +614,9 @@ def test_tree_functions_match_optax(data, problem):
         "incremental_update": lambda m: m.incremental_update(new, params, step_size),
         "periodic_update": lambda m: m.periodic_update(new, params, steps, period),
         "update_moment": lambda m: m.update_moment(updates, moments, decay, order),
-        "update_moment_per_elem_norm": lambda m: m.update_moment_per_elem_norm(updates, moments, decay, order),
+        "update_moment_per_elem_norm": lambda m: m.update_moment_per_elem_norm(
+            updates, moments, decay, order
+        ),
         "update_infinity_moment": lambda m: m.update_infinity_moment(updates, moments, decay, 1e-8),
     }
     for name, call in calls.items():
@@ -634,7 +661,9 @@ def test_per_example_clipping_matches_optax(data, problem, batch):
     bound = data.draw(_floats(0.0, 10.0), label="clip")
     uniform = data.draw(st.booleans(), label="uniform")
     for name, call in {
-        "per_example_global_norm_clip": lambda m: m.per_example_global_norm_clip(jax.tree.leaves(grads), bound),
+        "per_example_global_norm_clip": lambda m: m.per_example_global_norm_clip(
+            jax.tree.leaves(grads), bound
+        ),
         "per_example_layer_norm_clip": lambda m: m.per_example_layer_norm_clip(
             jax.tree.leaves(grads), bound, uniform=uniform
         ),
@@ -651,7 +680,9 @@ _NONNEGATIVE_NAMES = (
     "learning_rate", "eps", "eps_root", "weight_decay", "initial_accumulator_value",
     "initial_scale", "max_norm", "max_delta",
 )  # fmt: skip
-_NOT_A_FLAG = st.text(max_size=4) | st.integers() | st.floats(allow_nan=False) | st.none().map(lambda _: "True")
+_NOT_A_FLAG = (
+    st.text(max_size=4) | st.integers() | st.floats(allow_nan=False) | st.none().map(lambda _: "True")
+)
 _NOT_A_COUNT = st.floats(allow_nan=True).filter(lambda v: not v.is_integer()) | st.text(max_size=4).filter(
     lambda t: not t.strip().lstrip("+-").isdigit()
 )
@@ -659,22 +690,24 @@ _NOT_A_COUNT = st.floats(allow_nan=True).filter(lambda v: not v.is_integer()) | 
 INVALID: dict[str, st.SearchStrategy[Any]] = {
     **{name: _NEGATIVE | _NOT_A_NUMBER for name in _NONNEGATIVE_NAMES},
     **{name: _NEGATIVE | st.floats(min_value=1.0) | _NOT_A_NUMBER for name in ("b1", "b2")},
-    **{name: _NEGATIVE | st.floats(min_value=1.0, exclude_min=True) | _NOT_A_NUMBER for name in ("decay", "momentum")},
     **{
-        flag: _NOT_A_FLAG
-        for flag in (
-            "nesterov", "amsgrad", "centered", "eps_in_sqrt", "bias_correction", "debias",
-            "bias_correction_mu", "bias_correction_nu", "factored", "flip_sign", "staircase",
-            "multiply_by_parameter_scale",
-        )
-    },  # fmt: skip
+        name: _NEGATIVE | st.floats(min_value=1.0, exclude_min=True) | _NOT_A_NUMBER
+        for name in ("decay", "momentum")
+    },
+    **{flag: _NOT_A_FLAG for flag in (*_FLAGS, "staircase")},
     **{
         name: _NOT_A_COUNT | st.integers(max_value=0)
         for name in ("transition_steps", "decay_steps", "memory_size")
     },
     **{
         name: _NOT_A_COUNT | st.integers(max_value=-1)
-        for name in ("transition_begin", "warmup_steps", "min_dim_size_to_factor", "decay_offset", "step_offset")
+        for name in (
+            "transition_begin",
+            "warmup_steps",
+            "min_dim_size_to_factor",
+            "decay_offset",
+            "step_offset",
+        )
     },
     **{
         name: st.sampled_from(["floaty", jnp.int32, "int8", bool, 3])
@@ -689,7 +722,11 @@ _SCHEDULE_REQUIRED = {name: strategy for name, strategy in SCHEDULES.items() if 
 
 
 def _invalid_args(name: str) -> list[str]:
-    return [arg for arg in inspect.signature(getattr(gradtx, name)).parameters if (name, arg) in INVALID_FOR or arg in INVALID]
+    return [
+        arg
+        for arg in inspect.signature(getattr(gradtx, name)).parameters
+        if (name, arg) in INVALID_FOR or arg in INVALID
+    ]
 
 
 CHECKED = [name for name in FACTORIES + sorted(_SCHEDULE_REQUIRED) if _invalid_args(name)]

@@ -290,7 +290,7 @@ def warmup_constant_schedule(init_value: Any, peak_value: Any, warmup_steps: Any
       ``optax.warmup_constant_schedule`` (same values for ``warmup_steps > 0``; for 0,
       optax's schedule stays at ``init_value`` for ever, gradtx raises).
     """
-    if not callable(warmup_steps) and not isinstance(warmup_steps, jax.core.Tracer) and warmup_steps == 0:
+    if concrete(warmup_steps) and warmup_steps == 0:
         raise ValueError(
             "warmup_constant_schedule: warmup_steps must be an integer > 0, got 0 (optax's schedule "
             "would stay at init_value for ever); for no warm-up use constant_schedule(peak_value)."

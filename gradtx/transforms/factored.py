@@ -260,7 +260,8 @@ class scale_by_sm3(Transform):
                 # accum >= 0, so an initial 0 changes nothing but lets a zero-size leaf
                 # through (optax's max raises on it).
                 new_mu = [
-                    jnp.max(accum, axis=[a for a in range(g.ndim) if a != i], initial=0.0) for i in range(g.ndim)
+                    jnp.max(accum, axis=[a for a in range(g.ndim) if a != i], initial=0.0)
+                    for i in range(g.ndim)
                 ]
             return nu, new_mu
 
