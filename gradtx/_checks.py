@@ -150,7 +150,16 @@ def checked(fn: _F) -> _F:
         bound = signature.bind(*args, **kwargs)
         for name, value in bound.arguments.items():
             check(fn.__name__, name, value)
-        return fn(*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except ValueError as error:
+            # A block inside rejected an argument: name the optimizer the user called
+            # first (``radam > scale_by_rectified_rms: threshold must be >= 4``).
+            text = str(error)
+            head = text.split(":", 1)[0].split(" > ")[0]
+            if type(error) is ValueError and head.isidentifier() and head != fn.__name__:
+                raise ValueError(f"{fn.__name__} > {text}") from None
+            raise
 
     # Annotations as objects, not strings, as optax's are: code that inspects
     # ``signature(adam).parameters["learning_rate"].annotation`` sees ScalarOrSchedule.
