@@ -78,12 +78,20 @@ def _is_flag(value: Any) -> bool:
     return isinstance(value, (bool, np.bool_))
 
 
-def _is_count(value: Any, smallest: int) -> bool:
-    if isinstance(value, (bool, np.bool_, str, bytes)):
-        return False
+def _numbers(value: Any) -> np.ndarray | None:
+    """``value`` as float64 numbers, or None if it is not numbers (a string is not, though
+    numpy reads ``"0.1"`` as one)."""
+    if isinstance(value, (str, bytes)):
+        return None
     try:
-        array = np.asarray(value, dtype=np.float64)
+        return np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
+        return None
+
+
+def _is_count(value: Any, smallest: int) -> bool:
+    array = None if isinstance(value, (bool, np.bool_)) else _numbers(value)
+    if array is None:
         return False
     return bool(np.all(np.isfinite(array)) and np.all(array == np.round(array)) and np.all(array >= smallest))
 
@@ -97,6 +105,34 @@ KIND_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     **{name: ("must be an integer > 0", lambda v: _is_count(v, 1)) for name in _COUNTS_POSITIVE},
     **{name: ("must be an integer >= 0", lambda v: _is_count(v, 0)) for name in _COUNTS_NONNEGATIVE},
 }
+
+
+class InputError(ValueError):
+    """A bad input: to ``init`` or ``update`` (a tree, a state, parameters), found at
+    trace time, or an argument a block inside an optimizer rejected when built.
+
+    The message starts with where it was found, outermost first: ``adam > momentum: ...``
+    is the ``momentum`` block of the ``adam`` the user built. Each labelled chain an error
+    passes through on its way out adds its label, as does each optimizer it is built in.
+
+    Attributes:
+      where: the optimizer and blocks, outermost first.
+      detail: what is wrong and what to do.
+    """
+
+    def __init__(self, where: str | tuple[str, ...], detail: str) -> None:
+        self.where = (where,) if isinstance(where, str) else tuple(where)
+        self.detail = detail
+        super().__init__(f"{' > '.join(self.where)}: {detail}")
+
+    def within(self, label: str) -> InputError:
+        """The same error, found inside ``label`` (itself if ``label`` already heads it:
+        a transform's own error passing out of it)."""
+        if self.where[0] == label:
+            return self
+        error = InputError((label, *self.where), self.detail)
+        error.__cause__ = self.__cause__
+        return error
 
 
 _SUSPENDED: contextvars.ContextVar[bool] = contextvars.ContextVar("gradtx_checks_suspended", default=False)
@@ -127,12 +163,9 @@ def check(owner: str, name: str, value: Any) -> None:
     rule = OWNER_RULES.get((owner, name), RULES.get(name))
     if rule is None or callable(value):
         return
-    try:
-        if isinstance(value, (str, bytes)):  # numpy would read "0.1" as a number
-            raise TypeError
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{owner}: {name} must be a number, got {value!r}") from None
+    array = _numbers(value)
+    if array is None:
+        raise ValueError(f"{owner}: {name} must be a number, got {value!r}")
     what, ok = rule
     if np.any(np.isnan(array)) or not ok(array):
         raise ValueError(f"{owner}: {name} {what}, got {value!r}")
@@ -152,14 +185,17 @@ def checked(fn: _F) -> _F:
             check(fn.__name__, name, value)
         try:
             return fn(*args, **kwargs)
+        except InputError as error:
+            raise error.within(fn.__name__) from None
         except ValueError as error:
-            # A block inside rejected an argument: name the optimizer the user called
-            # first (``radam > scale_by_rectified_rms: threshold must be >= 4``).
-            text = str(error)
-            head = text.split(":", 1)[0].split(" > ")[0]
-            if type(error) is ValueError and head.isidentifier() and head != fn.__name__:
-                raise ValueError(f"{fn.__name__} > {text}") from None
-            raise
+            # A block inside rejected an argument with the ``owner: detail`` message every
+            # check writes: name the optimizer the user called first
+            # (``radam > scale_by_rectified_rms: threshold must be >= 4``).
+            where, colon, detail = str(error).partition(": ")
+            blocks = tuple(where.split(" > "))
+            if type(error) is not ValueError or not colon or not all(b.isidentifier() for b in blocks):
+                raise
+            raise InputError(blocks, detail).within(fn.__name__) from None
 
     # Annotations as objects, not strings, as optax's are: code that inspects
     # ``signature(adam).parameters["learning_rate"].annotation`` sees ScalarOrSchedule.

@@ -19,40 +19,13 @@ from typing import Any, ClassVar, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradtx._checks import InputError
 from gradtx.data import PyTreeData, _short, pytree_dataclass, static
 
 PyTree = Any
 Params = Any
 Updates = Any
 OptState = Any
-
-
-class InputError(ValueError):
-    """A bad input to ``init`` or ``update`` (a tree, a state, parameters), found at
-    trace time.
-
-    The message starts with where it was found, outermost first: ``adam > momentum: ...``
-    is the ``momentum`` block of the ``adam`` the user built. Each labelled chain an error
-    passes through on its way out adds its label.
-
-    Attributes:
-      where: the optimizer and blocks, outermost first.
-      detail: what is wrong and what to do.
-    """
-
-    def __init__(self, where: str | tuple[str, ...], detail: str) -> None:
-        self.where = (where,) if isinstance(where, str) else tuple(where)
-        self.detail = detail
-        super().__init__(f"{' > '.join(self.where)}: {detail}")
-
-    def within(self, label: str) -> InputError:
-        """The same error, found inside ``label`` (itself if ``label`` already heads it:
-        a transform's own error passing out of it)."""
-        if self.where[0] == label:
-            return self
-        error = InputError((label, *self.where), self.detail)
-        error.__cause__ = self.__cause__
-        return error
 
 
 class EmptyState(NamedTuple):
@@ -196,10 +169,7 @@ class Transform(PyTreeData):
         self, updates: Updates, state: OptState, params: Params | None, ctx: Context
     ) -> tuple[Updates, OptState]:
         if self._check_buffers:
-            name = type(self).__name__
-            if not self._any_dtype:
-                check_inexact(name, updates)
-            check_state_matches(name, updates, state, self._unchecked_fields)
+            check_state_matches(type(self).__name__, updates, state, self._unchecked_fields, self._any_dtype)
         return self._update(updates, state, params, ctx)
 
     def _update(
@@ -289,9 +259,11 @@ def _path_str(path: tuple[Any, ...]) -> str:
     return jax.tree_util.keystr(path) or "<root>"
 
 
-def check_tree_matches(transform: str, updates: Updates, buffer: PyTree, buffer_name: str) -> None:
-    """Raises ValueError naming ``transform`` if ``buffer`` does not match ``updates``."""
-    u_leaves, u_def = jax.tree_util.tree_flatten_with_path(updates)
+def check_tree_matches(
+    transform: str, updates: Updates, u_leaves: list[Any], u_def: Any, buffer: PyTree, buffer_name: str
+) -> None:
+    """Raises InputError naming ``transform`` if ``buffer`` does not match ``updates``
+    (flattened with paths by the caller: ``u_leaves``, ``u_def``)."""
     b_leaves, b_def = jax.tree_util.tree_flatten_with_path(buffer)
     if u_def != b_def:
         first, where_u, where_b = _first_difference(updates, buffer)
@@ -352,10 +324,11 @@ def check_params_match(owner: str, updates: Updates, params: Params) -> None:
         ) from None
 
 
-def check_inexact(owner: str, updates: Updates) -> None:
-    """Raises InputError naming ``owner`` and the path of the first leaf of ``updates``
-    that is not a floating-point or complex array (integers, booleans, float0)."""
-    for path, leaf in jax.tree_util.tree_flatten_with_path(updates)[0]:
+def check_inexact(owner: str, u_leaves: list[Any]) -> None:
+    """Raises InputError naming ``owner`` and the path of the first of the updates'
+    leaves (``(path, leaf)`` pairs) that is not a floating-point or complex array
+    (integers, booleans, float0)."""
+    for path, leaf in u_leaves:
         dtype = getattr(leaf, "dtype", None)
         if dtype is None:
             if isinstance(leaf, (bool, int)):  # Python scalars: floats and complex pass
@@ -380,16 +353,22 @@ def _brief(treedef: Any, limit: int = 300) -> str:
 
 
 def check_state_matches(
-    transform: str, updates: Updates, state: OptState, unchecked: tuple[str, ...] = ()
+    transform: str,
+    updates: Updates,
+    state: OptState,
+    unchecked: tuple[str, ...] = (),
+    any_dtype: bool = False,
 ) -> None:
-    """Checks every per-parameter buffer of a NamedTuple ``state`` against ``updates``
-    (all fields but ``count`` and those in ``unchecked``)."""
-    if not hasattr(state, "_fields"):
-        return
-    for name in state._fields:
+    """Checks that ``updates`` are floating-point or complex (unless ``any_dtype``) and
+    every per-parameter buffer of a NamedTuple ``state`` against them (all fields but
+    ``count`` and those in ``unchecked``), flattening ``updates`` once."""
+    u_leaves, u_def = jax.tree_util.tree_flatten_with_path(updates)
+    if not any_dtype:
+        check_inexact(transform, u_leaves)
+    for name in getattr(state, "_fields", ()):
         buffer = getattr(state, name)
         if name != "count" and name not in unchecked and buffer is not None:
-            check_tree_matches(transform, updates, buffer, name)
+            check_tree_matches(transform, updates, u_leaves, u_def, buffer, name)
 
 
 # --- counters -------------------------------------------------------------------------

@@ -114,9 +114,10 @@ def debias(moment: PyTree, decay: Any, count: jax.Array) -> PyTree:
 def unzip(like: PyTree, results: PyTree, n: int) -> tuple[PyTree, ...]:
     """``n`` trees shaped like ``like`` from ``results``, a tree like ``like`` whose leaves
     are ``n``-tuples (what a per-leaf function returning several arrays gives)."""
-    if not jax.tree.leaves(like):
+    structure = jax.tree.structure(like)
+    if structure.num_leaves == 0:
         return (like,) * n  # nothing to split: n copies of the empty structure
-    return tuple(jax.tree.transpose(jax.tree.structure(like), jax.tree.structure((0,) * n), results))
+    return tuple(jax.tree.transpose(structure, jax.tree.structure((0,) * n), results))
 
 
 def divide_by_root(x: jax.Array, n: jax.Array, eps: Any, eps_root: Any) -> jax.Array:

@@ -11,6 +11,14 @@ from conftest import reference_numerics
 import gradtx
 
 
+def _assert_raises_naming(build, words):
+    """``build()`` raises a ValueError whose message holds every one of ``words``."""
+    with pytest.raises(ValueError) as info:
+        build()
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))
+
+
 @pytest.mark.parametrize(
     "build, words",
     [
@@ -45,10 +53,7 @@ import gradtx
     ],
 )
 def test_bad_hyperparameters_raise_when_built(build, words):
-    with pytest.raises(ValueError) as info:
-        build()
-    for word in words:
-        assert word in str(info.value), (word, str(info.value))
+    _assert_raises_naming(build, words)
 
 
 def test_traced_hyperparameters_are_not_checked():
@@ -237,10 +242,7 @@ def test_every_checked_argument_rejects_a_bad_value(name, factory, parameters, c
     ],
 )
 def test_bad_arguments_of_other_kinds(build, words):
-    with pytest.raises(ValueError) as info:
-        build()
-    for word in words:
-        assert word in str(info.value), (word, str(info.value))
+    _assert_raises_naming(build, words)
 
 
 # --- bad inputs to update: the optimizer, the block, the path ---------------------------

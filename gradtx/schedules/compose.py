@@ -290,11 +290,14 @@ def warmup_constant_schedule(init_value: Any, peak_value: Any, warmup_steps: Any
       ``optax.warmup_constant_schedule`` (same values for ``warmup_steps > 0``; for 0,
       optax's schedule stays at ``init_value`` for ever, gradtx raises).
     """
-    if concrete(warmup_steps) and warmup_steps == 0:
-        raise ValueError(
-            "warmup_constant_schedule: warmup_steps must be an integer > 0, got 0 (optax's schedule "
-            "would stay at init_value for ever); for no warm-up use constant_schedule(peak_value)."
-        )
+    require(
+        "warmup_constant_schedule",
+        "warmup_steps",
+        warmup_steps,
+        not concrete(warmup_steps) or bool(warmup_steps != 0),
+        "must be an integer > 0 (at 0 optax's schedule stays at init_value for ever; for no "
+        "warm-up use constant_schedule(peak_value))",
+    )
     return linear_schedule(init_value, peak_value, warmup_steps)
 
 
