@@ -4,7 +4,7 @@ An optimizer is an ``(init, update)`` pair over pytrees built by chaining small
 transforms; names shared with optax take the same arguments and give the same numbers.
 """
 
-from gradtx import numerics, rules, testing, tree_utils, types
+from gradtx import numerics, rules, testing, torch, tree_utils, types
 from gradtx.base import (
     Context,
     EmptyState,
@@ -487,6 +487,7 @@ __all__ = [
     "static",
     "step_decay",
     "testing",
+    "torch",
     "trace",
     "tree_utils",
     "types",

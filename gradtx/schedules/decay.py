@@ -140,7 +140,10 @@ class polynomial_schedule(Schedule):
         t = steps_of(count)
         steps = as_float(self.transition_steps, t)
         t = jnp.clip(t - as_float(self.transition_begin, t), 0, steps)
-        frac = 1 - t / steps
+        # Clipped at 0: under jit XLA divides by multiplying with 1 / T, so 1 - T * (1 / T)
+        # can be -5e-8, and a fractional power of it NaN (optax's value at the end of
+        # polynomial_schedule(power=0.5) under jit). Otherwise optax's numbers.
+        frac = jnp.maximum(1 - t / steps, 0)
         return (self.init_value - self.end_value) * (frac**self.power) + self.end_value
 
 
