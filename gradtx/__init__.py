@@ -4,7 +4,7 @@ An optimizer is an ``(init, update)`` pair over pytrees built by chaining small
 transforms; names shared with optax take the same arguments and give the same numbers.
 """
 
-from gradtx import numerics, rules, testing, torch, tree_utils, types
+from gradtx import keras, numerics, rules, testing, torch, tree_utils, types
 from gradtx.base import (
     Context,
     EmptyState,
@@ -393,6 +393,7 @@ __all__ = [
     "inverse_sqrt_schedule",
     "inverse_time_decay",
     "join_schedules",
+    "keras",
     "keep_params_nonnegative",
     "lamb",
     "lars",

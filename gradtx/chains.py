@@ -129,7 +129,8 @@ def labelled(label: str, *transforms: Any, readout_names: dict[str, str] | None 
     """A `chain` that ``repr`` shows as ``label = chain(...)``; used by the optimizers.
 
     ``readout_names`` maps ``"transform.field"`` to the optimizer's own argument name,
-    for `hyperparams`.
+    for `hyperparams`; ``""`` leaves the field out (a block that reads another block's
+    argument again, such as the learning rate of a weight decay block).
     """
     return Chain(
         tuple(_as_transform(tx, label) for tx in transforms),

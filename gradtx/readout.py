@@ -52,10 +52,14 @@ def hyperparams(optimizer: Any, state: OptState) -> dict[str, jax.Array]:
             for i, (child, child_state) in enumerate(zip(tx.transforms, sts, strict=True)):
                 visit(child, child_state, f"{tx.label or 'chain'}[{i}]")
             renames = dict(tx.readout_names)
-            for i in range(start, len(entries)):
-                tname, key, value = entries[i]
-                if f"{tname}.{key}" in renames:
-                    entries[i] = (tx.label or "chain", renames[f"{tname}.{key}"], value)
+            kept = entries[:start]
+            for tname, key, value in entries[start:]:
+                new = renames.get(f"{tname}.{key}")
+                if new is None:
+                    kept.append((tname, key, value))
+                elif new:  # "" leaves out a block's copy of another block's argument
+                    kept.append((tx.label or "chain", new, value))
+            entries[:] = kept
             return
         if isinstance(tx, foreign):
             injected = getattr(st, "hyperparams", None)

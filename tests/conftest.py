@@ -5,9 +5,13 @@ so references run under ``reference_numerics()``.
 """
 
 import contextlib
+import os
 from collections.abc import Iterator
 
-import jax
+# Keras runs on JAX in the tests (gradtx.keras is compared with it); set before any import.
+os.environ["KERAS_BACKEND"] = "jax"
+
+import jax  # noqa: E402
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")

@@ -118,7 +118,7 @@ __all__ = [
     "rprop_steps",
 ]
 
-_LR = {"scale_by_learning_rate.learning_rate": "lr"}
+_LR = {"scale_by_learning_rate.learning_rate": "lr", "multiply_weights.learning_rate": ""}
 
 
 def _check(owner: str, **values: Any) -> None:
@@ -725,7 +725,12 @@ def ASGD(
         multiply_weights(eta, lambd),
         params_average(t0=t0),
     ]
-    return labelled("torch.ASGD", *blocks)
+    names = {
+        **_LR,
+        "multiply_weights.weight_decay": "lambd",
+        "add_decayed_weights.weight_decay": "weight_decay",
+    }
+    return labelled("torch.ASGD", *blocks, readout_names=names)
 
 
 def Rprop(

@@ -388,7 +388,8 @@ class nadam_moments(Transform):
       eps: added to the denominator, outside the root.
       momentum_decay: :math:`\psi`, >= 0.
       exact_powers: compute :math:`1 - b_2^t` to float64 accuracy (PyTorch); False
-        raises the float32-rounded ``b2`` to the power t (Keras, optax).
+        rounds ``b1`` and ``b2`` to float32 first, in the powers and in ``1 - b``
+        (Keras: ``1 - 0.999`` is then 9.9998713e-4).
 
     Returns:
       A transform whose state is `NadamMomentsState`.
@@ -424,6 +425,9 @@ class nadam_moments(Transform):
         del params, ctx
         b1, one_minus_b1 = self.at("b1", state.count), self.one_minus_at("b1", state.count)
         b2, one_minus_b2 = self.at("b2", state.count), self.one_minus_at("b2", state.count)
+        if not self.exact_powers:  # Keras: 1 - b from b rounded to float32
+            b1, b2 = jnp.asarray(b1, jnp.float32), jnp.asarray(b2, jnp.float32)
+            one_minus_b1, one_minus_b2 = 1 - b1, 1 - b2
         psi = self.at("momentum_decay", state.count)
         count = safe_increment(state.count)
         t = count.astype(jnp.float32)
@@ -632,11 +636,13 @@ class params_average(Transform):
             )
         else:
             m = jnp.where(state.count == 0, 0.0, jnp.asarray(self.momentum, jnp.float32))
-            average = jax.tree.map(
-                lambda a, w: tree.to(m, a.dtype) * a + (1 - tree.to(m, a.dtype)) * w,
-                state.average,
-                new_params,
-            )
+
+            def ema(a: jax.Array, w: jax.Array) -> jax.Array:
+                # Keras's eager ops round each product; keep XLA from fusing them.
+                m_a = tree.to(m, a.dtype)
+                return rounded(m_a * a, state.count) + rounded((1 - m_a) * w, state.count)
+
+            average = jax.tree.map(ema, state.average, new_params)
         count = safe_increment(state.count)
         if self.overwrite_every is not None:
             overwrite = count % self.overwrite_every == 0
@@ -933,3 +939,98 @@ class rprop_steps(Transform):
         results = jax.tree.map(one, updates, state.prev, state.step_sizes)
         out, sizes, prev = tree.unzip(updates, results, 3)
         return out, RpropStepsState(step_sizes=sizes, prev=prev)
+
+
+class MaxAbsScalingState(NamedTuple):
+    """State of `max_abs_scaling`: the step count and the decayed maximum of ``|g|``."""
+
+    count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
+    nu: Updates
+
+
+@pytree_dataclass
+class max_abs_scaling(Transform):
+    r"""Keras's Adamax scaling: eps added *outside* the maximum.
+
+    .. math:: u_t = \max(b_2 u_{t-1}, |g_t|), \qquad x_t / (u_t + \epsilon)
+
+    `gradtx.scale_by_infinity_norm` (optax's and PyTorch's form) adds eps inside:
+    :math:`\max(b_2 u_{t-1}, |g_t| + \epsilon)`, and stores it.
+
+    Args:
+      b2: decay of the maximum, in [0, 1).
+      eps: added to the maximum.
+
+    Returns:
+      A transform whose state is `MaxAbsScalingState`.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.keras.max_abs_scaling(0.5, eps=1.0)
+      >>> tx.update(jnp.full(2, 3.0), tx.init(jnp.zeros(2)))[0]  # 3 / (3 + 1)
+      Array([0.75, 0.75], dtype=float32)
+
+    References:
+      ``keras.optimizers.Adamax``.
+    """
+
+    b2: Any = hyper(default=0.999)
+    eps: Any = hyper(default=1e-7)
+
+    def init(self, params: Params) -> MaxAbsScalingState:
+        return MaxAbsScalingState(count=zero_count(), nu=tree.zeros_like(params))
+
+    def _update(self, updates: Updates, state: MaxAbsScalingState, params: Params | None, ctx: Context):
+        gradient = ctx.statistics_input(updates)
+        b2, eps = self.at("b2", state.count), self.at("eps", state.count)
+        nu = jax.tree.map(
+            lambda g, n: jnp.maximum(tree.cast(b2, n.dtype) * n, jnp.abs(g)), gradient, state.nu
+        )
+        out = jax.tree.map(lambda x, n: x / (n + tree.cast(eps, n.dtype)), updates, nu)
+        return out, MaxAbsScalingState(count=safe_increment(state.count), nu=nu)
+
+
+@pytree_dataclass
+class subtract_decayed_weights(Transform):
+    r"""Keras's weight decay ``w -= w * wd * lr`` before the step, as an added update.
+
+    Returns :math:`(W - W \lambda \eta) - W + u`, the first difference rounded as
+    Keras rounds it (the decayed weights are stored before the step is subtracted).
+    Place it last, after the learning rate.
+
+    Args:
+      learning_rate: :math:`\eta`, a number or a schedule.
+      weight_decay: :math:`\lambda`.
+
+    Returns:
+      A transform whose state is `MultiplyWeightsState`.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.keras.subtract_decayed_weights(0.5, 0.5)
+      >>> p = jnp.full(2, 2.0)
+      >>> tx.update(jnp.zeros(2), tx.init(p), p)[0]  # -2 * 0.5 * 0.5
+      Array([-0.5, -0.5], dtype=float32)
+
+    References:
+      ``keras.optimizers.Optimizer(weight_decay=...)``, ``keras.optimizers.AdamW``.
+    """
+
+    learning_rate: Any = hyper()
+    weight_decay: Any = hyper()
+
+    def init(self, params: Params) -> MultiplyWeightsState:
+        del params
+        return MultiplyWeightsState(count=zero_count())
+
+    def _update(self, updates: Updates, state: MultiplyWeightsState, params: Params | None, ctx: Context):
+        del ctx
+        require_params("subtract_decayed_weights", params, updates)
+        lr, wd = self.at("learning_rate", state.count), self.at("weight_decay", state.count)
+
+        def one(u: jax.Array, p: jax.Array) -> jax.Array:
+            decayed = rounded(p - p * tree.cast(wd, p.dtype) * tree.cast(lr, p.dtype), state.count)
+            return (decayed + u) - p
+
+        out = jax.tree.map(one, updates, params)
+        return out, MultiplyWeightsState(count=safe_increment(state.count))
