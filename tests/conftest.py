@@ -11,7 +11,7 @@ from collections.abc import Iterator
 # Keras runs on JAX in the tests (gradtx.keras is compared with it); set before any import.
 os.environ["KERAS_BACKEND"] = "jax"
 
-import jax  # noqa: E402
+import jax
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")

@@ -60,3 +60,21 @@ def test_public_name_is_documented(name):
 def test_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+PRESET_NAMES = [
+    (module, name)
+    for module in (gradtx.torch, gradtx.keras, gradtx.keras.schedules, gradtx.torch.lr_scheduler)
+    for name in module.__all__
+    if not inspect.ismodule(getattr(module, name))
+]
+
+
+@pytest.mark.parametrize(
+    ("module", "name"), PRESET_NAMES, ids=[f"{m.__name__}.{n}" for m, n in PRESET_NAMES]
+)
+def test_preset_name_is_documented(module, name):
+    assert sorted(module.__all__) == module.__all__
+    doc = inspect.getdoc(getattr(module, name)) or ""
+    for section in ("Args:", "Returns:", "Example:", "References:"):
+        assert section in doc, f"{module.__name__}.{name}: docstring lacks {section}"

@@ -38,6 +38,7 @@ from gradtx.chains import Chain, labelled
 from gradtx.keras import schedules
 from gradtx.transforms.adaptive import scale_by_rms, scale_by_rss, scale_by_stddev
 from gradtx.transforms.clipping import clip, clip_by_global_norm
+from gradtx.transforms.elementwise import scale_by_lion
 from gradtx.transforms.frameworks import (
     clip_by_norm,
     ftrl,
@@ -48,12 +49,10 @@ from gradtx.transforms.frameworks import (
 )
 from gradtx.transforms.momentum import bias_correction, momentum, trace
 from gradtx.transforms.scaling import scale, scale_by_learning_rate
-from gradtx.transforms.elementwise import scale_by_lion
 from gradtx.transforms.statistics import scale_by_adadelta
 from gradtx.transforms.trust import scale_by_trust_ratio
 
 __all__ = [
-    "SGD",
     "Adadelta",
     "Adagrad",
     "Adam",
@@ -64,6 +63,7 @@ __all__ = [
     "Lion",
     "Nadam",
     "RMSprop",
+    "SGD",
     "clip_by_norm",
     "ftrl",
     "max_abs_scaling",

@@ -76,7 +76,6 @@ from gradtx.transforms.statistics import scale_by_adadelta
 
 __all__ = [
     "ASGD",
-    "SGD",
     "Adadelta",
     "Adafactor",
     "Adagrad",
@@ -98,6 +97,7 @@ __all__ = [
     "RAdam",
     "RMSprop",
     "Rprop",
+    "SGD",
     "SequentialLR",
     "StepLR",
     "adam_moments",

@@ -279,6 +279,9 @@ def rectification_length(one_minus_b2: Any, t: jax.Array) -> jax.Array:
       >>> import gradtx, jax.numpy as jnp
       >>> round(float(gradtx.torch.rectification_length(0.001, jnp.asarray(6.0))), 5)
       5.99416
+
+    References:
+      Liu et al., 2020, RAdam (eq. 6 and algorithm 2); ``torch.optim.RAdam``.
     """
     rate = -jnp.log1p(-jnp.asarray(one_minus_b2, dtype=t.dtype))  # l = -log(b2)
     return 1 - 2 * _g(rate) + 2 * t * _g(t * rate)
@@ -290,6 +293,21 @@ def exact_correction(one_minus_decay: Any, count: jax.Array) -> jax.Array:
     optax (and the shared blocks) raise the float32-rounded decay to the power ``t``:
     0.999 is stored as 0.99900001, which puts ``1 - 0.999**10`` off by 1.3e-5 relative.
     PyTorch computes it in Python floats; this matches it to about 2e-7.
+
+    Args:
+      one_minus_decay: ``1 - decay``, given precisely (a Python number or an array).
+      count: the step t, from 1 (an integer array).
+
+    Returns:
+      ``1 - decay**t`` as a float32 (or wider) scalar.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> float(gradtx.torch.exact_correction(0.5, jnp.asarray(2)))  # 1 - 0.5**2
+      0.75
+
+    References:
+      ``torch.optim.Adam``'s ``bias_correction1``, ``bias_correction2``.
     """
     t = count.astype(tree.float_dtype())
     return -jnp.expm1(t * jnp.log1p(-jnp.asarray(one_minus_decay, dtype=t.dtype)))
