@@ -70,9 +70,7 @@ PRESET_NAMES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("module", "name"), PRESET_NAMES, ids=[f"{m.__name__}.{n}" for m, n in PRESET_NAMES]
-)
+@pytest.mark.parametrize(("module", "name"), PRESET_NAMES, ids=[f"{m.__name__}.{n}" for m, n in PRESET_NAMES])
 def test_preset_name_is_documented(module, name):
     assert sorted(module.__all__) == module.__all__
     doc = inspect.getdoc(getattr(module, name)) or ""

@@ -90,3 +90,9 @@ def test_readme_counts_match_the_catalogue_and_optax():
         f"{len(shared)} of optax's {len([n for n in dir(optax) if not n.startswith('_')])} public names"
         in README
     )
+
+
+def test_presets_block_runs_and_prints_the_keras_chain(capsys):
+    block = next(b for b in PYTHON_BLOCKS if "gradtx.torch.OneCycleLR" in b)
+    exec(compile(block, "README presets", "exec"), {})
+    assert capsys.readouterr().out == repr(gradtx.keras.Adam()) + "\n"

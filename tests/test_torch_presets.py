@@ -652,3 +652,15 @@ def test_rectification_length_is_float64_accurate() -> None:
         exact = 2 / (1 - b2) - 1 - 2 * t * b2**t / (1 - b2**t)
         got = np.asarray(gt.rectification_length(1 - b2, jnp.asarray(t, jnp.float32)), np.float64)
         assert np.max(np.abs(got - exact) / np.maximum(exact, 1.0)) < 2e-6
+
+
+def test_optax_rprop_applies_each_step_one_step_late() -> None:
+    """The README's table: optax's (and gradtx.rprop's) Rprop lags PyTorch's by a step."""
+    _, ours_us, _ = run_gradtx(gt.Rprop(lr=0.01), PARAMS, GRADS[:2])
+    _, optax_like, _ = run_gradtx(gradtx.rprop(0.01), PARAMS, GRADS[:2])
+    assert all(not np.any(u) for u in optax_like[0])  # optax's first update is zero
+    g1, g2 = jax.tree.leaves(GRADS[0]), jax.tree.leaves(GRADS[1])
+    for late, first, a, b in zip(optax_like[1], ours_us[0], g1, g2, strict=True):
+        same_sign = np.sign(a) == np.sign(b)  # where the sign flips, optax skips the step
+        assert same_sign.any()
+        np.testing.assert_array_equal(late[same_sign], first[same_sign])  # PyTorch's first step
