@@ -91,3 +91,49 @@ def test_packed_state_checkpoints_and_donates():
         np.testing.assert_array_equal(a, b)
     text = donated.lower(packed, state, grads).as_text()
     assert "tf.aliasing_output" in text or "jax.buffer_donor" in text
+
+
+PRESETS = {
+    "torch.SGD": lambda: gradtx.torch.SGD(0.05, momentum=0.9, dampening=0.3, weight_decay=0.1),
+    "torch.Adam": lambda: gradtx.torch.Adam(0.01, amsgrad=True, maximize=True),
+    "torch.AdamW": lambda: gradtx.torch.AdamW(0.01, weight_decay=0.1),
+    "torch.RMSprop": lambda: gradtx.torch.RMSprop(0.01, centered=True, momentum=0.5),
+    "torch.Adagrad": lambda: gradtx.torch.Adagrad(0.1, lr_decay=0.01),
+    "torch.Adadelta": lambda: gradtx.torch.Adadelta(),
+    "torch.Adamax": lambda: gradtx.torch.Adamax(0.01),
+    "torch.NAdam": lambda: gradtx.torch.NAdam(0.01, weight_decay=0.1, decoupled_weight_decay=True),
+    "torch.RAdam": lambda: gradtx.torch.RAdam(0.01),
+    "torch.ASGD": lambda: gradtx.torch.ASGD(0.05, t0=10),
+    "torch.Rprop": lambda: gradtx.torch.Rprop(0.01),
+    "torch.Adafactor": lambda: gradtx.torch.Adafactor(0.05, weight_decay=0.1),
+    "torch.clip_grad_norm": lambda: gradtx.chain(gradtx.torch.clip_grad_norm(0.5), gradtx.torch.SGD(0.1)),
+    "keras.SGD": lambda: gradtx.keras.SGD(0.05, momentum=0.9, clipnorm=0.5),
+    "keras.AdamW": lambda: gradtx.keras.AdamW(0.01, amsgrad=True, use_ema=True, ema_overwrite_frequency=7),
+    "keras.RMSprop": lambda: gradtx.keras.RMSprop(0.01, centered=True, momentum=0.5),
+    "keras.Adamax": lambda: gradtx.keras.Adamax(0.01, global_clipnorm=1.0),
+    "keras.Nadam": lambda: gradtx.keras.Nadam(0.01),
+    "keras.Lamb": lambda: gradtx.keras.Lamb(0.01),
+    "keras.Ftrl": lambda: gradtx.keras.Ftrl(0.1, l1_regularization_strength=0.01),
+}
+
+
+LANDING = ("torch.AdamW", "torch.NAdam", "keras.AdamW")
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_on_packed_trees(name):
+    """The framework presets on packed parameters: the plain tree's numbers (Adafactor's
+    factored statistics, Keras's per-leaf clipnorm and Lamb's trust ratio see the
+    original leaves)."""
+    packed = gradtx.pack(PARAMS)
+    packed_grads = jax.vmap(packed.layout.pack)(GRADS)
+    plain, _ = run_updates(PRESETS[name](), PARAMS, GRADS)
+    ours, _ = run_updates(PRESETS[name](), packed, packed_grads)
+    assert isinstance(ours, gradtx.Packed)
+    ours = jax.vmap(lambda u: u.unpack())(ours)
+    if name in LANDING:
+        # The decoupled decay returns (p * f + u) - p, an update on the parameters' grid:
+        # compare where the parameters land, p + u (a rounding of u in another fusion moves
+        # it by one ulp of p, 1e-5 of the update's scale).
+        ours, plain = (jax.tree.map(lambda p, u: p[None] + u, PARAMS, x) for x in (ours, plain))
+    assert_close_to_scale(ours, plain, 1e-6, f"{name} packed")

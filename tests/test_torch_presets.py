@@ -664,3 +664,28 @@ def test_optax_rprop_applies_each_step_one_step_late() -> None:
         same_sign = np.sign(a) == np.sign(b)  # where the sign flips, optax skips the step
         assert same_sign.any()
         np.testing.assert_array_equal(late[same_sign], first[same_sign])  # PyTorch's first step
+
+
+def test_presets_are_data_new_numbers_do_not_recompile() -> None:
+    """A preset passed into jit: a new lr, beta or weight decay (and a new scheduler
+    number) reuses the compiled step, and vmap sweeps a batch of learning rates. (A
+    coupled decay or a momentum of exactly 0 drops its block, as PyTorch skips it: a
+    new structure; AdamW keeps its decay block at 0.)"""
+
+    @jax.jit
+    def step(opt: Any, p: Any, g: Any) -> Any:
+        u, _ = opt.update(g, opt.init(p), p)
+        return u
+
+    p, g = jnp.ones(3), jnp.full(3, 0.5)
+    outs = [
+        step(gt.AdamW(lr=gt.OneCycleLR(max_lr=lr, total_steps=100), betas=(b1, 0.999), weight_decay=wd), p, g)
+        for lr, b1, wd in ((0.1, 0.9, 0.01), (0.2, 0.8, 0.02), (0.3, 0.7, 0.0))
+    ]
+    assert step._cache_size() == 1  # pyright: ignore[reportAttributeAccessIssue]
+    assert not np.allclose(outs[0], outs[1])
+    rates = jnp.array([0.1, 0.2])
+    batch = jax.vmap(
+        lambda lr: gt.SGD(lr=lr, momentum=0.9).update(g, gt.SGD(lr=lr, momentum=0.9).init(p))[0]
+    )(rates)
+    np.testing.assert_allclose(np.asarray(batch), -np.outer(np.asarray(rates), np.asarray(g)), rtol=1e-6)

@@ -36,6 +36,7 @@ from typing import Any
 from gradtx.base import Transform
 from gradtx.chains import Chain, labelled
 from gradtx.keras import schedules
+from gradtx.schedules.decay import concrete
 from gradtx.transforms.adaptive import scale_by_rms, scale_by_rss, scale_by_stddev
 from gradtx.transforms.clipping import clip, clip_by_global_norm
 from gradtx.transforms.elementwise import scale_by_lion
@@ -76,7 +77,7 @@ _LR = {"scale_by_learning_rate.learning_rate": "learning_rate"}
 
 
 def _positive(owner: str, name: str, value: Any) -> None:
-    if value is not None and not callable(value) and not value > 0:
+    if value is not None and concrete(value) and not value > 0:
         raise ValueError(f"{owner}: {name} must be > 0 or None, got {value!r}")
 
 
@@ -124,7 +125,7 @@ def _build(
     blocks += core
     if not lr_inside:
         blocks.append(scale_by_learning_rate(learning_rate))
-    if weight_decay is not None and (callable(weight_decay) or weight_decay != 0):
+    if weight_decay is not None and (not concrete(weight_decay) or weight_decay != 0 or name == "AdamW"):
         blocks.append(subtract_decayed_weights(learning_rate, weight_decay))
     if use_ema:
         blocks.append(params_average(momentum=ema_momentum, overwrite_every=overwrite, form="ema"))
@@ -181,7 +182,7 @@ def SGD(learning_rate: Any = 0.01, momentum: Any = 0.0, nesterov: bool = False, 
       ``keras.optimizers.SGD``.
     """
     core: list[Transform] = [scale_by_learning_rate(learning_rate)]
-    if callable(momentum) or momentum != 0:
+    if not concrete(momentum) or momentum != 0:
         core.append(trace(momentum, nesterov))
     return _build(
         "SGD", core, learning_rate, _base(**kwargs), lr_inside=True, names={"trace.decay": "momentum"}
@@ -318,7 +319,7 @@ def RMSprop(
     """
     scaling = scale_by_stddev(rho, epsilon) if centered else scale_by_rms(rho, epsilon)
     core: list[Transform] = [scaling, scale_by_learning_rate(learning_rate)]
-    if callable(momentum) or momentum != 0:
+    if not concrete(momentum) or momentum != 0:
         core.append(trace(momentum))
     names = {"scale_by_rms.decay": "rho", "scale_by_stddev.decay": "rho", "trace.decay": "momentum"}
     return _build("RMSprop", core, learning_rate, _base(**kwargs), lr_inside=True, names=names)
@@ -551,7 +552,7 @@ def Ftrl(
     """
     if kwargs.get("weight_decay") is not None:
         raise ValueError("Ftrl: weight_decay is not provided: FTRL sets the weights from its own state")
-    if not callable(learning_rate_power) and learning_rate_power > 0:
+    if concrete(learning_rate_power) and learning_rate_power > 0:
         raise ValueError(f"Ftrl: learning_rate_power must be <= 0, got {learning_rate_power!r}")
     core: list[Transform] = [
         ftrl(

@@ -33,7 +33,7 @@ from gradtx.base import Transform
 from gradtx.chains import Chain, labelled
 from gradtx.rules import path_rules
 from gradtx.schedules.compose import multiply_schedules
-from gradtx.schedules.decay import inverse_time_decay
+from gradtx.schedules.decay import concrete, inverse_time_decay
 from gradtx.torch import lr_scheduler
 from gradtx.torch.lr_scheduler import (
     ChainedScheduler,
@@ -124,7 +124,7 @@ _LR = {"scale_by_learning_rate.learning_rate": "lr", "multiply_weights.learning_
 def _check(owner: str, **values: Any) -> None:
     """PyTorch's own argument checks, in gradtx's words (a schedule is not checked)."""
     for name, value in values.items():
-        if callable(value) or value is None:
+        if not concrete(value) or value is None:  # a schedule or a traced value
             continue
         number = _checks._numbers(value)
         if number is None:
@@ -144,7 +144,9 @@ def _betas(owner: str, betas: Sequence[Any]) -> tuple[Any, Any]:
 
 
 def _nonzero(value: Any) -> bool:
-    return callable(value) or value != 0
+    """Whether a block is needed: PyTorch skips it for exactly 0 (a schedule or a traced
+    value may be anything)."""
+    return not concrete(value) or value != 0
 
 
 def _head(maximize: bool, weight_decay: Any = 0.0) -> list[Transform]:
@@ -157,10 +159,11 @@ def _head(maximize: bool, weight_decay: Any = 0.0) -> list[Transform]:
     return blocks
 
 
-def _tail(lr: Any, decoupled_weight_decay: Any = 0.0) -> list[Transform]:
-    """The learning rate, then decoupled weight decay (``p *= 1 - lr * wd``)."""
+def _tail(lr: Any, decoupled_weight_decay: Any = 0.0, keep: bool = False) -> list[Transform]:
+    """The learning rate, then decoupled weight decay (``p *= 1 - lr * wd``), kept even
+    at 0 with ``keep`` (AdamW: its decay is then data, changed without a recompile)."""
     blocks: list[Transform] = [scale_by_learning_rate(lr)]
-    if _nonzero(decoupled_weight_decay):
+    if keep or _nonzero(decoupled_weight_decay):
         blocks.append(multiply_weights(lr, decoupled_weight_decay))
     return blocks
 
@@ -341,7 +344,7 @@ def AdamW(
     del foreach, capturable, differentiable, fused
     b1, b2 = _betas("AdamW", betas)
     _check("AdamW", lr=lr, eps=eps, weight_decay=weight_decay)
-    blocks = [*_head(maximize), *_adam_core(b1, b2, eps, amsgrad), *_tail(lr, weight_decay)]
+    blocks = [*_head(maximize), *_adam_core(b1, b2, eps, amsgrad), *_tail(lr, weight_decay, keep=True)]
     return labelled("torch.AdamW", *blocks, readout_names=_ADAM_NAMES)
 
 
@@ -819,7 +822,7 @@ def Adafactor(
       Shazeer and Stern, 2018; ``torch.optim.Adafactor``.
     """
     del foreach
-    if beta2_decay > 0 if isinstance(beta2_decay, (int, float)) else False:
+    if concrete(beta2_decay) and beta2_decay > 0:
         raise ValueError(f"Adafactor: beta2_decay must be <= 0, got {beta2_decay!r}")
     eps1, eps2 = eps
     _check("Adafactor", lr=lr, eps1=eps1, eps2=eps2, d=d, weight_decay=weight_decay)

@@ -30,6 +30,7 @@ from gradtx.base import (
     zero_count,
 )
 from gradtx.data import hyper, pytree_dataclass, static
+from gradtx.packed import map_leaves, repacked, unpacked
 from gradtx.schedules.decay import Schedule, steps_of
 
 
@@ -538,11 +539,12 @@ class factored_relative_rms(Transform):
         def full(p: jax.Array) -> jax.Array:
             return jnp.zeros_like(p) if p.ndim < 2 else jnp.zeros([], p.dtype)
 
+        plain = unpacked(params)  # packed parameters: the statistics of the original leaves
         return FactoredRelativeRmsState(
             count=zero_count(),
-            row_var=jax.tree.map(rows, params),
-            col_var=jax.tree.map(cols, params),
-            variance=jax.tree.map(full, params),
+            row_var=jax.tree.map(rows, plain),
+            col_var=jax.tree.map(cols, plain),
+            variance=jax.tree.map(full, plain),
         )
 
     def _update(self, updates: Updates, state: FactoredRelativeRmsState, params: Params | None, ctx: Context):
@@ -572,9 +574,10 @@ class factored_relative_rms(Transform):
             f = 1 - jnp.asarray(at("lr"), jnp.float32) * jnp.asarray(at("weight_decay"), jnp.float32)
             return (rounded(p * f.astype(p.dtype), state.count) - (alpha / denom) * u) - p, r, c, v
 
-        results = jax.tree.map(one, updates, params, state.row_var, state.col_var, state.variance)
-        out, r, c, v = tree.unzip(updates, results, 4)
-        return out, FactoredRelativeRmsState(count=count, row_var=r, col_var=c, variance=v)
+        plain = unpacked(updates)
+        results = jax.tree.map(one, plain, unpacked(params), state.row_var, state.col_var, state.variance)
+        out, r, c, v = tree.unzip(plain, results, 4)
+        return repacked(updates, out), FactoredRelativeRmsState(count=count, row_var=r, col_var=c, variance=v)
 
 
 class ParamsAverageState(NamedTuple):
@@ -797,7 +800,7 @@ class clip_by_norm(Transform):
             norm = jnp.sqrt(jnp.sum(g * g))
             return g * c / jnp.maximum(norm, c)
 
-        return jax.tree.map(one, updates), state
+        return map_leaves(one, updates), state  # each original leaf, also when packed
 
 
 class FtrlState(NamedTuple):
