@@ -28,6 +28,15 @@ from gradtx.types import ScalarOrSchedule
 ScaleState = EmptyState
 
 
+def _times(factor: Any, g: jax.Array) -> jax.Array:
+    """``factor * g`` computed in float32 (or wider) and rounded once to ``g``'s dtype:
+    a learning rate is never rounded to bfloat16 (0.01 would become 0.010009766)."""
+    dtype = tree.compute_dtype(g.dtype)
+    if dtype == g.dtype:
+        return tree.cast(factor, g.dtype) * g
+    return (tree.cast(factor, dtype) * tree.to(g, dtype)).astype(g.dtype)
+
+
 @pytree_dataclass
 class scale(Stateless):
     """Multiplies the updates by ``step_size``.
@@ -52,7 +61,7 @@ class scale(Stateless):
     def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
         del params
         step_size = self.at("step_size", count)
-        return jax.tree.map(lambda g: tree.cast(step_size, g.dtype) * g, updates)
+        return jax.tree.map(lambda g: _times(step_size, g), updates)
 
 
 class ScaleByLearningRateState(NamedTuple):
@@ -105,7 +114,7 @@ class scale_by_learning_rate(Transform):
         if callable(lr):
             lr = lr(state.count)
         step = -lr if self.flip_sign else lr
-        return jax.tree.map(lambda g: tree.cast(step, g.dtype) * g, updates), new_state
+        return jax.tree.map(lambda g: _times(step, g), updates), new_state
 
 
 class ScaleByScheduleState(NamedTuple):
@@ -143,5 +152,5 @@ class scale_by_schedule(Transform):
     def _update(self, updates: Updates, state: ScaleByScheduleState, params: Params | None, ctx: Context):
         del params, ctx
         step_size = self.step_size_fn(state.count)
-        out = jax.tree.map(lambda g: tree.cast(step_size, g.dtype) * g, updates)
+        out = jax.tree.map(lambda g: _times(step_size, g), updates)
         return out, ScaleByScheduleState(count=safe_increment(state.count))
