@@ -88,9 +88,11 @@ def _build(
     base: dict[str, Any],
     *,
     lr_inside: bool = False,
+    keep_decay: bool = False,
     names: dict[str, str] | None = None,
 ) -> Chain:
-    """Keras's base optimizer around ``core``: scaling, clipping, the step, weight decay, EMA."""
+    """Keras's base optimizer around ``core``: scaling, clipping, the step, weight decay,
+    EMA. ``keep_decay`` keeps the decay block at 0 (AdamW: its decay is then data)."""
     weight_decay = base.pop("weight_decay")
     clipnorm, clipvalue = base.pop("clipnorm"), base.pop("clipvalue")
     global_clipnorm = base.pop("global_clipnorm")
@@ -125,7 +127,7 @@ def _build(
     blocks += core
     if not lr_inside:
         blocks.append(scale_by_learning_rate(learning_rate))
-    if weight_decay is not None and (not concrete(weight_decay) or weight_decay != 0 or name == "AdamW"):
+    if weight_decay is not None and (keep_decay or not concrete(weight_decay) or weight_decay != 0):
         blocks.append(subtract_decayed_weights(learning_rate, weight_decay))
     if use_ema:
         blocks.append(params_average(momentum=ema_momentum, overwrite_every=overwrite, form="ema"))
@@ -279,7 +281,7 @@ def AdamW(
     """
     core = _adam_core(beta_1, beta_2, epsilon, amsgrad)
     base = _base(weight_decay=weight_decay, **kwargs)
-    return _build("AdamW", core, learning_rate, base, names=_ADAM_NAMES)
+    return _build("AdamW", core, learning_rate, base, keep_decay=True, names=_ADAM_NAMES)
 
 
 def RMSprop(

@@ -31,8 +31,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from gradtx._checks import checked
 from gradtx.data import hyper, pytree_dataclass, static
-from gradtx.schedules.compose import _as_schedule
+from gradtx.schedules.compose import _as_schedule, join_schedules
 from gradtx.schedules.decay import Schedule, steps_of
 
 __all__ = [
@@ -605,8 +606,8 @@ class LambdaLR(Schedule):
         return self.lr * jnp.asarray(self.lr_lambda(steps_of(count)))
 
 
-@pytree_dataclass
-class SequentialLR(Schedule):
+@checked
+def SequentialLR(schedulers: Sequence[Any], milestones: Sequence[int]) -> Schedule:
     """``schedulers[i]`` from ``milestones[i - 1]`` on, each restarted at step 0.
 
     Args:
@@ -614,7 +615,7 @@ class SequentialLR(Schedule):
       milestones: one step per schedule after the first, increasing.
 
     Returns:
-      A schedule.
+      ``gradtx.join_schedules(schedulers, milestones)``.
 
     Example:
       >>> import gradtx
@@ -627,28 +628,7 @@ class SequentialLR(Schedule):
     References:
       ``torch.optim.lr_scheduler.SequentialLR``.
     """
-
-    schedulers: Sequence[Any] = hyper()
-    milestones: Sequence[int] = static()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "schedulers", tuple(_as_schedule(s) for s in self.schedulers))
-        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
-        if len(self.milestones) != len(self.schedulers) - 1:
-            raise ValueError(
-                f"SequentialLR: milestones needs one step per scheduler after the first: "
-                f"{len(self.schedulers)} schedulers, got {len(self.milestones)} milestones"
-            )
-        if any(b <= a for a, b in zip(self.milestones, self.milestones[1:], strict=False)):
-            raise ValueError(f"SequentialLR: milestones must increase, got {list(self.milestones)}")
-        super().__post_init__()
-
-    def __call__(self, count: Any) -> jax.Array:
-        step = jnp.asarray(count)
-        out = self.schedulers[0](step)
-        for milestone, schedule in zip(self.milestones, self.schedulers[1:], strict=True):
-            out = jnp.where(step < milestone, out, schedule(step - milestone))
-        return out
+    return join_schedules(schedulers, milestones)
 
 
 _CHAINABLE = ("StepLR", "MultiStepLR", "ExponentialLR", "LinearLR", "ConstantLR", "PolynomialLR")

@@ -237,16 +237,22 @@ class multiply_weights(Transform):
         del params
         return MultiplyWeightsState(count=zero_count())
 
+    def _decayed(self, p: jax.Array, lr: Any, wd: Any) -> jax.Array:
+        """The decayed weights, before rounding: ``p * (1 - lr * wd)``, the factor
+        computed in float32 and rounded to ``p``'s dtype as PyTorch rounds it."""
+        factor = 1 - jnp.asarray(lr, jnp.float32) * jnp.asarray(wd, jnp.float32)
+        return p * tree.to(factor, p.dtype)
+
     def _update(self, updates: Updates, state: MultiplyWeightsState, params: Params | None, ctx: Context):
         del ctx
-        require_params("multiply_weights", params, updates)
+        require_params(type(self).__name__, params, updates)
         lr, wd = self.at("learning_rate", state.count), self.at("weight_decay", state.count)
 
         def one(u: jax.Array, p: jax.Array) -> jax.Array:
-            factor = 1 - jnp.asarray(lr, jnp.float32) * jnp.asarray(wd, jnp.float32)
-            # PyTorch's two in-place roundings, p * f and then + u; the difference from
-            # p is exact (Sterbenz), so apply_updates lands on PyTorch's value.
-            return (rounded(p * tree.to(factor, p.dtype), state.count) + u) - p
+            # Two roundings, the decayed weights and then + u, as the frameworks' in-place
+            # ops; the difference from p is exact (Sterbenz), so apply_updates lands on
+            # the framework's value.
+            return (rounded(self._decayed(p, lr, wd), state.count) + u) - p
 
         out = jax.tree.map(one, updates, params)
         return out, MultiplyWeightsState(count=safe_increment(state.count))
@@ -552,14 +558,18 @@ class factored_relative_rms(Transform):
         require_params("factored_relative_rms", params, updates)
         count = safe_increment(state.count)
         t = count.astype(tree.float_dtype())
-        at = lambda name: self.at(name, state.count)  # noqa: E731
-        weight = t ** jnp.asarray(at("beta2_decay"), t.dtype)
-        rho = jnp.minimum(jnp.asarray(at("lr"), t.dtype), 1 / jnp.sqrt(t))
+        # Read once (a schedule is evaluated once per step, not once per leaf).
+        lr, beta2_decay, eps1_t, eps2, d, wd = (
+            self.at(name, state.count) for name in ("lr", "beta2_decay", "eps1", "eps2", "d", "weight_decay")
+        )
+        weight = t ** jnp.asarray(beta2_decay, t.dtype)
+        rho = jnp.minimum(jnp.asarray(lr, t.dtype), 1 / jnp.sqrt(t))
+        # PyTorch's p *= 1 - lr * wd, its factor rounded as PyTorch rounds it.
+        f = 1 - jnp.asarray(lr, jnp.float32) * jnp.asarray(wd, jnp.float32)
 
         def one(g: jax.Array, p: jax.Array, r: jax.Array, c: jax.Array, v: jax.Array):
-            eps1 = at("eps1")
-            eps1 = jnp.finfo(g.dtype).eps if eps1 is None else jnp.asarray(eps1, g.dtype)
-            alpha = jnp.maximum(jnp.asarray(at("eps2"), g.dtype), jnp.sqrt(jnp.mean(p * p))) * rho
+            eps1 = jnp.finfo(g.dtype).eps if eps1_t is None else jnp.asarray(eps1_t, g.dtype)
+            alpha = jnp.maximum(jnp.asarray(eps2, g.dtype), jnp.sqrt(jnp.mean(p * p))) * rho
             w = tree.to(weight, g.dtype)
             if g.ndim >= 2:
                 r = r + w * (jnp.mean(g * g, axis=-1, keepdims=True) - r)
@@ -569,9 +579,7 @@ class factored_relative_rms(Transform):
                 v = v + w * (g * g - v)
                 estimate = v
             u = g * jax.lax.rsqrt(jnp.maximum(estimate, eps1 * eps1))
-            denom = jnp.maximum(1.0, jnp.sqrt(jnp.mean(u * u)) / jnp.asarray(at("d"), g.dtype))
-            # PyTorch's p *= 1 - lr * wd, its factor rounded as PyTorch rounds it.
-            f = 1 - jnp.asarray(at("lr"), jnp.float32) * jnp.asarray(at("weight_decay"), jnp.float32)
+            denom = jnp.maximum(1.0, jnp.sqrt(jnp.mean(u * u)) / jnp.asarray(d, g.dtype))
             return (rounded(p * f.astype(p.dtype), state.count) - (alpha / denom) * u) - p, r, c, v
 
         plain = unpacked(updates)
@@ -865,16 +873,24 @@ class ftrl(Transform):
     def _update(self, updates: Updates, state: FtrlState, params: Params | None, ctx: Context):
         del ctx
         require_params("ftrl", params, updates)
-        at = lambda name: self.at(name, state.count)  # noqa: E731
-        power = at("learning_rate_power")
+        # Read once (a schedule is evaluated once per step, not once per leaf).
+        lr_t, power, beta, l1_t, l2_t, shrink_t = (
+            self.at(name, state.count)
+            for name in (
+                "learning_rate",
+                "learning_rate_power",
+                "beta",
+                "l1_regularization_strength",
+                "l2_regularization_strength",
+                "l2_shrinkage_regularization_strength",
+            )
+        )
 
         def one(g: jax.Array, w: jax.Array, n: jax.Array, z: jax.Array):
-            lr = tree.cast(at("learning_rate"), g.dtype)
-            l2 = tree.cast(at("l2_regularization_strength"), g.dtype) + tree.cast(at("beta"), g.dtype) / (
-                2.0 * lr
-            )
-            l1 = tree.cast(at("l1_regularization_strength"), g.dtype)
-            shrink = tree.cast(at("l2_shrinkage_regularization_strength"), g.dtype)
+            lr = tree.cast(lr_t, g.dtype)
+            l2 = tree.cast(l2_t, g.dtype) + tree.cast(beta, g.dtype) / (2.0 * lr)
+            l1 = tree.cast(l1_t, g.dtype)
+            shrink = tree.cast(shrink_t, g.dtype)
             p = tree.cast(power, g.dtype)
             g_used = g + 2 * shrink * w
             new_n = n + g * g
@@ -1012,7 +1028,7 @@ class max_abs_scaling(Transform):
 
 
 @pytree_dataclass
-class subtract_decayed_weights(Transform):
+class subtract_decayed_weights(multiply_weights):
     r"""Keras's weight decay ``w -= w * wd * lr`` before the step, as an added update.
 
     Returns :math:`(W - W \lambda \eta) - W + u`, the first difference rounded as
@@ -1037,21 +1053,5 @@ class subtract_decayed_weights(Transform):
       ``keras.optimizers.Optimizer(weight_decay=...)``, ``keras.optimizers.AdamW``.
     """
 
-    learning_rate: Any = hyper()
-    weight_decay: Any = hyper()
-
-    def init(self, params: Params) -> MultiplyWeightsState:
-        del params
-        return MultiplyWeightsState(count=zero_count())
-
-    def _update(self, updates: Updates, state: MultiplyWeightsState, params: Params | None, ctx: Context):
-        del ctx
-        require_params("subtract_decayed_weights", params, updates)
-        lr, wd = self.at("learning_rate", state.count), self.at("weight_decay", state.count)
-
-        def one(u: jax.Array, p: jax.Array) -> jax.Array:
-            decayed = rounded(p - p * tree.cast(wd, p.dtype) * tree.cast(lr, p.dtype), state.count)
-            return (decayed + u) - p
-
-        out = jax.tree.map(one, updates, params)
-        return out, MultiplyWeightsState(count=safe_increment(state.count))
+    def _decayed(self, p: jax.Array, lr: Any, wd: Any) -> jax.Array:
+        return p - p * tree.cast(wd, p.dtype) * tree.cast(lr, p.dtype)
