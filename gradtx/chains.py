@@ -103,8 +103,10 @@ def chain(*transforms: Any) -> Chain:
       A `Chain` whose state is the tuple of the transforms' states.
 
     Example:
-      >>> import gradtx
-      >>> opt = gradtx.chain(gradtx.clip_by_global_norm(1.0), gradtx.adam(1e-3))
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.chain(gradtx.clip_by_global_norm(2.5), gradtx.sgd(0.5))
+      >>> opt.update(jnp.array([3.0, 4.0]), opt.init(jnp.zeros(2)))[0]  # norm 5 -> 2.5, then -0.5 *
+      Array([-0.75, -1.  ], dtype=float32)
     """
     return Chain(tuple(_as_transform(tx, "chain") for tx in transforms))
 

@@ -62,6 +62,17 @@ def test_docstring_examples_run(module):
     assert result.failed == 0
 
 
+def test_every_docstring_example_shows_a_result():
+    """An example that only builds an optimizer asserts nothing: each shows an output."""
+    silent = [
+        test.name
+        for module in MODULES
+        for test in doctest.DocTestFinder().find(module)
+        if test.examples and not any(e.want.strip() or e.exc_msg for e in test.examples)
+    ]
+    assert not silent, f"docstring examples without an expected output: {silent}"
+
+
 PRESET_NAMES = [
     (module, name)
     for module in (gradtx.torch, gradtx.keras, gradtx.keras.schedules, gradtx.torch.lr_scheduler)

@@ -75,8 +75,22 @@ def test_packed_state_checkpoints_and_donates():
     packed = gradtx.pack(PARAMS)
     opt = gradtx.adamw(1e-3)
     state = opt.init(packed)
+    for i in range(3):  # a state that is not its initial zeros
+        packed_grads = packed.layout.pack(jax.tree.map(lambda g, i=i: g[i], GRADS))
+        updates, state = opt.update(packed_grads, state, packed)
+        packed = gradtx.apply_updates(packed, updates)
     restored = pickle.loads(pickle.dumps(jax.device_get((packed, state))))
     assert jax.tree.structure(restored) == jax.tree.structure((packed, state))
+    for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves((packed, state)), strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    # The restored pair steps on exactly as the original does.
+    next_grads = packed.layout.pack(jax.tree.map(lambda g: g[3], GRADS))
+    resumed = opt.update(next_grads, restored[1], restored[0])
+    for a, b in zip(
+        jax.tree.leaves(resumed), jax.tree.leaves(opt.update(next_grads, state, packed)), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
 
     @jax.jit
     def step(p, s, g):

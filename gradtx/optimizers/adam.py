@@ -199,8 +199,11 @@ def nadam(
       ``chain(momentum(b1, nesterov=True), scale_by_rms(b2, ...), scale_by_learning_rate(lr))``.
 
     Example:
-      >>> import gradtx
-      >>> opt = gradtx.nadam(1e-3)
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.nadam(1e-3, b1=0.5, b2=0.5)
+      >>> u, s = opt.update(jnp.array([3.0]), opt.init(jnp.zeros(1)))
+      >>> [round(float(x), 7) for x in u]  # m_hat = 0.5 * 1.5 / 0.75 + 0.5 * 3 / 0.5, v_hat = 9
+      [-0.0013333]
 
     References:
       Dozat, 2016. ``optax.nadam`` (same numbers).
@@ -242,8 +245,12 @@ def nadamw(
       scale_by_learning_rate(lr))``.
 
     Example:
-      >>> import gradtx
-      >>> opt = gradtx.nadamw(1e-3, weight_decay=0.01)
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.nadamw(1e-3, b1=0.5, b2=0.5, weight_decay=0.5)
+      >>> p = jnp.array([2.0])
+      >>> u, s = opt.update(jnp.array([3.0]), opt.init(p), p)
+      >>> [round(float(x), 7) for x in u]  # -lr * (4 / 3 + 0.5 * 2), NAdam's step as in `nadam`
+      [-0.0023333]
 
     References:
       Dozat, 2016; Loshchilov and Hutter, 2019. ``optax.nadamw`` (same numbers).
@@ -290,8 +297,10 @@ def adamax(
       ``chain(momentum(b1), scale_by_infinity_norm(b2, eps), scale_by_learning_rate(lr))``.
 
     Example:
-      >>> import gradtx
-      >>> opt = gradtx.adamax(2e-3)
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.adamax(2e-3, b1=0.5)
+      >>> opt.update(jnp.array([3.0, -4.0]), opt.init(jnp.zeros(2)))[0]  # -lr * m_hat / max|g|
+      Array([-0.002,  0.002], dtype=float32)
 
     References:
       Kingma and Ba, 2015, section 7.1. ``optax.adamax`` (same numbers).
@@ -338,8 +347,13 @@ def amsgrad(
       ``chain(momentum(b1), scale_by_rms(b2, ..., amsgrad=True), scale_by_learning_rate(lr))``.
 
     Example:
-      >>> import gradtx
-      >>> opt = gradtx.amsgrad(1e-3)
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.amsgrad(1e-3, b1=0.5, b2=0.5)
+      >>> s = opt.init(jnp.zeros(1))
+      >>> u, s = opt.update(jnp.array([4.0]), s)
+      >>> u, s = opt.update(jnp.array([0.0]), s)  # m_hat = 1 / 0.75, max(v_hat) = max(16, 4 / 0.75)
+      >>> [round(float(x), 7) for x in u]  # -lr * (4 / 3) / 4 (Adam: -5.774e-4)
+      [-0.0003333]
 
     References:
       Reddi et al., 2018. ``optax.amsgrad`` (same numbers).

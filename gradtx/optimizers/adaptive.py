@@ -64,8 +64,13 @@ def adabelief(
       ``chain(momentum(b1), scale_by_belief_rms(b2, eps, eps_root), scale_by_learning_rate(lr))``.
 
     Example:
-      >>> import gradtx
-      >>> opt = gradtx.adabelief(1e-3)
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.adabelief(1e-3, b1=0.5, b2=0.5)
+      >>> s = opt.init(jnp.zeros(1))
+      >>> u, s = opt.update(jnp.array([3.0]), s)  # m = 1.5, s = 0.5 * (3 - 1.5)^2: -lr * 3 / 1.5
+      >>> u, s = opt.update(jnp.array([3.0]), s)  # m = 2.25, s = 0.5625 + 0.5 * 0.75^2
+      >>> [round(float(x), 7) for x in u]  # -lr * 3 / sqrt(1.125): Adam's is -lr for a steady g
+      [-0.0028284]
 
     References:
       Zhuang et al., 2020. ``optax.adabelief`` (same numbers).
@@ -97,8 +102,11 @@ def yogi(learning_rate: ScalarOrSchedule, b1: Any = 0.9, b2: Any = 0.999, eps: A
       ``chain(momentum(b1, initial_value=1e-6), scale_by_yogi_rms(b2, eps), scale_by_learning_rate(lr))``.
 
     Example:
-      >>> import gradtx
-      >>> opt = gradtx.yogi(1e-2)
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.yogi(1e-2, b1=0.5, b2=0.5)
+      >>> u, s = opt.update(jnp.array([3.0]), opt.init(jnp.zeros(1)))
+      >>> [round(float(x), 7) for x in u]  # m, v start at 1e-6: -lr * 3.000001 / (sqrt(9.000002) + 1e-3)
+      [-0.0099967]
 
     References:
       Zaheer et al., 2018. ``optax.yogi`` (same numbers).
@@ -135,8 +143,11 @@ def radam(
       scale_by_learning_rate(lr))``.
 
     Example:
-      >>> import gradtx
+      >>> import gradtx, jax.numpy as jnp
       >>> opt = gradtx.radam(1e-3)
+      >>> u, s = opt.update(jnp.array([3.0, 4.0]), opt.init(jnp.zeros(2)))
+      >>> [round(float(x), 7) for x in u]  # rho_1 = 1 < 5: unrectified, -lr * m_hat = -lr * g
+      [-0.003, -0.004]
 
     References:
       Liu et al., 2020. ``optax.radam`` (same numbers).
@@ -180,8 +191,11 @@ def adan(
       add_decayed_weights(weight_decay, mask), scale_by_learning_rate(lr))``.
 
     Example:
-      >>> import gradtx
+      >>> import gradtx, jax.numpy as jnp
       >>> opt = gradtx.adan(1e-3)
+      >>> u, s = opt.update(jnp.array([3.0, -4.0]), opt.init(jnp.zeros(2)), jnp.zeros(2))
+      >>> [round(float(x), 7) for x in u]  # no gradient change at step 1: -lr * sign(g)
+      [-0.001, 0.001]
 
     References:
       Xie et al., 2022. ``optax.adan`` (same numbers).
@@ -221,8 +235,12 @@ def adamaxw(
       scale_by_learning_rate(lr))``.
 
     Example:
-      >>> import gradtx
-      >>> opt = gradtx.adamaxw(1e-3)
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.adamaxw(1e-3, b1=0.5, weight_decay=0.5)
+      >>> p = jnp.array([2.0])
+      >>> u, s = opt.update(jnp.array([3.0]), opt.init(p), p)
+      >>> [round(float(x), 7) for x in u]  # -lr * (3 / 3 + 0.5 * 2)
+      [-0.002]
 
     References:
       Loshchilov and Hutter, 2019. ``optax.adamaxw`` (same numbers).
@@ -265,8 +283,11 @@ def novograd(
       trace(b1), scale_by_learning_rate(lr))``.
 
     Example:
-      >>> import gradtx
+      >>> import gradtx, jax.numpy as jnp
       >>> opt = gradtx.novograd(1e-3)
+      >>> u, s = opt.update(jnp.array([3.0, 4.0]), opt.init(jnp.zeros(2)), jnp.zeros(2))
+      >>> [round(float(x), 7) for x in u]  # the layer's gradient over its norm, 5, at step 1
+      [-0.0006, -0.0008]
 
     References:
       Ginsburg et al., 2019. ``optax.novograd`` (same numbers).
@@ -303,8 +324,11 @@ def adadelta(
       scale_by_learning_rate(lr))``.
 
     Example:
-      >>> import gradtx
-      >>> opt = gradtx.adadelta(1.0)
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.adadelta(1.0, rho=0.5)
+      >>> u, s = opt.update(jnp.array([3.0]), opt.init(jnp.zeros(1)), jnp.zeros(1))
+      >>> [round(float(x), 7) for x in u]  # -sqrt(0 + 1e-6) / sqrt(0.5 * 9 + 1e-6) * 3
+      [-0.0014142]
 
     References:
       Zeiler, 2012. ``optax.adadelta`` (same numbers).
@@ -358,8 +382,11 @@ def adafactor(
       add_decayed_weights(...), scale(-1))``, each optional block present when enabled.
 
     Example:
-      >>> import gradtx
-      >>> opt = gradtx.adafactor(1e-2)
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.adafactor(0.1)
+      >>> p = jnp.array([2.0, -2.0])  # too small to factor: one v per element
+      >>> opt.update(jnp.array([3.0, 4.0]), opt.init(p), p)[0]  # v = g^2 at step 1: -lr * rms(p) * sign(g)
+      Array([-0.2, -0.2], dtype=float32)
 
     References:
       Shazeer and Stern, 2018. ``optax.adafactor`` (same numbers).
@@ -394,8 +421,10 @@ def sm3(learning_rate: Any, momentum: Any = 0.9) -> Chain:
       ``chain(scale_by_sm3(momentum), scale(-learning_rate))``.
 
     Example:
-      >>> import gradtx
-      >>> opt = gradtx.sm3(1.0)
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.sm3(1.0, momentum=0.5)
+      >>> opt.update(jnp.array([3.0, -4.0]), opt.init(jnp.zeros(2)))[0]  # -(1 - 0.5) * g / sqrt(g^2)
+      Array([-0.5,  0.5], dtype=float32)
 
     References:
       Anil et al., 2019. ``optax.sm3`` (same numbers).
@@ -445,8 +474,11 @@ def optimistic_adam_v2(
       ``chain(scale_by_adam(...), scale_by_optimistic_gradient(alpha, beta), scale_by_learning_rate(lr))``.
 
     Example:
-      >>> import gradtx
-      >>> opt = gradtx.optimistic_adam_v2(1e-3)
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.optimistic_adam_v2(1e-3, b1=0.5, b2=0.5)
+      >>> u, s = opt.update(jnp.array([3.0]), opt.init(jnp.zeros(1)))
+      >>> [round(float(x), 7) for x in u]  # -lr * alpha * NAdam's 4 / 3 (see `nadam`) at step 1
+      [-0.0013333]
 
     References:
       Daskalakis et al., 2018, "Training GANs with optimism". ``optax.optimistic_adam_v2``
@@ -494,10 +526,13 @@ def optimistic_adam(
       ``chain(scale_by_adam(...), scale_by_optimistic_gradient(lr, optimism), scale_by_learning_rate(1.0))``.
 
     Example:
-      >>> import gradtx, warnings
+      >>> import gradtx, jax.numpy as jnp, warnings
       >>> with warnings.catch_warnings():
       ...     warnings.simplefilter("ignore", DeprecationWarning)
-      ...     opt = gradtx.optimistic_adam(1e-3)
+      ...     opt = gradtx.optimistic_adam(1e-3, b1=0.5, b2=0.5)
+      >>> u, s = opt.update(jnp.array([3.0]), opt.init(jnp.zeros(1)))
+      >>> [round(float(x), 7) for x in u]  # -lr * NAdam's 4 / 3 (the optimism starts at step 2)
+      [-0.0013333]
 
     References:
       ``optax.optimistic_adam`` (same numbers and warning).

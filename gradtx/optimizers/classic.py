@@ -210,8 +210,11 @@ def noisy_sgd(
       ``chain(add_noise(eta, gamma, key), scale_by_learning_rate(lr))``.
 
     Example:
-      >>> import gradtx
-      >>> opt = gradtx.noisy_sgd(1e-2, key=0)
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.noisy_sgd(1.0, eta=0.01, key=0)
+      >>> u, s = opt.update(jnp.zeros(10_000), opt.init(jnp.zeros(10_000)))
+      >>> round(float(jnp.std(u)), 2)  # sqrt(eta / (1 + 0)^gamma) at the first step
+      0.1
 
     References:
       Neelakantan et al., 2015, "Adding gradient noise improves learning for very deep
@@ -239,8 +242,13 @@ def optimistic_gradient_descent(
       ``chain(scale_by_optimistic_gradient(alpha, beta), scale_by_learning_rate(lr))``.
 
     Example:
-      >>> import gradtx
-      >>> opt = gradtx.optimistic_gradient_descent(1e-2)
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.optimistic_gradient_descent(0.5)
+      >>> u, s = opt.update(jnp.array([3.0]), opt.init(jnp.zeros(1)))
+      >>> u  # -lr * alpha * g: no previous gradient at step 1 (optax's rule)
+      Array([-1.5], dtype=float32)
+      >>> opt.update(jnp.array([1.0]), s)[0]  # -lr * (2 * 1 - 1 * 3)
+      Array([0.5], dtype=float32)
 
     References:
       Mokhtari et al., 2019. ``optax.optimistic_gradient_descent`` (same numbers).

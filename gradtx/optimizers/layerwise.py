@@ -50,8 +50,12 @@ def lamb(
       scale_by_trust_ratio(), scale_by_learning_rate(lr))``.
 
     Example:
-      >>> import gradtx
-      >>> opt = gradtx.lamb(1e-3, weight_decay=0.01)
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.lamb(1e-3, b1=0.5, b2=0.5)
+      >>> p = jnp.array([3.0, 4.0])
+      >>> u, s = opt.update(jnp.array([3.0, -4.0]), opt.init(p), p)  # Adam's step: sign(g)
+      >>> [round(float(x), 7) for x in u]  # times |p| / |sign(g)| = 5 / sqrt(2)
+      [-0.0035355, 0.0035355]
 
     References:
       You et al., 2020, "Large batch optimization for deep learning". ``optax.lamb``
@@ -102,8 +106,12 @@ def lars(
       scale_by_learning_rate(lr), trace(momentum, nesterov))``.
 
     Example:
-      >>> import gradtx
+      >>> import gradtx, jax.numpy as jnp
       >>> opt = gradtx.lars(0.1)
+      >>> p = jnp.array([3.0, 4.0])
+      >>> u, s = opt.update(jnp.array([6.0, 8.0]), opt.init(p), p)
+      >>> [round(float(x), 7) for x in u]  # -lr * 0.001 * |p| / |g| * g, the first momentum step
+      [-0.0003, -0.0004]
 
     References:
       You et al., 2017, "Large batch training of convolutional networks". ``optax.lars``
@@ -138,8 +146,12 @@ def fromage(learning_rate: ScalarOrSchedule, min_norm: Any = 1e-6) -> Chain:
       negative (the check that rejects one given by a user is suspended for it).
 
     Example:
-      >>> import gradtx
-      >>> opt = gradtx.fromage(1e-2)
+      >>> import gradtx, jax.numpy as jnp
+      >>> opt = gradtx.fromage(0.75)  # 1 / sqrt(1 + lr^2) = 0.8
+      >>> p = jnp.array([3.0, 4.0])
+      >>> u, s = opt.update(jnp.array([6.0, 8.0]), opt.init(p), p)
+      >>> [round(float(x), 6) for x in u]  # -lr * 0.8 * g * |p| / |g| + (0.8 - 1) * p
+      [-2.4, -3.2]
 
     References:
       Bernstein et al., 2020, "On the distance between two neural networks and the

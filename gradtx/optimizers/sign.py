@@ -59,8 +59,10 @@ def signum(learning_rate: ScalarOrSchedule, beta: Any = 0.9, accumulator_dtype: 
       (the sign needs no bias correction).
 
     Example:
-      >>> import gradtx
+      >>> import gradtx, jax.numpy as jnp
       >>> opt = gradtx.signum(1e-2)
+      >>> opt.update(jnp.array([3.0, -4.0]), opt.init(jnp.zeros(2)))[0]  # -lr * sign(momentum)
+      Array([-0.01,  0.01], dtype=float32)
 
     References:
       Bernstein et al., 2018. ``optax.signum`` (same numbers).
@@ -141,8 +143,13 @@ def rprop(
       ``chain(scale_by_rprop(...), scale(-1))``.
 
     Example:
-      >>> import gradtx
+      >>> import gradtx, jax.numpy as jnp
       >>> opt = gradtx.rprop(0.1)
+      >>> u, s = opt.update(jnp.array([2.0, -3.0]), opt.init(jnp.zeros(2)))
+      >>> u  # optax's form: each step returns the previous step's move, so the first is 0
+      Array([-0., -0.], dtype=float32)
+      >>> opt.update(jnp.array([1.0, 1.0]), s, jnp.zeros(2))[0]  # the second sign flipped: 0
+      Array([-0.1, -0. ], dtype=float32)
 
     References:
       Riedmiller and Braun, 1993. ``optax.rprop`` (same numbers).

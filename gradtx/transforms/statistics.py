@@ -216,8 +216,11 @@ def scale_by_yogi(
       ``chain(momentum(b1, initial_value=...), scale_by_yogi_rms(b2, eps, eps_root, ...))``.
 
     Example:
-      >>> import gradtx
-      >>> tx = gradtx.scale_by_yogi()
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.scale_by_yogi(0.5, 0.5)
+      >>> u, s = tx.update(jnp.array([3.0]), tx.init(jnp.zeros(1)))
+      >>> [round(float(x), 7) for x in u]  # as in `yogi`: 3.000001 / (sqrt(9.000002) + 1e-3)
+      [0.999667]
 
     References:
       Zaheer et al., 2018. ``optax.scale_by_yogi`` (same numbers).
@@ -337,8 +340,10 @@ def scale_by_radam(
       ``chain(momentum(b1, nesterov=...), scale_by_rectified_rms(b2, eps, eps_root, threshold))``.
 
     Example:
-      >>> import gradtx
-      >>> tx = gradtx.scale_by_radam()
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.scale_by_radam(b1=0.5)
+      >>> tx.update(jnp.array([3.0, 4.0]), tx.init(jnp.zeros(2)))[0]  # rho_1 = 1 < 5: m_hat = g
+      Array([3., 4.], dtype=float32)
 
     References:
       Liu et al., 2020. ``optax.scale_by_radam`` (same numbers).
@@ -459,8 +464,11 @@ def scale_by_adan(
       ``chain(momentum(b1), scale_by_adan_rms(b2, b3, eps, eps_root))``.
 
     Example:
-      >>> import gradtx
-      >>> tx = gradtx.scale_by_adan()
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.scale_by_adan(0.5, 0.5, 0.5)
+      >>> u, s = tx.update(jnp.array([3.0, -4.0]), tx.init(jnp.zeros(2)))
+      >>> [round(float(x), 7) for x in u]  # m_hat / sqrt(v_hat) = sign(g) at step 1
+      [1.0, -1.0]
 
     References:
       Xie et al., 2022. ``optax.scale_by_adan`` (same numbers).
@@ -558,8 +566,11 @@ def scale_by_novograd(
       trace(b1))``.
 
     Example:
-      >>> import gradtx
+      >>> import gradtx, jax.numpy as jnp
       >>> tx = gradtx.scale_by_novograd()
+      >>> u, s = tx.update(jnp.array([3.0, 4.0]), tx.init(jnp.zeros(2)), jnp.zeros(2))
+      >>> [round(float(x), 7) for x in u]  # g / |g| per layer at step 1
+      [0.6, 0.8]
 
     References:
       Ginsburg et al., 2019. ``optax.scale_by_novograd`` (same numbers).
