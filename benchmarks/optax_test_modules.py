@@ -59,7 +59,7 @@ import gradtx as _gradtx
 import optax as _optax
 
 # optax names that gradtx defines with another meaning: keep optax's.
-_DIFFERENT = {"bias_correction", "Schedule", "ScheduleState", "tree"}
+_DIFFERENT = {"Schedule", "ScheduleState", "tree"}
 _SHARED = {n for n in dir(_optax) if not n.startswith("_") and hasattr(_gradtx, n)} - _DIFFERENT
 
 

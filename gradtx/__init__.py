@@ -195,6 +195,7 @@ from gradtx.transforms.momentum import (
     bias_correction,
     ema,
     momentum,
+    scale_by_bias_correction,
     trace,
 )
 from gradtx.transforms.monitoring import MonitorState, SnapshotState, measure_with_ema, monitor, snapshot
@@ -447,6 +448,7 @@ __all__ = [
     "scale_by_backtracking_linesearch",
     "scale_by_belief",
     "scale_by_belief_rms",
+    "scale_by_bias_correction",
     "scale_by_distance_over_gradients",
     "scale_by_factored_rms",
     "scale_by_infinity_norm",

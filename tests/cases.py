@@ -142,8 +142,8 @@ CASES: list[Case] = [
         state_names=(("mu", "ema"),),
     ),
     Case(
-        "bias_correction",
-        lambda: gradtx.chain(gradtx.ema(0.9, debias=False), gradtx.bias_correction(0.9)),
+        "scale_by_bias_correction",
+        lambda: gradtx.chain(gradtx.ema(0.9, debias=False), gradtx.scale_by_bias_correction(0.9)),
         lambda: optax.ema(0.9),
     ),
     # --- adaptive ---

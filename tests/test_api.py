@@ -6,6 +6,9 @@ import inspect
 import pkgutil
 import typing
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import gradtx
@@ -71,6 +74,114 @@ def test_every_docstring_example_shows_a_result():
         if test.examples and not any(e.want.strip() or e.exc_msg for e in test.examples)
     ]
     assert not silent, f"docstring examples without an expected output: {silent}"
+
+
+# Shared names whose signatures differ from optax's, each for a stated reason; the test
+# below fails on any other difference, and on an entry here that no longer differs.
+SIGNATURE_DIFFERENCES = {
+    # State NamedTuples: gradtx counts steps in every stateful block (`count`), splits
+    # Adam-family state across blocks (MultiStepsState's added acc_weight comes last,
+    # with a default, so it is not a difference).
+    "AddDecayedWeightsState": "adds count",
+    "ScaleByAdaDeltaState": "adds count",
+    "ScaleByAdanState": "mu lives in MomentumState; count instead of t",
+    "ScaleByBeliefState": "mu lives in MomentumState",
+    "ScaleByRmsState": "adds count and nu_max",
+    "ScaleByRssState": "adds count",
+    "TraceState": "adds count",
+    # One transform type: Transform(init_fn, update_fn) wraps optax-style functions.
+    "GradientTransformation": "gradtx.Transform",
+    "GradientTransformationExtraArgs": "gradtx.Transform",
+    # Default objects that cannot compare equal across libraries: the same formula, the
+    # same arguments (tests/test_conformance.py runs both against optax).
+    "scale_by_factored_rms": "decay_rate_fn defaults to gradtx's decay_rate_pow",
+    "lbfgs": "linesearch defaults to gradtx's scale_by_zoom_linesearch",
+}
+
+
+def _signature(obj):
+    try:
+        return inspect.signature(obj)
+    except (TypeError, ValueError):
+        return None
+
+
+def _same_default(a, b) -> bool:
+    if a is b:
+        return True
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except Exception:
+        return False
+
+
+def _signature_difference(ours, theirs) -> str:
+    """'' where every call written for optax's signature means the same to gradtx's."""
+    mine, base = list(ours.parameters.values()), list(theirs.parameters.values())
+    if len(mine) < len(base):
+        return f"fewer parameters: {[p.name for p in mine]} vs {[p.name for p in base]}"
+    for a, b in zip(mine, base, strict=False):  # extras checked below
+        if a.kind != b.kind:
+            return f"{b.name}: {a.kind.description} vs optax's {b.kind.description}"
+        if a.kind is inspect.Parameter.VAR_POSITIONAL:
+            continue  # *transforms vs *args: never passed by name
+        if a.name != b.name:
+            return f"parameter {a.name!r} where optax has {b.name!r}"
+        if not _same_default(a.default, b.default):
+            return f"{a.name}: default {a.default!r} vs optax's {b.default!r}"
+    for extra in mine[len(base) :]:
+        if extra.default is inspect.Parameter.empty and extra.kind not in (
+            inspect.Parameter.VAR_POSITIONAL,
+            inspect.Parameter.VAR_KEYWORD,
+        ):
+            return f"added parameter {extra.name!r} has no default"
+    return ""
+
+
+def test_shared_names_take_optax_arguments():
+    """Every name gradtx shares with optax accepts optax's arguments in optax's order,
+    with optax's defaults (added parameters come last, with defaults)."""
+    import optax
+
+    differences = {}
+    for name in gradtx.__all__:
+        theirs_obj = getattr(optax, name, None)
+        if not callable(theirs_obj) or typing.get_origin(theirs_obj) is not None:
+            continue  # not shared, or optax's is a type alias (documented in gradtx.types)
+        ours, theirs = _signature(getattr(gradtx, name)), _signature(getattr(optax, name))
+        if ours is None or theirs is None:
+            assert ours is None and theirs is None, name
+            continue
+        difference = _signature_difference(ours, theirs)
+        if difference:
+            differences[name] = difference
+    unexplained = {n: d for n, d in differences.items() if n not in SIGNATURE_DIFFERENCES}
+    assert not unexplained, unexplained
+    assert set(SIGNATURE_DIFFERENCES) == set(differences), set(SIGNATURE_DIFFERENCES) - set(differences)
+
+
+def test_readme_counts_optax_names():
+    import pathlib
+
+    import optax
+
+    public = [n for n in dir(optax) if not n.startswith("_")]
+    shared = [n for n in public if hasattr(gradtx, n)]
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    assert f"{len(shared)} of optax's {len(public)} public names" in readme
+    assert f"The {len(public) - len(shared)} others" in readme
+
+
+def test_bias_correction_is_optax_tree_function():
+    import optax
+
+    moment = {"m": jnp.asarray([1.0, -3.0]), "v": jnp.asarray([2.0], jnp.bfloat16)}
+    for count in (1, 2, 7):
+        ours = gradtx.bias_correction(moment, 0.9, jnp.asarray(count))
+        theirs = optax.bias_correction(moment, 0.9, jnp.asarray(count))
+        for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(np.asarray(a, np.float32), np.asarray(b, np.float32))
 
 
 PRESET_NAMES = [

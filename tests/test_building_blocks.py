@@ -45,10 +45,10 @@ TWO_STEPS = [
         (0.5 / 0.75 + 2.0, 1.25 / 0.875 + 2.0 / 0.75),
     ),
     # 2 / (1 - 0.5), 4 / (1 - 0.25)
-    ("bias_correction", gradtx.bias_correction(0.5), G, (4.0, 4.0 / 0.75)),
+    ("scale_by_bias_correction", gradtx.scale_by_bias_correction(0.5), G, (4.0, 4.0 / 0.75)),
     (
-        "bias_correction-root",
-        gradtx.bias_correction(0.5, power=-0.5),
+        "scale_by_bias_correction-root",
+        gradtx.scale_by_bias_correction(0.5, power=-0.5),
         G,
         (2.0 * math.sqrt(0.5), 4.0 * math.sqrt(0.75)),
     ),

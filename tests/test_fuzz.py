@@ -171,7 +171,6 @@ REQUIRED: dict[str, dict[str, Any]] = {
     "adaptive_grad_clip": {"clipping": 0.5},
     "add_noise": {"eta": 0.01, "gamma": 0.55, "key": 3},
     "noisy_sgd": {"learning_rate": 0.1, "key": 3},
-    "bias_correction": {"decay": 0.9},
     "clip": {"max_delta": 1.0},
     "clip_by_block_rms": {"threshold": 1.0},
     "clip_by_global_norm": {"max_norm": 1.0},
@@ -188,8 +187,8 @@ _OPTIMIZER_PREFIXES = ("scale_by_",)
 
 # Shared factories that are not single transforms of numbers, fuzzed elsewhere in this file
 # (wrappers, trees, schedules) or in their own modules (the line searches need a value
-# function: tests/test_line_search_optimizers.py), or whose name means another thing in
-# gradtx (bias_correction: README, differences).
+# function: tests/test_line_search_optimizers.py), or that is a tree function, not a
+# transform (bias_correction: tests/test_api.py).
 _ELSEWHERE = {
     "apply_every", "apply_if_finite", "chain", "conditionally_mask", "conditionally_transform",
     "flatten", "freeze", "inject_hyperparams", "inject_stateful_hyperparams", "lookahead",

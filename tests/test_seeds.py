@@ -209,7 +209,7 @@ def test_ewa_with_bias_correction():
     with jax.enable_x64(True):
         for tx in (
             gradtx.ema(beta),
-            gradtx.chain(gradtx.ema(beta, debias=False), gradtx.bias_correction(beta)),
+            gradtx.chain(gradtx.ema(beta, debias=False), gradtx.scale_by_bias_correction(beta)),
         ):
             state, out = tx.init(jnp.zeros((), jnp.float64)), []
             for x in theta:

@@ -16,8 +16,8 @@ then ``weight_decay`` (``w -= w * wd * lr`` before the step,
     keras.Adam = chain(
         momentum(b1=0.9, debias=False, nesterov=False, mu_dtype=None, initial_value=0.0),
         scale_by_rms(decay=0.999, eps=1e-07, initial_scale=0.0, eps_in_sqrt=False, bias_correction=False, eps_root=0.0, nu_dtype=None, amsgrad=False),
-        bias_correction(decay=0.9, power=1.0),
-        bias_correction(decay=0.999, power=-0.5),
+        scale_by_bias_correction(decay=0.9, power=1.0),
+        scale_by_bias_correction(decay=0.999, power=-0.5),
         scale_by_learning_rate(learning_rate=0.001, flip_sign=True),
     )
 
@@ -48,7 +48,7 @@ from gradtx.transforms.frameworks import (
     params_average,
     subtract_decayed_weights,
 )
-from gradtx.transforms.momentum import bias_correction, momentum, trace
+from gradtx.transforms.momentum import momentum, scale_by_bias_correction, trace
 from gradtx.transforms.scaling import scale, scale_by_learning_rate
 from gradtx.transforms.statistics import scale_by_adadelta
 from gradtx.transforms.trust import scale_by_trust_ratio
@@ -195,8 +195,8 @@ def _adam_core(beta_1: Any, beta_2: Any, epsilon: Any, amsgrad: bool) -> list[Tr
     return [
         momentum(beta_1, debias=False),
         scale_by_rms(beta_2, epsilon, eps_in_sqrt=False, amsgrad=amsgrad),
-        bias_correction(beta_1),
-        bias_correction(beta_2, power=-0.5),
+        scale_by_bias_correction(beta_1),
+        scale_by_bias_correction(beta_2, power=-0.5),
     ]
 
 
@@ -228,7 +228,7 @@ def Adam(
 
     Returns:
       ``keras.Adam = chain(momentum(b1, debias=False), scale_by_rms(b2, eps,
-      eps_in_sqrt=False), bias_correction(b1), bias_correction(b2, power=-0.5),
+      eps_in_sqrt=False), scale_by_bias_correction(b1), scale_by_bias_correction(b2, power=-0.5),
       scale_by_learning_rate(lr))``: ``gradtx.adam(lr, b1, b2, eps,
       debias_step_size=True)``.
 

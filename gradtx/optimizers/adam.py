@@ -15,7 +15,7 @@ from gradtx.base import Transform
 from gradtx.chains import Chain, labelled
 from gradtx.transforms.adaptive import scale_by_adam, scale_by_adamax, scale_by_amsgrad, scale_by_rms
 from gradtx.transforms.decay import add_decayed_weights
-from gradtx.transforms.momentum import bias_correction, momentum
+from gradtx.transforms.momentum import momentum, scale_by_bias_correction
 from gradtx.transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
 
 _B2 = {"scale_by_rms.decay": "b2"}
@@ -41,8 +41,8 @@ def _adam_scaling(
     return [
         momentum(b1, debias=False, mu_dtype=mu_dtype),
         scale_by_rms(b2, eps, eps_in_sqrt=False, eps_root=eps_root, nu_dtype=nu_dtype),
-        bias_correction(b1),
-        bias_correction(b2, power=-0.5),
+        scale_by_bias_correction(b1),
+        scale_by_bias_correction(b2, power=-0.5),
     ]
 
 

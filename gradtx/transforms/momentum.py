@@ -1,5 +1,5 @@
 """Averages of past gradients: heavy-ball `trace`, `ema`, Adam's `momentum`, and
-`bias_correction` on its own.
+`scale_by_bias_correction` on its own.
 
 `momentum` and `ema` compute the same moving average; `momentum` also marks its input
 as *the gradient* for the statistics transforms after it in a chain (`scale_by_rms`,
@@ -8,6 +8,7 @@ as *the gradient* for the statistics transforms after it in a chain (`scale_by_r
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -214,18 +215,51 @@ class momentum(Transform):
         return tree.cast_like(out, updates), MomentumState(count=count, mu=tree.cast_like(mu, state.mu))
 
 
+def bias_correction(moment: Any, decay: Any, count: Any) -> Any:
+    r"""``moment / (1 - decay**count)`` for every leaf: optax's ``bias_correction``.
+
+    The tree function optax exports under this name (the correction is computed in
+    float32 or wider, the division in each leaf's dtype). The transform that applies
+    the same correction inside a chain is `scale_by_bias_correction`.
+
+    Args:
+      moment: a pytree of arrays, a moving average that started at zero.
+      decay: the average's coefficient, in [0, 1).
+      count: the number of updates the average has seen, from 1.
+
+    Returns:
+      A pytree like ``moment``.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> gradtx.bias_correction({"m": jnp.ones(2)}, 0.5, jnp.asarray(2))  # 1 / (1 - 0.25)
+      {'m': Array([1.3333334, 1.3333334], dtype=float32)}
+
+    References:
+      Kingma and Ba, 2015, section 3. ``optax.bias_correction`` (same numbers).
+    """
+    return _bias_correction(moment, decay, count)
+
+
+@functools.partial(jax.jit, inline=True)
+def _bias_correction(moment: Any, decay: Any, count: Any) -> Any:
+    # optax's expression, jitted as optax jits it: the same rounding of decay**count.
+    correction = 1 - decay**count
+    return jax.tree.map(lambda m: m / correction.astype(m.dtype), moment)
+
+
 class BiasCorrectionState(NamedTuple):
-    """State of `bias_correction`: the step count t."""
+    """State of `scale_by_bias_correction`: the step count t."""
 
     count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
 
 
 @pytree_dataclass
-class bias_correction(Transform):
+class scale_by_bias_correction(Transform):
     r"""Divides the updates by ``(1 - decay**t)**power``, t counting from 1.
 
     The bias correction of a moving average that started at zero, on its own:
-    ``chain(ema(decay, debias=False), bias_correction(decay))`` equals ``ema(decay)``.
+    ``chain(ema(decay, debias=False), scale_by_bias_correction(decay))`` equals ``ema(decay)``.
     ``power=-0.5`` multiplies by ``sqrt(1 - decay**t)``, as in Adam's step-size form
     (``adam(..., debias_step_size=True)``).
 
@@ -238,7 +272,7 @@ class bias_correction(Transform):
 
     Example:
       >>> import gradtx, jax.numpy as jnp
-      >>> tx = gradtx.bias_correction(0.5)
+      >>> tx = gradtx.scale_by_bias_correction(0.5)
       >>> tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))[0]  # 1 / (1 - 0.5)
       Array([2., 2.], dtype=float32)
 

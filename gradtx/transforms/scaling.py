@@ -98,7 +98,7 @@ class scale_by_learning_rate(Transform):
       constant rate).
     """
 
-    learning_rate: ScalarOrSchedule | None = hyper()
+    learning_rate: ScalarOrSchedule | None = hyper(default=None)
     flip_sign: bool = static(default=True, kw_only=True)
 
     def init(self, params: Params) -> ScaleByLearningRateState:
