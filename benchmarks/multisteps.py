@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +28,9 @@ import jax.numpy as jnp
 import optax
 
 import gradtx
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _stamp import stamp
 
 LIBRARIES: dict[str, Callable[[int], Any]] = {
     "optax": lambda k: optax.MultiSteps(optax.adam(1e-3), every_k_schedule=k),
@@ -114,7 +119,15 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(
-                {"device": jax.devices()[0].device_kind, "params": args.params, "rows": rows}, f, indent=1
+                {
+                    "stamp": stamp(),
+                    "device": jax.devices()[0].device_kind,
+                    "params": args.params,
+                    "rounds": args.rounds,
+                    "rows": rows,
+                },
+                f,
+                indent=1,
             )
 
 

@@ -5,19 +5,25 @@ batch order) with Adam keeping its moments in float32, or the first and/or secon
 in bfloat16, and prints final training loss, test accuracy, the largest parameter
 difference from the float32-state run, and the state's size.
 
-Run:  python benchmarks/state_dtypes.py [--epochs 25]
+Run:  python benchmarks/state_dtypes.py [--epochs 25] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import os
 import pathlib
+import sys
 
 import jax
 import jax.numpy as jnp
 
 import gradtx
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _stamp import stamp
 
 TOUR = pathlib.Path(__file__).parent.parent / "examples" / "tour.py"
 
@@ -36,7 +42,9 @@ def main() -> None:
     )
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--json", default=None)
     args = parser.parse_args()
+    rows = []
     tour = load_tour()
     x_train, y_train, x_test, y_test = tour.load_data()
     params0 = tour.init_mlp(jax.random.key(tour.SEED))
@@ -62,6 +70,10 @@ def main() -> None:
             for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(reference), strict=True)
         )
         print(f"{name:24s} {loss:10.4f} {acc:9.3f} {diff:16.2e} {state_bytes:12d}")
+        rows.append({"state": name, "loss": loss, "accuracy": acc, "max_diff": diff, "bytes": state_bytes})
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"stamp": stamp(), "epochs": args.epochs, "lr": args.lr, "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 BENCH = pathlib.Path(__file__).parent.parent / "benchmarks"
 
 
@@ -19,24 +21,61 @@ def test_step_benchmark_and_report(tmp_path):
     run(
         str(BENCH / "step.py"),
         "--leaves",
-        "1,3",
+        "3",
         "--params",
         "4096",
         "--optimizers",
-        "adam,adamw_clip",
+        "adamw_clip",
         "--rounds",
-        "1",
+        "2",
         "--steps",
+        "1",
+        "--compile-samples",
         "1",
         "--json",
         str(out),
     )
-    rows = json.loads(out.read_text())["results"]
-    variants = {r["variant"] for r in rows}
-    assert variants == {"optax", "gradtx", "gradtx packed", "torch foreach", "torch fused"}
-    assert len(rows) == 2 * 2 * 2 * 5
+    data = json.loads(out.read_text())
+    rows = data["results"]
+    assert {r["variant"] for r in rows} == {
+        "optax",
+        "gradtx",
+        "gradtx packed",
+        "torch foreach",
+        "torch fused",
+    }
+    assert len(rows) == 2 * 5
+    assert {"revision", "versions", "machine", "date", "command"} <= set(data["stamp"])
+    for r in rows:
+        assert len(r["step_ms_rounds"]) == 2 and r["noise"] >= 0 and r["faults_per_step"] >= 0
+        if r["variant"] in ("optax", "gradtx", "gradtx packed"):
+            assert r["compile_s"] > 0 and r["trace_s"] > 0  # from a fresh process
+    assert rows[0]["bytes_per_step"] == 4 * 8 * rows[0]["params"]  # adamw_clip update: 8 words
     table = run(str(BENCH / "report.py"), str(out))
     assert "| 3 leaves | adamw_clip | train |" in table
+
+
+@pytest.mark.parametrize("page", ["BENCHMARKS.md", "README.md"])
+def test_page_matches_its_results(page):
+    """Every figure between report markers is what the committed results give."""
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "report.py"), "--check", page],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_mutant_still_applies():
+    """The standing mutation check (benchmarks/mutants.py) names code that exists."""
+    sys.path.insert(0, str(BENCH))
+    import mutants  # pyright: ignore[reportMissingImports]
+
+    for m in mutants.MUTANTS:
+        text = (mutants.ROOT / m.file).read_text()
+        assert text.count(m.old) == 1, f"{m.id}: its code is {'gone' if m.old not in text else 'ambiguous'}"
+        assert all((mutants.ROOT / t).exists() for t in m.tests), m.id
 
 
 def test_state_dtype_benchmark():
