@@ -79,83 +79,65 @@ def ratio(r: dict[str, Any]) -> str:
     return f" ({fmt(r['step_vs_optax'], '.2f')}x)"
 
 
-def step_table(paths: list[str]) -> str:
-    """Step time per variant: median, ratio to optax per round (median, interquartile
-    range), and the optax row's noise (interquartile range / median of its rounds)."""
+Cells = Callable[[dict[str, dict[str, Any]]], list[str]]
+
+
+def per_configuration(paths: list[str], columns: list[str], cells: Cells) -> str:
+    """One table per result file: its caption, then a row per (layout, optimizer, step)
+    whose cells ``cells`` makes from that configuration's rows keyed by variant."""
     out = []
     for path in paths:
         data = load(path)
-        out.append(caption(data, path))
-        out.append("")
-        out.append("| layout | optimizer | step | optax (noise) | " + " | ".join(VARIANTS[1:]) + " |")
-        out.append("|---|---|---|---|" + "---|" * (len(VARIANTS) - 1))
+        out += [caption(data, path), ""]
+        out.append("| layout | optimizer | step | " + " | ".join(columns) + " |")
+        out.append("|---|---|---|" + "---|" * len(columns))
         for key, by in groups(data["results"]):
-            cells = []
-            for v in VARIANTS:
-                r = by.get(v)
-                if r is None:
-                    cells.append(NONE)
-                elif v == "optax":
-                    noise = f" ({fmt(r['noise'], '.0%')})" if "noise" in r else ""
-                    cells.append(f"{r['step_ms']:.1f} ms{noise}")
-                else:
-                    cells.append(f"{r['step_ms']:.1f} ms{ratio(r)}")
-            out.append(f"| {key[0]} | {key[1]} | {key[2]} | " + " | ".join(cells) + " |")
+            out.append(f"| {key[0]} | {key[1]} | {key[2]} | " + " | ".join(cells(by)) + " |")
         out.append("")
     return "\n".join(out).rstrip()
+
+
+def joined(by: dict[str, dict[str, Any]], field: str, spec: str, variants: tuple[str, ...]) -> str:
+    return " / ".join(fmt(by[v].get(field), spec) if v in by else NONE for v in variants)
+
+
+def step_table(paths: list[str]) -> str:
+    """Step time per variant: median, ratio to optax per round (median, interquartile
+    range), and the optax row's noise (interquartile range / median of its rounds)."""
+
+    def cells(by: dict[str, dict[str, Any]]) -> list[str]:
+        out = []
+        for v in VARIANTS:
+            r = by.get(v)
+            if r is None:
+                out.append(NONE)
+            elif v == "optax":
+                noise = f" ({fmt(r['noise'], '.0%')})" if "noise" in r else ""
+                out.append(f"{r['step_ms']:.1f} ms{noise}")
+            else:
+                out.append(f"{r['step_ms']:.1f} ms{ratio(r)}")
+        return out
+
+    return per_configuration(paths, ["optax (noise)", *VARIANTS[1:]], cells)
 
 
 def compile_table(paths: list[str]) -> str:
     """Trace and compile seconds and peak RSS growth (medians of fresh processes), and
     XLA's temporary bytes, for the three JAX variants."""
-    out = []
-    for path in paths:
-        data = load(path)
-        out.append(caption(data, path))
-        out.append("")
-        out.append(
-            "| layout | optimizer | step | compile s: optax / gradtx / packed | trace s | "
-            "compile peak RSS MiB | temp MiB |"
-        )
-        out.append("|---|---|---|---|---|---|---|")
-        for key, by in groups(data["results"]):
-
-            def cells(field: str, spec: str, by: dict[str, dict[str, Any]] = by) -> str:
-                return " / ".join(fmt(by[v].get(field), spec) if v in by else NONE for v in JAX)
-
-            out.append(
-                f"| {key[0]} | {key[1]} | {key[2]} | {cells('compile_s', '.2f')} | "
-                f"{cells('trace_s', '.2f')} | {cells('compile_rss_mib', '.0f')} | "
-                f"{cells('temp_mib', '.1f')} |"
-            )
-        out.append("")
-    return "\n".join(out).rstrip()
+    columns = ["compile s: optax / gradtx / packed", "trace s", "compile peak RSS MiB", "temp MiB"]
+    fields = [("compile_s", ".2f"), ("trace_s", ".2f"), ("compile_rss_mib", ".0f"), ("temp_mib", ".1f")]
+    return per_configuration(paths, columns, lambda by: [joined(by, f, spec, JAX) for f, spec in fields])
 
 
 def faults_table(paths: list[str]) -> str:
     """Minor page faults per step, and for update steps the least bytes moved per step
     divided by the step time."""
-    out = []
-    for path in paths:
-        data = load(path)
-        out.append(caption(data, path))
-        out.append("")
-        out.append(
-            "| layout | optimizer | step | page faults per step: "
-            + " / ".join(VARIANTS)
-            + " | GB/s: "
-            + " / ".join(VARIANTS)
-            + " |"
-        )
-        out.append("|---|---|---|---|---|")
-        for key, by in groups(data["results"]):
-            faults = " / ".join(
-                fmt(by[v].get("faults_per_step"), ",.0f") if v in by else NONE for v in VARIANTS
-            )
-            gbps = " / ".join(fmt(by[v].get("gbps"), ".1f") if v in by else NONE for v in VARIANTS)
-            out.append(f"| {key[0]} | {key[1]} | {key[2]} | {faults} | {gbps} |")
-        out.append("")
-    return "\n".join(out).rstrip()
+    names = " / ".join(VARIANTS)
+    return per_configuration(
+        paths,
+        [f"page faults per step: {names}", f"GB/s: {names}"],
+        lambda by: [joined(by, "faults_per_step", ",.0f", VARIANTS), joined(by, "gbps", ".1f", VARIANTS)],
+    )
 
 
 def history_table(paths: list[str]) -> str:
