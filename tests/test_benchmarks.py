@@ -76,6 +76,7 @@ def test_every_mutant_still_applies():
         text = (mutants.ROOT / m.file).read_text()
         assert text.count(m.old) == 1, f"{m.id}: its code is {'gone' if m.old not in text else 'ambiguous'}"
         assert all((mutants.ROOT / t).exists() for t in m.tests), m.id
+    assert f"plants {len(mutants.MUTANTS)} known" in (mutants.ROOT / "README.md").read_text()
 
 
 def test_state_dtype_benchmark():

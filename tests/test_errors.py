@@ -160,7 +160,7 @@ _REQUIRED = {
 # Functions of trees and factories of factories: the transforms that call them check
 # the arguments.
 NOT_FACTORIES = {
-    "accumulate", "injected", "hyper", "inject_hyperparams", "inject_stateful_hyperparams",
+    "accumulate", "bias_correction", "injected", "hyper", "inject_hyperparams", "inject_stateful_hyperparams",
     "measure_with_ema", "pack", "per_example_layer_norm_clip", "safe_norm",
     "update_infinity_moment", "update_moment", "update_moment_per_elem_norm",
 }  # fmt: skip
