@@ -19,7 +19,7 @@ from gradtx.base import (
     safe_increment,
 )
 from gradtx.chains import Chain, chain, named_chain
-from gradtx.data import PyTreeData, hyper, pytree_dataclass, static
+from gradtx.data import PyTreeData, as_arrays, hyper, pytree_dataclass, static
 from gradtx.numerics import (
     global_norm,
     safe_int32_increment,
@@ -361,6 +361,7 @@ __all__ = [
     "apply_every",
     "apply_if_finite",
     "apply_updates",
+    "as_arrays",
     "bias_correction",
     "centralize",
     "chain",

@@ -263,3 +263,38 @@ def pytree_dataclass(cls: _D) -> _D:
         cls._unflatten,  # type: ignore[attr-defined]
     )
     return cls
+
+
+def as_arrays(tree: _T) -> _T:
+    """``tree`` with every Python or NumPy number among its leaves made a JAX array.
+
+    An optimizer's numbers are pytree leaves, so ``jax.jit`` traces them and a new
+    learning rate reuses the compiled step. Tools that treat Python numbers as static
+    (``equinox.filter_jit``, ``nnx`` attributes) re-trace for each new value instead;
+    give them ``as_arrays(optimizer)``. Each number becomes the array ``jax.jit`` would
+    make of it (float32, weakly typed, or float64 under x64), so the numbers are the ones
+    a plain ``jit`` gives, and ``1 - b`` stays the complement computed in float64 when
+    the optimizer was built (see `hyper`), rounded once.
+
+    Args:
+      tree: an optimizer, a schedule, or any pytree.
+
+    Returns:
+      The same tree with array leaves; arrays (and tracers) are kept as they are.
+
+    Example:
+      >>> import gradtx, jax
+      >>> opt = gradtx.as_arrays(gradtx.sgd(0.1, momentum=0.9))
+      >>> [(float(x), x.dtype.name, x.weak_type) for x in jax.tree.leaves(opt)][:2]
+      [(0.8999999761581421, 'float32', True), (0.10000000149011612, 'float32', True)]
+
+    References:
+      JAX's weakly typed values: https://docs.jax.dev/en/latest/type_promotion.html
+    """
+
+    def to_array(leaf: Any) -> Any:
+        if isinstance(leaf, bool | int | float | complex | np.number | np.bool_):
+            return jax.numpy.asarray(leaf)
+        return leaf
+
+    return jax.tree.map(to_array, tree)

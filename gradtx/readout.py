@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import warnings
 from typing import Any
 
@@ -52,10 +54,11 @@ def hyperparams(optimizer: Any, state: OptState) -> dict[str, jax.Array]:
             for i, (child, child_state) in enumerate(zip(tx.transforms, sts, strict=True)):
                 visit(child, child_state, f"{tx.label or 'chain'}[{i}]")
             renames = dict(tx.readout_names)
+            own = _arguments(tx.label)
             kept = entries[:start]
             for tname, key, value in entries[start:]:
                 new = renames.get(f"{tname}.{key}")
-                if new is None:
+                if new is None and (own is None or key in own):
                     kept.append((tname, key, value))
                 elif new:  # "" leaves out a block's copy of another block's argument
                     kept.append((tx.label or "chain", new, value))
@@ -79,6 +82,13 @@ def hyperparams(optimizer: Any, state: OptState) -> dict[str, jax.Array]:
         for key, value in tx._hyperparams(st).items():
             entries.append((type(tx).__name__, key, value))
 
+    if isinstance(optimizer, foreign) and not isinstance(getattr(state, "hyperparams", None), dict):
+        raise TypeError(
+            f"hyperparams: {optimizer.transformation!r} is an optax transformation (such as "
+            "optax.chain(...)): its members and numbers live in closures that gradtx cannot "
+            "read. Chain with gradtx.chain instead (it takes optax and gradtx members alike "
+            "and reports the gradtx ones), or build it with optax.inject_hyperparams."
+        )
     visit(optimizer, state)
     if unread:
         warnings.warn(
@@ -108,3 +118,23 @@ def hyperparams(optimizer: Any, state: OptState) -> dict[str, jax.Array]:
             seen[qualified] = i + 1
             result[f"{tname}[{i}].{key}"] = value
     return result
+
+
+@functools.cache
+def _arguments(label: str | None) -> frozenset[str] | None:
+    """The argument names of the factory a labelled chain comes from (``"adam"``,
+    ``"torch.AdamW"``), or None when the label names no gradtx factory: the readout of
+    an optimizer reports only the names its user passed, not its blocks' own."""
+    if label is None:
+        return None
+    import gradtx
+
+    module, _, name = label.rpartition(".")
+    namespace = getattr(gradtx, module, None) if module else gradtx
+    factory = getattr(namespace, name, None)
+    if not callable(factory):
+        return None
+    try:
+        return frozenset(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):
+        return None

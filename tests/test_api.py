@@ -28,6 +28,7 @@ def test_all_lists_exactly_the_public_names():
         "optimizers",
         "schedules",
         "packed",
+        "flax",  # optional: `import gradtx.flax` imports flax; not in __all__
     }
     assert set(gradtx.__all__) == public - submodules
     assert gradtx.__all__ == sorted(gradtx.__all__)

@@ -1,6 +1,8 @@
 """Errors explain themselves: bad hyperparameters at construction, mismatched trees at
 trace time, both naming the transform."""
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 from conftest import reference_numerics
 
 import gradtx
+from gradtx.chains import Chain
 
 
 def _assert_raises_naming(build, words):
@@ -355,6 +358,76 @@ def test_hyperparams_names_optax_members_it_cannot_read():
     assert float(hp["step_size"]) == 2.0 and float(hp["learning_rate"]) == 0.5
     alone = optax.inject_hyperparams(optax.adam)(1e-3)
     assert float(gradtx.hyperparams(alone, alone.init(jnp.zeros(2)))["b2"]) == pytest.approx(0.999)
+
+
+def test_hyperparams_of_an_optax_chain_says_what_to_do():
+    opt = optax.chain(gradtx.adam(1e-3), optax.scale(2.0))  # pyright: ignore[reportArgumentType]
+    with pytest.raises(TypeError, match=r"optax transformation .* gradtx\.chain instead"):
+        gradtx.hyperparams(opt, opt.init(jnp.zeros(2)))
+
+
+# Arguments that leave no block to read when they keep their default (a zero weight
+# decay or momentum builds no such block), static sizes, and sm3's rate (the negated
+# step of its ``scale``); pinned so that a newly unread argument fails the sweep.
+UNREPORTED = {
+    "adafactor": {"min_dim_size_to_factor"}, "lbfgs": {"memory_size"}, "sm3": {"learning_rate"},
+    "torch.ASGD": {"alpha", "weight_decay"}, "torch.Adadelta": {"weight_decay"},
+    "torch.Adagrad": {"lr_decay", "weight_decay"}, "torch.Adam": {"weight_decay"},
+    "torch.Adamax": {"weight_decay"}, "torch.NAdam": {"weight_decay"}, "torch.RAdam": {"weight_decay"},
+    "torch.RMSprop": {"weight_decay", "momentum"}, "torch.SGD": {"momentum", "dampening", "weight_decay"},
+    "keras.RMSprop": {"momentum"}, "keras.SGD": {"momentum"},
+}  # fmt: skip
+# The elements of a tuple argument (``betas``, ``etas``, ``step_sizes``), each by its name.
+TUPLE_ELEMENTS = {"beta1", "beta2", "eta_minus", "eta_plus", "min_step_size", "max_step_size"}
+
+
+def _labelled_factories():
+    import inspect
+
+    found = []
+    for prefix, namespace in (("", gradtx), ("torch.", gradtx.torch), ("keras.", gradtx.keras)):
+        for name in sorted(getattr(namespace, "__all__", dir(namespace))):
+            factory = getattr(namespace, name)
+            if not callable(factory) or isinstance(factory, type) or name in NOT_FACTORIES:
+                continue
+            try:
+                parameters = inspect.signature(factory).parameters
+            except (TypeError, ValueError):
+                continue
+            args = _valid_args(parameters)
+            if args is None:
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                try:
+                    tx = factory(**args)
+                except TypeError:
+                    continue
+            if isinstance(tx, Chain) and tx.label == prefix + name:
+                found.append((prefix + name, tx, parameters, args))
+    return found
+
+
+def test_labelled_optimizers_report_their_own_argument_names():
+    swept = _labelled_factories()
+    assert len(swept) >= 60, len(swept)
+    for name, tx, parameters, args in swept:
+        reported = set(gradtx.hyperparams(tx, tx.init({"w": jnp.ones((2, 2)), "b": jnp.ones(2)}))) - {"step"}
+        assert reported - set(parameters) - TUPLE_ELEMENTS == set(), (name, reported - set(parameters))
+        numeric = {
+            k for k, p in parameters.items()
+            if type(args.get(k, p.default)) in (int, float) and k not in TUPLE_ELEMENTS
+        }  # fmt: skip
+        assert numeric - reported == UNREPORTED.get(name, set()), (name, numeric - reported)
+    adam = gradtx.adam(1e-3)
+    assert set(gradtx.hyperparams(adam, adam.init(jnp.zeros(2)))) == {
+        "step",
+        "learning_rate",
+        "b1",
+        "b2",
+        "eps",
+        "eps_root",
+    }
 
 
 def test_step_counts_beyond_int32():

@@ -135,6 +135,14 @@ def _build(
         **_LR,
         "subtract_decayed_weights.weight_decay": "weight_decay",
         "subtract_decayed_weights.learning_rate": "",
+        "clip_by_norm.max_norm": "clipnorm",
+        "clip_by_global_norm.max_norm": "global_clipnorm",
+        "clip.max_delta": "clipvalue",
+        "params_average.momentum": "ema_momentum",
+        # Keras's epsilon, whichever block adds it (LAMB's trust ratio has its own).
+        **{f"{type(b).__name__}.eps": "epsilon" for b in core if "eps" in b._hyper_fields},
+        "scale_by_trust_ratio.eps": "",
+        "scale_by_bias_correction.decay": "",  # a copy of beta_1 or beta_2
         **(names or {}),
     }
     return labelled(f"keras.{name}", *blocks, readout_names=readout)

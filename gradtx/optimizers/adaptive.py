@@ -405,7 +405,14 @@ def adafactor(
     if weight_decay_rate is not None:
         blocks.append(add_decayed_weights(weight_decay_rate, weight_decay_mask))
     blocks.append(scale(-1))
-    return labelled("adafactor", *blocks)
+    names = {
+        "scale_by_factored_rms.step_offset": "decay_offset",
+        "scale_by_factored_rms.epsilon": "eps",
+        "clip_by_block_rms.threshold": "clipping_threshold",
+        "ema.decay": "momentum",
+        "add_decayed_weights.weight_decay": "weight_decay_rate",
+    }
+    return labelled("adafactor", *blocks, readout_names=names)
 
 
 @_checks.checked
@@ -436,8 +443,12 @@ def sm3(learning_rate: Any, momentum: Any = 0.9) -> Chain:
         def step(count: Any) -> Any:
             return -schedule(count)
 
-        return labelled("sm3", scale_by_sm3(momentum), scale(step))
-    return labelled("sm3", scale_by_sm3(momentum), scale(-lr))
+        return labelled("sm3", scale_by_sm3(momentum), scale(step), readout_names=_SM3)
+    return labelled("sm3", scale_by_sm3(momentum), scale(-lr), readout_names=_SM3)
+
+
+# sm3's learning rate is the negated step size of its ``scale`` block: not reported.
+_SM3 = {"scale_by_sm3.b1": "momentum"}
 
 
 @_checks.checked

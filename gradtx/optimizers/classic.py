@@ -298,4 +298,5 @@ def polyak_sgd(
         "polyak_sgd",
         *sgd(scaling).transforms,
         scale_by_polyak(f_min, max_learning_rate, eps, variant),  # pyright: ignore[reportArgumentType]
+        readout_names={"scale_by_learning_rate.learning_rate": "scaling"},
     )

@@ -67,7 +67,7 @@ def lamb(
         add_decayed_weights(weight_decay, mask),
         scale_by_trust_ratio(),
         scale_by_learning_rate(learning_rate),
-        readout_names={"scale_by_rms.decay": "b2"},
+        readout_names={"scale_by_rms.decay": "b2", "scale_by_trust_ratio.eps": ""},
     )
 
 

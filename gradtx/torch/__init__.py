@@ -780,7 +780,16 @@ def Rprop(
     if not 0.0 < eta_minus < 1.0 < eta_plus:
         raise ValueError(f"Rprop: etas must satisfy 0 < etas[0] < 1 < etas[1], got {tuple(etas)!r}")
     blocks = [*_head(maximize), rprop_steps(lr, eta_minus, eta_plus, low, high), scale(-1.0)]
-    return labelled("torch.Rprop", *blocks)
+    names = {
+        "rprop_steps.learning_rate": "lr",
+        # The elements of a tuple argument, by their own names (as Adam's beta1, beta2).
+        "rprop_steps.eta_minus": "eta_minus",
+        "rprop_steps.eta_plus": "eta_plus",
+        "rprop_steps.min_step_size": "min_step_size",
+        "rprop_steps.max_step_size": "max_step_size",
+        "scale.step_size": "",
+    }
+    return labelled("torch.Rprop", *blocks, readout_names=names)
 
 
 def Adafactor(

@@ -357,6 +357,7 @@ def scale_by_adam(
         "scale_by_adam",
         momentum(b1, nesterov=nesterov, mu_dtype=mu_dtype),
         scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True, eps_root=eps_root, nu_dtype=nu_dtype),
+        readout_names={"scale_by_rms.decay": "b2"},
     )
 
 
@@ -408,6 +409,7 @@ def scale_by_amsgrad(
             nu_dtype=nu_dtype,
             amsgrad=True,
         ),
+        readout_names={"scale_by_rms.decay": "b2"},
     )
 
 
@@ -439,5 +441,8 @@ def scale_by_adamax(
       Kingma and Ba, 2015, section 7.1. ``optax.scale_by_adamax`` (same numbers).
     """
     return labelled(
-        "scale_by_adamax", momentum(b1, mu_dtype=mu_dtype), scale_by_infinity_norm(b2, eps, nu_dtype=nu_dtype)
+        "scale_by_adamax",
+        momentum(b1, mu_dtype=mu_dtype),
+        scale_by_infinity_norm(b2, eps, nu_dtype=nu_dtype),
+        readout_names={"scale_by_infinity_norm.decay": "b2"},
     )

@@ -580,6 +580,7 @@ def scale_by_novograd(
         scale_by_layerwise_rms(b2, eps, eps_root),
         add_decayed_weights(weight_decay),
         trace(b1, accumulator_dtype=mu_dtype),
+        readout_names={"trace.decay": "b1"},
     )
 
 

@@ -1,0 +1,128 @@
+"""Run by tests/test_many_devices.py in its own process, with
+``XLA_FLAGS=--xla_force_host_platform_device_count=8``: prints a JSON report."""
+
+import json
+import re
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+import gradtx
+
+assert jax.device_count() == 8
+report: dict[str, Any] = {}
+opt = gradtx.chain(gradtx.clip_by_global_norm(1.0), gradtx.adamw(1e-3, weight_decay=0.1))
+
+
+def hlo_ops(compiled):
+    text = compiled.as_text()
+    ops: dict[str, Any] = {
+        op: len(re.findall(rf"\b{op}(?:-start)?\(", text))
+        for op in ("all-gather", "all-reduce", "all-to-all", "collective-permute")
+    }
+    # the operand types of each all-reduce: "f32[]", or "(f32[], f32[])" when combined
+    ops["all-reduce types"] = re.findall(r"= (\([^)]*\)|\S+) all-reduce(?:-start)?\(", text)
+    return ops
+
+
+def spec_of(x):
+    spec = tuple(x.sharding.spec)
+    return spec + (None,) * (len(x.shape) - len(spec))
+
+
+def check(name, mesh, spec, explicit):
+    sharding = NamedSharding(mesh, spec)
+    params = {
+        "w": jax.device_put(jnp.arange(64.0).reshape(8, 8) / 64, sharding),
+        "v": jax.device_put(jnp.linspace(-1.0, 1.0, 16).reshape(2, 8), sharding),
+    }
+    grads = jax.tree.map(lambda p: jnp.cos(p), params)
+    state = opt.init(params)
+    buffers = [state[1][0].mu, state[1][1].nu]
+    for tree in buffers:
+        for leaf, p in zip(jax.tree.leaves(tree), jax.tree.leaves(params), strict=True):
+            assert spec_of(leaf) == spec_of(p), (name, leaf.sharding, p.sharding)
+    abstract = jax.tree.map(lambda p: jax.ShapeDtypeStruct(p.shape, p.dtype, sharding=p.sharding), params)
+    if explicit:  # shardings are part of the types: abstract evaluation and jit keep them
+        shapes = jax.eval_shape(opt.init, abstract)
+        jitted_state = jax.jit(opt.init)(params)
+        for tree in (shapes[1][0].mu, shapes[1][1].nu, jitted_state[1][0].mu, jitted_state[1][1].nu):
+            for leaf, p in zip(jax.tree.leaves(tree), jax.tree.leaves(params), strict=True):
+                assert spec_of(leaf) == spec_of(p), (name, "abstract", leaf.sharding)
+
+    def step(params, state, grads):
+        updates, state = opt.update(grads, state, params)
+        return gradtx.apply_updates(params, updates), state
+
+    jitted = jax.jit(step, donate_argnums=(0, 1))
+    compiled = jitted.lower(params, state, grads).compile()
+    ops = hlo_ops(compiled)
+    new_params, new_state = jitted(params, state, grads)
+    for new, p in zip(jax.tree.leaves(new_params), jax.tree.leaves(abstract), strict=True):
+        assert spec_of(new) == spec_of(p), (name, new.sharding, p.sharding)
+    for tree in (new_state[1][0].mu, new_state[1][1].nu):
+        for leaf, p in zip(jax.tree.leaves(tree), jax.tree.leaves(abstract), strict=True):
+            assert spec_of(leaf) == spec_of(p), (name, "state after update", leaf.sharding)
+    report[name] = {"ops": ops}
+    return ops
+
+
+# classic mesh (Auto axes) and explicit-sharding mesh
+for kind in ("classic", "explicit"):
+    if kind == "classic":
+        mesh = Mesh(np.array(jax.devices()), ("x",))
+        for spec_name, spec in (("replicated", P()), ("model", P(None, "x"))):
+            check(f"{kind}-{spec_name}", mesh, spec, False)
+    else:
+        mesh = jax.make_mesh((8,), ("x",), axis_types=(AxisType.Explicit,))
+        with jax.set_mesh(mesh):
+            for spec_name, spec in (("replicated", P()), ("model", P(None, "x"))):
+                check(f"{kind}-{spec_name}", mesh, spec, True)
+
+# ZeRO-1: replicated parameters, state sharded over the data axis.
+mesh = Mesh(np.array(jax.devices()), ("data",))
+replicated, rows = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+params = {"w": jax.device_put(jnp.ones((64, 32)), replicated), "b": jax.device_put(jnp.ones(64), replicated)}
+adam = gradtx.adam(1e-3)
+state_sharding = jax.tree.map(
+    lambda x: rows if x.ndim >= 1 and x.shape[0] % 8 == 0 else replicated, jax.eval_shape(adam.init, params)
+)
+zero_init = jax.jit(adam.init, out_shardings=state_sharding)
+plain_state, zero_state = adam.init(params), zero_init(params)
+
+
+def bytes_on(tree, device):
+    return sum(
+        s.data.nbytes for leaf in jax.tree.leaves(tree) for s in leaf.addressable_shards if s.device == device
+    )
+
+
+d0 = jax.devices()[0]
+zero: dict[str, Any] = {
+    "state_bytes_replicated": bytes_on(plain_state, d0),
+    "state_bytes_zero1": bytes_on(zero_state, d0),
+    "params_bytes": bytes_on(params, d0),
+}
+grads = jax.tree.map(lambda p: p * 0.5, params)
+
+
+def step(params, state, grads):
+    updates, state = adam.update(grads, state, params)
+    return gradtx.apply_updates(params, updates), state
+
+
+zero_step = jax.jit(step, out_shardings=(jax.tree.map(lambda _: replicated, params), state_sharding))
+zero_params, zero_state = zero_step(params, zero_state, grads)
+plain_params, plain_state = jax.jit(step)(params, plain_state, grads)
+for a, b in zip(
+    jax.tree.leaves((zero_params, zero_state)), jax.tree.leaves((plain_params, plain_state)), strict=True
+):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+assert zero_state[0].mu["w"].sharding == rows and zero_params["w"].sharding == replicated
+zero["ops"] = hlo_ops(zero_step.lower(params, zero_state, grads).compile())
+report["zero1"] = zero
+print(json.dumps(report))

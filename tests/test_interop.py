@@ -1,0 +1,325 @@
+"""flax, equinox and orbax: the optimizer kept as data where users train.
+
+Each train step below is jitted the way its library does it (``nnx.jit``, ``jax.jit``
+over a ``TrainState``, ``eqx.filter_jit``) and fed three learning rates and then a new
+``b1``: with gradtx's adapters it traces once and gives the numbers of the same
+optimizer built anew for each setting (gradtx's static build exactly, optax's within
+float32 rounding). The plain library path is run beside it and must trace once per
+setting, so a counter that stopped counting would fail the test.
+"""
+
+import pathlib
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+import pytest
+from conftest import reference_numerics
+from flax import nnx
+from flax.training import train_state
+
+import gradtx
+import gradtx.flax
+from gradtx.testing import assert_close_to_scale
+
+SETTINGS = [(1e-2, 0.9), (3e-2, 0.9), (5e-3, 0.9), (5e-3, 0.8)]  # three rates, then a new b1
+STEPS = 2
+X = jnp.linspace(-1.0, 1.0, 12).reshape(4, 3)
+Y = jnp.cos(jnp.arange(8.0)).reshape(4, 2)
+
+
+def gradtx_adamw(lr: float, b1: float) -> gradtx.Transform:
+    return gradtx.adamw(lr, b1=b1, weight_decay=0.1)
+
+
+def optax_adamw(lr: float, b1: float) -> optax.GradientTransformation:
+    return optax.adamw(lr, b1=b1, weight_decay=0.1)
+
+
+def assert_same(ours: Any, theirs: Any, what: str) -> None:
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=what)
+
+
+# --- flax nnx ---------------------------------------------------------------------------
+
+
+class Net(nnx.Module):
+    def __init__(self) -> None:
+        self.hidden = nnx.Linear(3, 4, rngs=nnx.Rngs(0))
+        self.out = nnx.Linear(4, 2, rngs=nnx.Rngs(1))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.out(jnp.tanh(self.hidden(x)))
+
+
+def net_loss(model: Net) -> jax.Array:
+    return jnp.mean((model(X) - Y) ** 2)
+
+
+def train_nnx(optimizer_class: Any, build: Any) -> tuple[Any, int, Any]:
+    """Trains a fresh Net through every setting; returns its parameters, the number of
+    traces and the optimizer."""
+    traces = []
+
+    @nnx.jit
+    def step(model: Net, optimizer: Any) -> None:
+        traces.append(None)
+        optimizer.update(model, nnx.grad(net_loss)(model))
+
+    model = Net()
+    optimizer = optimizer_class(model, build(*SETTINGS[0]), wrt=nnx.Param)
+    with reference_numerics():  # flax's own code promotes
+        for setting in SETTINGS:
+            optimizer.tx = build(*setting)  # a new optimizer, the state carries on
+            for _ in range(STEPS):
+                step(model, optimizer)
+    return nnx.as_pure(nnx.state(model, nnx.Param)), len(traces), optimizer
+
+
+def test_nnx_optimizer_takes_new_numbers_without_tracing_again():
+    ours, traces, optimizer = train_nnx(gradtx.flax.Optimizer, gradtx_adamw)
+    anew, anew_traces, _ = train_nnx(nnx.Optimizer, gradtx_adamw)
+    theirs, _, _ = train_nnx(nnx.Optimizer, optax_adamw)
+    assert (traces, anew_traces) == (1, len(SETTINGS))
+    assert_same(ours, anew, "gradtx.flax.Optimizer against gradtx built anew, static")
+    assert_close_to_scale(ours, theirs, 1e-6, "gradtx.flax.Optimizer against optax")
+    hp = optimizer.hyperparams()
+    assert int(hp["step"]) == STEPS * len(SETTINGS) == int(optimizer.step[...])
+    np.testing.assert_allclose([hp["learning_rate"], hp["b1"]], SETTINGS[-1], rtol=1e-7)
+    assert isinstance(optimizer.tx, gradtx.Transform)
+
+
+def test_nnx_optimizer_holds_arrays_and_changes_structure():
+    model = Net()
+    optimizer = gradtx.flax.Optimizer(model, gradtx.as_arrays(gradtx.sgd(0.1)), wrt=nnx.Param)
+    numbers = nnx.state(optimizer, gradtx.flax.OptHyper)
+    assert [float(v) for v in jax.tree.leaves(numbers)] == [np.float32(0.1)]
+    # Another structure (momentum added) replaces the variables: a new trace, as it must.
+    optimizer.tx = gradtx.sgd(0.1, momentum=0.9)
+    assert len(jax.tree.leaves(nnx.state(optimizer, gradtx.flax.OptHyper))) == 2
+    with pytest.raises(ValueError, match=r"Found data .* static attribute 'tx'"):  # flax's refusal
+        nnx.Optimizer(model, gradtx.as_arrays(gradtx.sgd(0.1)), wrt=nnx.Param)  # pyright: ignore[reportArgumentType]
+
+
+# --- flax TrainState --------------------------------------------------------------------
+
+
+def mlp_apply(params: Any, x: jax.Array) -> jax.Array:
+    return jnp.tanh(x @ params["w1"] + params["b1"][None, :]) @ params["w2"]
+
+
+PARAMS = {
+    "w1": jnp.linspace(-0.5, 0.5, 12).reshape(3, 4),
+    "b1": jnp.zeros(4),
+    "w2": jnp.linspace(0.3, -0.3, 8).reshape(4, 2),
+}
+
+
+def train_state_run(state_class: Any, build: Any) -> tuple[Any, int]:
+    traces = []
+
+    @jax.jit
+    def step(state: Any) -> Any:
+        traces.append(None)
+        grads = jax.grad(lambda p: jnp.mean((state.apply_fn(p, X) - Y) ** 2))(state.params)
+        return state.apply_gradients(grads=grads)
+
+    state = state_class.create(apply_fn=mlp_apply, params=PARAMS, tx=build(*SETTINGS[0]))
+    with reference_numerics():
+        for setting in SETTINGS:
+            state = state.replace(tx=build(*setting))
+            for _ in range(STEPS):
+                state = step(state)
+    return state, len(traces)
+
+
+def test_train_state_takes_new_numbers_without_tracing_again():
+    ours, traces = train_state_run(gradtx.flax.TrainState, gradtx_adamw)
+    anew, anew_traces = train_state_run(train_state.TrainState, gradtx_adamw)
+    theirs, _ = train_state_run(train_state.TrainState, optax_adamw)
+    assert (traces, anew_traces) == (1, len(SETTINGS))
+    assert_same(ours.params, anew.params, "TrainState against gradtx built anew")
+    assert_close_to_scale(ours.params, theirs.params, 1e-6, "TrainState against optax")
+    assert int(ours.step) == STEPS * len(SETTINGS)
+    hp = gradtx.hyperparams(ours.tx, ours.opt_state)
+    np.testing.assert_allclose([hp["learning_rate"], hp["b1"]], SETTINGS[-1], rtol=1e-7)
+
+
+# --- equinox ----------------------------------------------------------------------------
+
+
+def eqx_model() -> eqx.nn.MLP:
+    return eqx.nn.MLP(3, 2, 4, 1, activation=jnp.tanh, key=jax.random.key(0))
+
+
+def train_eqx(as_data: bool, build: Any) -> tuple[Any, int]:
+    traces = []
+
+    @eqx.filter_jit
+    def step(model: eqx.nn.MLP, state: Any, optimizer: Any) -> tuple[eqx.nn.MLP, Any]:
+        traces.append(None)
+        grads = eqx.filter_grad(lambda m: jnp.mean((jax.vmap(m)(X) - Y) ** 2))(model)
+        updates, state = optimizer.update(grads, state, eqx.filter(model, eqx.is_array))
+        return eqx.apply_updates(model, updates), state
+
+    model = eqx_model()
+    state = build(*SETTINGS[0]).init(eqx.filter(model, eqx.is_array))
+    with reference_numerics():
+        for setting in SETTINGS:
+            optimizer = build(*setting)
+            optimizer = gradtx.as_arrays(optimizer) if as_data else optimizer
+            for _ in range(STEPS):
+                model, state = step(model, state, optimizer)
+    return eqx.filter(model, eqx.is_array), len(traces)
+
+
+def test_equinox_filter_jit_takes_new_numbers_without_tracing_again():
+    ours, traces = train_eqx(True, gradtx_adamw)
+    anew, anew_traces = train_eqx(False, gradtx_adamw)  # Python numbers are static there
+    theirs, _ = train_eqx(False, optax_adamw)
+    assert (traces, anew_traces) == (1, len(SETTINGS))
+    assert_same(ours, anew, "as_arrays under filter_jit against gradtx built anew")
+    assert_close_to_scale(ours, theirs, 1e-6, "as_arrays under filter_jit against optax")
+
+
+# --- masks over equinox modules and nnx state --------------------------------------------
+
+
+def run(tx: Any, params: Any, steps: int = 3) -> Any:
+    state = tx.init(params)
+    for i in range(steps):
+        grads = jax.tree.map(lambda p, i=i: jnp.sin(p + i) + 0.5, params)
+        with reference_numerics():
+            updates, state = tx.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    return params
+
+
+def test_an_equinox_module_of_booleans_is_a_mask_not_a_function():
+    params = eqx.filter(eqx_model(), eqx.is_array)
+    mask = jax.tree.map(lambda x: x.ndim > 1, params)
+    assert callable(mask)  # an MLP of booleans: callable, and still a mask (optax's rule)
+    pairs = [
+        (gradtx.adamw(1e-2, weight_decay=0.5, mask=mask), optax.adamw(1e-2, weight_decay=0.5, mask=mask)),
+        (gradtx.masked(gradtx.sign_sgd(0.1), mask), optax.masked(optax.sign_sgd(0.1), mask)),
+        (gradtx.add_decayed_weights(0.5, mask), optax.add_decayed_weights(0.5, mask)),
+        (gradtx.lamb(1e-2, weight_decay=0.5, mask=mask), optax.lamb(1e-2, weight_decay=0.5, mask=mask)),
+    ]
+    for ours, theirs in pairs:
+        expected = run(theirs, params)
+        assert_close_to_scale(run(ours, params), expected, 1e-6, repr(ours)[:40])
+    # The mask matters: decay everywhere gives other numbers.
+    everywhere, masked = run(gradtx.adamw(1e-2, weight_decay=0.5), params), run(pairs[0][0], params)
+    assert_same(everywhere.layers[1].weight, masked.layers[1].weight, "decayed in both")
+    assert not np.allclose(everywhere.layers[0].bias, masked.layers[0].bias)
+
+
+def test_masks_and_path_rules_over_nnx_state_match_optax():
+    def matrices(state: Any) -> Any:
+        return jax.tree.map(lambda x: x.ndim > 1, state)
+
+    def train(tx: Any, cls: Any) -> Any:
+        model = Net()
+        optimizer = cls(model, tx, wrt=nnx.Param)
+        with reference_numerics():
+            for _ in range(3):
+                optimizer.update(model, nnx.grad(net_loss)(model))
+        return nnx.as_pure(nnx.state(model, nnx.Param))
+
+    theirs = train(optax.adamw(1e-2, weight_decay=0.5, mask=matrices), nnx.Optimizer)
+    by_mask = train(gradtx.adamw(1e-2, weight_decay=0.5, mask=matrices), gradtx.flax.Optimizer)
+    by_rule = gradtx.path_rules(gradtx.adamw(1e-2, weight_decay=0.5), [("*/bias", {"weight_decay": 0.0})])
+    by_path = train(by_rule, gradtx.flax.Optimizer)
+    assert_close_to_scale(by_mask, theirs, 1e-6, "mask over nnx state")
+    assert_close_to_scale(by_path, theirs, 1e-6, "path rule over nnx state")
+    unmasked = train(optax.adamw(1e-2, weight_decay=0.5), nnx.Optimizer)
+    assert not np.allclose(unmasked["hidden"]["bias"], theirs["hidden"]["bias"])
+
+
+# --- orbax ------------------------------------------------------------------------------
+
+
+def clip_adamw() -> gradtx.Transform:
+    schedule = gradtx.warmup_cosine_decay_schedule(0.0, 1e-2, warmup_steps=2, decay_steps=10)
+    return gradtx.chain(gradtx.clip_by_global_norm(0.5), gradtx.adamw(schedule, weight_decay=0.1))
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["plain", "packed"])
+def test_orbax_checkpoint_mid_training_resumes_bit_for_bit(tmp_path: pathlib.Path, packed: bool):
+    opt = clip_adamw()
+    params: Any = gradtx.pack(PARAMS) if packed else PARAMS
+
+    @jax.jit
+    def step(params: Any, state: Any) -> tuple[Any, Any]:
+        def loss(p: Any) -> jax.Array:
+            return jnp.mean((mlp_apply(p.unpack() if packed else p, X) - Y) ** 2)
+
+        updates, state = opt.update(jax.grad(loss)(params), state, params)
+        return gradtx.apply_updates(params, updates), state
+
+    state = opt.init(params)
+    for _ in range(3):
+        params, state = step(params, state)
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(tmp_path / "ckpt", {"params": params, "opt_state": state})
+    checkpointer.wait_until_finished()
+    abstract = jax.eval_shape(lambda: {"params": params, "opt_state": state})
+    restored = checkpointer.restore(tmp_path / "ckpt", abstract)
+    assert jax.tree.structure(restored) == jax.tree.structure(abstract)
+    resumed_params, resumed_state = restored["params"], restored["opt_state"]
+    for _ in range(4):
+        params, state = step(params, state)
+        resumed_params, resumed_state = step(resumed_params, resumed_state)
+    assert_same((resumed_params, resumed_state), (params, state), "resumed from orbax")
+    assert gradtx.tree_utils.step(state) == 7
+
+
+def test_orbax_checkpoint_of_an_nnx_optimizer_resumes_bit_for_bit(tmp_path: pathlib.Path):
+    @nnx.jit
+    def step(model: Net, optimizer: gradtx.flax.Optimizer) -> None:
+        optimizer.update(model, nnx.grad(net_loss)(model))
+
+    model = Net()
+    optimizer = gradtx.flax.Optimizer(model, clip_adamw(), wrt=nnx.Param)
+    with reference_numerics():
+        for _ in range(3):
+            step(model, optimizer)
+        checkpointer = ocp.StandardCheckpointer()
+        checkpointer.save(tmp_path / "nnx", nnx.state((model, optimizer)))
+        checkpointer.wait_until_finished()
+        # A fresh model and optimizer, with a different learning rate, restored over.
+        fresh = Net()
+        other = gradtx.chain(
+            gradtx.clip_by_global_norm(9.0),
+            gradtx.adamw(gradtx.warmup_cosine_decay_schedule(0.0, 1.0, 2, 10), weight_decay=0.1),
+        )
+        fresh_optimizer = gradtx.flax.Optimizer(fresh, other, wrt=nnx.Param)
+        abstract = nnx.state((fresh, fresh_optimizer))
+        nnx.update((fresh, fresh_optimizer), checkpointer.restore(tmp_path / "nnx", abstract))
+        assert fresh_optimizer.tx == optimizer.tx  # the numbers are saved with the state
+        for _ in range(4):
+            step(model, optimizer)
+            step(fresh, fresh_optimizer)
+    assert_same(nnx.state((fresh, fresh_optimizer)), nnx.state((model, optimizer)), "nnx resumed")
+
+
+# --- types --------------------------------------------------------------------------------
+
+
+def test_to_optax_gives_optax_type_and_numbers():
+    tx = gradtx.flax.to_optax(gradtx.adam(1e-2))
+    assert isinstance(tx, optax.GradientTransformationExtraArgs)
+    model = Net()
+    optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+    reference = Net()
+    their_optimizer = nnx.Optimizer(reference, optax.adam(1e-2), wrt=nnx.Param)
+    with reference_numerics():
+        for _ in range(3):
+            optimizer.update(model, nnx.grad(net_loss)(model))
+            their_optimizer.update(reference, nnx.grad(net_loss)(reference))
+    assert_close_to_scale(nnx.state(model, nnx.Param), nnx.state(reference, nnx.Param), 1e-6, "to_optax")

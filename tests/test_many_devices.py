@@ -1,0 +1,50 @@
+"""Eight simulated CPU devices, in their own process (the device count is fixed when JAX
+starts): parameters sharded data-parallel (replicated) and model-parallel
+(``P(None, 'x')``), under an explicit-sharding mesh (``jax.set_mesh``) and under the
+classic one. ``init`` gives the state the parameters' sharding (also abstractly, from
+``jax.eval_shape`` over ``ShapeDtypeStruct``s); the jitted update keeps every sharding
+and its compiled HLO gathers nothing (global-norm clipping all-reduces its partial sums
+of squares); a ZeRO-1 layout shards the state over the data axis with replicated
+parameters, at an eighth of the state's bytes per device."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    script = pathlib.Path(__file__).with_name("eight_devices.py")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "layout", ["classic-replicated", "classic-model", "explicit-replicated", "explicit-model"]
+)
+def test_sharded_update_keeps_shardings_and_gathers_nothing(report: dict, layout: str):
+    ops = report[layout]["ops"]
+    assert ops["all-gather"] == 0 and ops["all-to-all"] == 0 and ops["collective-permute"] == 0, ops
+    # Replicated: every device computes the whole norm, nothing to reduce. Model-parallel:
+    # the global norm's partial sums of squares (a scalar per leaf) meet in one all-reduce.
+    if layout.endswith("replicated"):
+        assert ops["all-reduce"] == 0, ops
+    else:
+        assert ops["all-reduce"] == 1, ops
+        scalars = ops["all-reduce types"][0].strip("()").split(", ")
+        assert set(scalars) == {"f32[]"} and len(scalars) <= 2, ops  # one per parameter leaf
+
+
+def test_zero1_state_takes_an_eighth_per_device(report: dict):
+    zero = report["zero1"]
+    counts = 3 * 4  # adam's three int32 step counts, replicated
+    assert zero["state_bytes_replicated"] == 2 * zero["params_bytes"] + counts, zero  # mu and nu
+    assert (zero["state_bytes_zero1"] - counts) * 8 == zero["state_bytes_replicated"] - counts, zero
+    # Each device updates its eighth; the new parameters are gathered, one per leaf.
+    assert zero["ops"]["all-gather"] == 2 and zero["ops"]["all-reduce"] == 0, zero
