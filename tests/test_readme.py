@@ -4,6 +4,7 @@ tests elsewhere."""
 import pathlib
 import re
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -96,3 +97,15 @@ def test_presets_block_runs_and_prints_the_keras_chain(capsys):
     block = next(b for b in PYTHON_BLOCKS if "gradtx.torch.OneCycleLR" in b)
     exec(compile(block, "README presets", "exec"), {})
     assert capsys.readouterr().out == repr(gradtx.keras.Adam()) + "\n"
+
+
+def test_flax_block_runs_with_the_last_numbers(capsys):
+    block = next(b for b in PYTHON_BLOCKS if "gradtx.flax.Optimizer(model" in b)
+    namespace: dict = {}
+    with reference_numerics():  # flax's own code promotes
+        exec(compile(block, "README flax block", "exec"), namespace)
+    assert capsys.readouterr().out.split() == ["3", "0.001"]
+    assert isinstance(namespace["state"].tx, gradtx.Transform)
+    assert callable(namespace["decay_matrices"])  # an MLP of booleans, used as a mask
+    leaves = jax.tree.leaves(namespace["opt"])
+    assert leaves and all(isinstance(x, jax.Array) for x in leaves)
