@@ -44,7 +44,7 @@ def test_a_user_project_resolves_gradtx_and_its_flax_types(tmp_path: pathlib.Pat
     revealed = re.findall(r'Type of "([^"]+)" is "([^"]+)"', out)
     assert revealed == [
         ("optimizer.tx", "Transform"),
-        ("gradtx.adamw(1e-3)", "Chain"),
+        ("gradtx.adamw(0.001)", "Chain"),
         ("state.tx", "Transform"),
     ], out
     errors = [line for line in out.splitlines() if " - error: " in line]
