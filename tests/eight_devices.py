@@ -1,6 +1,7 @@
 """Run by tests/test_many_devices.py in its own process, with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=8``: prints a JSON report."""
 
+import contextlib
 import json
 import re
 from typing import Any
@@ -68,20 +69,18 @@ def check(name, mesh, spec, explicit):
         for leaf, p in zip(jax.tree.leaves(tree), jax.tree.leaves(abstract), strict=True):
             assert spec_of(leaf) == spec_of(p), (name, "state after update", leaf.sharding)
     report[name] = {"ops": ops}
-    return ops
 
 
 # classic mesh (Auto axes) and explicit-sharding mesh
-for kind in ("classic", "explicit"):
-    if kind == "classic":
-        mesh = Mesh(np.array(jax.devices()), ("x",))
+classic = Mesh(np.array(jax.devices()), ("x",))
+explicit = jax.make_mesh((8,), ("x",), axis_types=(AxisType.Explicit,))
+for kind, mesh, context in (
+    ("classic", classic, contextlib.nullcontext),
+    ("explicit", explicit, lambda: jax.set_mesh(explicit)),
+):
+    with context():
         for spec_name, spec in (("replicated", P()), ("model", P(None, "x"))):
-            check(f"{kind}-{spec_name}", mesh, spec, False)
-    else:
-        mesh = jax.make_mesh((8,), ("x",), axis_types=(AxisType.Explicit,))
-        with jax.set_mesh(mesh):
-            for spec_name, spec in (("replicated", P()), ("model", P(None, "x"))):
-                check(f"{kind}-{spec_name}", mesh, spec, True)
+            check(f"{kind}-{spec_name}", mesh, spec, kind == "explicit")
 
 # ZeRO-1: replicated parameters, state sharded over the data axis.
 mesh = Mesh(np.array(jax.devices()), ("data",))
