@@ -55,7 +55,7 @@ def test_step_benchmark_and_report(tmp_path):
     assert "| 3 leaves | adamw_clip | train |" in table
 
 
-@pytest.mark.parametrize("page", ["BENCHMARKS.md", "README.md"])
+@pytest.mark.parametrize("page", ["BENCHMARKS.md", "README.md", "docs/packed.md"])
 def test_page_matches_its_results(page):
     """Every figure between report markers is what the committed results give."""
     done = subprocess.run(
