@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.abspath(".."))
 
 project = "gradtx"
 author = "the gradtx authors"
-copyright = "2026, the gradtx authors"  # noqa: A001
+copyright = "2026, the gradtx authors"
 
 extensions = [
     "sphinx.ext.autodoc",

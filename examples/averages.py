@@ -74,14 +74,19 @@ def run(days: int = 365, betas: tuple[float, ...] = BETAS, out: str = "averages_
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--out", default="averages_output")
     args = parser.parse_args()
     result = run(args.days, out=args.out)
     for beta in BETAS:
         raw, corrected = result[beta, False][0], result[beta, True][0]
-        print(f"beta {beta}: day 1 raw {raw:6.2f}, corrected {corrected:6.2f} (observed {result['series'][0]:.2f})")
+        print(
+            f"beta {beta}: day 1 raw {raw:6.2f}, corrected {corrected:6.2f}"
+            f" (observed {result['series'][0]:.2f})"
+        )
     print(f"figure: {result['figure']}")
 
 

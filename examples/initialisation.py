@@ -38,7 +38,9 @@ INITIALISERS: dict[str, Callable] = {
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"sigmoid": jax.nn.sigmoid, "ReLU": jax.nn.relu}
 
 
-def activations(init: Callable, activation: Callable, examples: int, width: int, seed: int = 0) -> list[np.ndarray]:
+def activations(
+    init: Callable, activation: Callable, examples: int, width: int, seed: int = 0
+) -> list[np.ndarray]:
     """Each layer's activations for one batch of standard-normal inputs."""
     key = jax.random.key(seed)
     key, sub = jax.random.split(key)
@@ -62,7 +64,9 @@ def run(examples: int = 1000, width: int = 100, out: str = "initialisation_outpu
     folder.mkdir(parents=True, exist_ok=True)
     result: dict = {}
     for act_name, activation in ACTIVATIONS.items():
-        fig, axes = plt.subplots(len(INITIALISERS), LAYERS, figsize=(13, 2.1 * len(INITIALISERS)), squeeze=False)
+        fig, axes = plt.subplots(
+            len(INITIALISERS), LAYERS, figsize=(13, 2.1 * len(INITIALISERS)), squeeze=False
+        )
         for row, (init_name, init) in enumerate(INITIALISERS.items()):
             layers = activations(init, activation, examples, width)
             result[act_name, init_name] = layers
@@ -75,7 +79,9 @@ def run(examples: int = 1000, width: int = 100, out: str = "initialisation_outpu
                     ax.set_title(f"layer {col + 1}")
                 if col == 0:
                     ax.set_ylabel(init_name, fontsize=9)
-        fig.suptitle(f"{act_name} activations of a {LAYERS}-layer network, {width} units each, per initialisation")
+        fig.suptitle(
+            f"{act_name} activations of a {LAYERS}-layer network, {width} units each, per initialisation"
+        )
         fig.tight_layout()
         path = folder / f"initialisation_{act_name.lower()}.png"
         fig.savefig(path, dpi=90)
@@ -85,7 +91,9 @@ def run(examples: int = 1000, width: int = 100, out: str = "initialisation_outpu
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--examples", type=int, default=1000)
     parser.add_argument("--width", type=int, default=100)
     parser.add_argument("--out", default="initialisation_output")

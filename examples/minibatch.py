@@ -103,13 +103,18 @@ def run(epochs: int = 30, batch_size: int = 128, lr: float = 0.1, out: str = "mi
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--out", default="minibatch_output")
     args = parser.parse_args()
     result = run(args.epochs, args.batch_size, out=args.out)
-    print(f"after {args.epochs} epochs: full batch {result['full'][-1]:.4f}, mini-batch {result['mini'][-1]:.4f}")
+    print(
+        f"after {args.epochs} epochs: full batch {result['full'][-1]:.4f},"
+        f" mini-batch {result['mini'][-1]:.4f}"
+    )
     print(f"figure: {result['figure']}")
 
 

@@ -1,4 +1,4 @@
-"""Every gradtx schedule on one figure grid, the six of seed note 002 first.
+"""Every gradtx schedule on one figure grid, the study notes' six decays first.
 
 Run:  python examples/schedules.py [--out schedules_output]
 """
@@ -83,7 +83,7 @@ def main() -> None:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(SCHEDULES) :]:
         ax.axis("off")
-    fig.suptitle("gradtx schedules (red: the six of seed note 002); x: step, y: value")
+    fig.suptitle("gradtx schedules (red: the study notes' six decays); x: step, y: value")
     fig.tight_layout()
     folder = pathlib.Path(args.out)
     folder.mkdir(parents=True, exist_ok=True)

@@ -23,9 +23,7 @@ class Block(NamedTuple):
 
 def python_blocks(path: pathlib.Path) -> list[Block]:
     text = path.read_text()
-    return [
-        Block(text[: m.start()].count("\n") + 1, m.group(1), m.group(2)) for m in _BLOCK.finditer(text)
-    ]
+    return [Block(text[: m.start()].count("\n") + 1, m.group(1), m.group(2)) for m in _BLOCK.finditer(text)]
 
 
 def run_block(block: Block, namespace: dict, name: str) -> str:

@@ -2,39 +2,88 @@
 tests elsewhere."""
 
 import pathlib
-import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 from cases import gradient_sequence, params_like
 from conftest import reference_numerics
+from markdown_blocks import python_blocks, run_block
 
 import gradtx
 from gradtx.testing import run_updates, scaled_difference
 
-README = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
-PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)
+README_PATH = pathlib.Path(__file__).parent.parent / "README.md"
+README = README_PATH.read_text()
+BLOCKS = python_blocks(README_PATH)
 
 
-def test_quickstart_runs_and_does_not_recompile(capsys):
-    quickstart = next(b for b in PYTHON_BLOCKS if "def step(opt, params, state)" in b)
-    namespace: dict = {}
-    with reference_numerics():
-        exec(compile(quickstart, "README quickstart", "exec"), namespace)
-    printed = capsys.readouterr().out
-    assert "'step': Array(101" in printed
-    assert namespace["step"]._cache_size() == 1
+def check_quickstart(namespace: dict) -> None:
+    assert namespace["step"]._cache_size() == 1  # the new learning rate did not recompile
     hp = gradtx.hyperparams(namespace["opt"], namespace["state"])
     np.testing.assert_allclose(float(hp["learning_rate"]), 3e-3, rtol=1e-7)
 
 
-def test_adam_block_is_gradtx_adam():
-    block = next(b for b in PYTHON_BLOCKS if "adam = gradtx.chain(" in b)
-    namespace: dict = {"gradtx": gradtx}
-    exec(block, namespace)
+def check_adam_block(namespace: dict) -> None:
     assert namespace["adam"].transforms == gradtx.adam(1e-3).transforms
+
+
+def check_schedules_block(namespace: dict) -> None:
+    opt = namespace["opt"]
+    state = opt.init(jnp.zeros(3))
+    for _ in range(50):
+        _, state = opt.update(jnp.ones(3), state, jnp.zeros(3))
+    hp = gradtx.hyperparams(opt, state)
+    np.testing.assert_allclose(float(hp["learning_rate"]), 1e-3 * 49 / 100, rtol=1e-6)
+    np.testing.assert_allclose(float(hp["b1"]), 0.85 + 0.1 * 49 / 500, rtol=1e-6)
+    np.testing.assert_allclose(float(hp["weight_decay"]), 0.1 * (1 - 49 / 10_000), rtol=1e-6)
+
+
+def check_flax_block(namespace: dict) -> None:
+    assert isinstance(namespace["state"].tx, gradtx.Transform)
+    assert callable(namespace["decay_matrices"])  # an MLP of booleans, used as a mask
+    leaves = jax.tree.leaves(namespace["opt"])
+    assert leaves and all(isinstance(x, jax.Array) for x in leaves)
+
+
+def check_packed_block(namespace: dict) -> None:
+    """The packed step is the plain-tree step of the same optimizer, bit for bit."""
+    params, opt = namespace["params"], namespace["opt"]
+    grads = jax.grad(namespace["loss"])(params, namespace["batch"])
+    updates, _ = opt.update(grads, opt.init(params), params)
+    expected = gradtx.apply_updates(params, updates)
+    for ours, theirs in zip(
+        jax.tree.leaves(namespace["packed"].unpack()), jax.tree.leaves(expected), strict=True
+    ):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+# Checks beyond "runs and prints what is shown", for the blocks containing the key.
+BLOCK_CHECKS = {
+    "def step(opt, params, state)": check_quickstart,
+    "adam = gradtx.chain(": check_adam_block,
+    "warmup_cosine_decay_schedule(0.0, 1e-3": check_schedules_block,
+    "gradtx.flax.Optimizer(model": check_flax_block,
+    "packed = gradtx.pack(params)": check_packed_block,
+}
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[f"line{b.line}" for b in BLOCKS])
+def test_block_runs_on_its_own_and_prints_what_the_readme_shows(block):
+    namespace: dict = {"__name__": "__readme__"}
+    with reference_numerics():  # a reader's JAX: default promotion (flax, optax code)
+        printed = run_block(block, namespace, "README.md")
+        for key, check in BLOCK_CHECKS.items():
+            if key in block.code:
+                check(namespace)
+    assert printed == (block.shown or ""), f"README.md:{block.line} printed:\n{printed}"
+
+
+def test_every_block_check_finds_its_block():
+    for key in BLOCK_CHECKS:
+        assert sum(key in b.code for b in BLOCKS) == 1, key
 
 
 def test_printed_adam_chain_is_the_readme_one():
@@ -58,28 +107,6 @@ def test_bf16_first_moment_is_closer_to_float32_than_optax():
     assert scaled_difference(ours, exact) * 1.4 < scaled_difference(theirs, exact)
 
 
-def test_schedules_block_builds_an_optimizer_with_three_schedules():
-    block = next(b for b in PYTHON_BLOCKS if "warmup_cosine_decay_schedule(0.0, 1e-3" in b)
-    namespace: dict = {"gradtx": gradtx}
-    exec(block, namespace)
-    opt = namespace["opt"]
-    state = opt.init(jnp.zeros(3))
-    for _ in range(50):
-        _, state = opt.update(jnp.ones(3), state, jnp.zeros(3))
-    hp = gradtx.hyperparams(opt, state)
-    np.testing.assert_allclose(float(hp["learning_rate"]), 1e-3 * 49 / 100, rtol=1e-6)
-    np.testing.assert_allclose(float(hp["b1"]), 0.85 + 0.1 * 49 / 500, rtol=1e-6)
-    np.testing.assert_allclose(float(hp["weight_decay"]), 0.1 * (1 - 49 / 10_000), rtol=1e-6)
-
-
-def test_training_loop_block_prints_what_the_readme_says(capsys):
-    block = next(b for b in PYTHON_BLOCKS if "gradtx.path_rules(" in b)
-    with reference_numerics():
-        exec(compile(block, "README training loops", "exec"), {})
-    shown = README.split("gradtx.tree_utils.step(state))\n```\n\nprints\n\n```\n", 1)[1].split("```", 1)[0]
-    assert capsys.readouterr().out == shown
-
-
 def test_readme_counts_match_the_catalogue_and_optax():
     from cases import CASES
 
@@ -91,21 +118,3 @@ def test_readme_counts_match_the_catalogue_and_optax():
         f"{len(shared)} of optax's {len([n for n in dir(optax) if not n.startswith('_')])} public names"
         in README
     )
-
-
-def test_presets_block_runs_and_prints_the_keras_chain(capsys):
-    block = next(b for b in PYTHON_BLOCKS if "gradtx.torch.OneCycleLR" in b)
-    exec(compile(block, "README presets", "exec"), {})
-    assert capsys.readouterr().out == repr(gradtx.keras.Adam()) + "\n"
-
-
-def test_flax_block_runs_with_the_last_numbers(capsys):
-    block = next(b for b in PYTHON_BLOCKS if "gradtx.flax.Optimizer(model" in b)
-    namespace: dict = {}
-    with reference_numerics():  # flax's own code promotes
-        exec(compile(block, "README flax block", "exec"), namespace)
-    assert capsys.readouterr().out.split() == ["3", "0.001"]
-    assert isinstance(namespace["state"].tx, gradtx.Transform)
-    assert callable(namespace["decay_matrices"])  # an MLP of booleans, used as a mask
-    leaves = jax.tree.leaves(namespace["opt"])
-    assert leaves and all(isinstance(x, jax.Array) for x in leaves)

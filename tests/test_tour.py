@@ -20,6 +20,7 @@ def test_tour_trains_like_optax(tmp_path):
     assert [r["name"] for r in results] == ["SGD", "Momentum", "AdaGrad", "RMSProp", "Adam"]
     for r in results:
         assert r["max_param_diff"] <= 1e-6, r["name"]
+        assert r["max_loss_diff"] <= 1e-6, r["name"]
         assert r["accuracy"] > 0.3, r["name"]  # far above chance (0.1) after 3 epochs
         assert len(r["loss"]) == 3 * (1437 // 128)
     assert (tmp_path / "loss_curves.png").stat().st_size > 10_000

@@ -67,7 +67,7 @@ def adam(
         \hat m_t = m_t / (1 - b_1^t), \quad \hat v_t = v_t / (1 - b_2^t), \quad
         W \leftarrow W - \eta\, \hat m_t / (\sqrt{\hat v_t + \epsilon_{root}} + \epsilon)
 
-    With ``debias_step_size=True``, seed note 001's step-size form:
+    With ``debias_step_size=True``, the step-size form of :ref:`the study notes <update-rules>`:
     :math:`\eta_t = \eta \sqrt{1 - b_2^t} / (1 - b_1^t)`,
     :math:`W \leftarrow W - \eta_t\, m_t / (\sqrt{v_t} + \epsilon)`. It equals the default
     with ``eps`` replaced by ``eps / sqrt(1 - b2**t)``: early on its eps is larger

@@ -32,8 +32,9 @@ def sgd(
     conventions, equal under a constant learning rate:
 
     - ``"trace"`` (optax, PyTorch): :math:`v = \mu v + g;\ W \leftarrow W - \eta_t v`.
-    - ``"velocity"`` (seed note 000): :math:`v = \mu v + \eta_t g;\ W \leftarrow W - v`.
-    - ``"alpha"`` (seed notes 001 and 003): :math:`v = \mu v - \eta_t g;\ W \leftarrow W + v`
+    - ``"velocity"`` (:ref:`the study notes <update-rules>`):
+      :math:`v = \mu v + \eta_t g;\ W \leftarrow W - v`.
+    - ``"alpha"`` (:ref:`the study notes <update-rules>`): :math:`v = \mu v - \eta_t g;\ W \leftarrow W + v`
       (the same steps as ``"velocity"``, with ``v`` stored negated).
 
     Under a schedule they differ: the seeds' forms fold each step's own rate into

@@ -277,7 +277,9 @@ class cosine_decay_schedule(Schedule):
 
 @pytree_dataclass
 class inverse_time_decay(Schedule):
-    r"""Inverse time decay (seed note 002): ``init_value / (1 + decay_rate * t / transition_steps)``.
+    r"""Inverse time decay: ``init_value / (1 + decay_rate * t / transition_steps)``.
+
+    One of :ref:`the study notes' decays <learning-rate-decay>`.
 
     .. math:: v(t) = v_0 / (1 + k\, t / T) \ (\lfloor t / T \rfloor \text{ if staircase})
 
@@ -318,7 +320,9 @@ class inverse_time_decay(Schedule):
 
 @pytree_dataclass
 class step_decay(Schedule):
-    r"""Step decay (seed note 002): ``init_value * factor ** floor(t / step_size)``.
+    r"""Step decay: ``init_value * factor ** floor(t / step_size)``.
+
+    One of :ref:`the study notes' decays <learning-rate-decay>`.
 
     Args:
       init_value: the value for the first ``step_size`` steps.
