@@ -3,7 +3,9 @@
 For each case of ``tests/cases.py``: the largest difference over 200 steps relative to
 the scale of each leaf's step (the measure the tests bound, see
 `gradtx.testing.scaled_difference`), the same relative to the run's largest value, the
-bound, and whether it is bit for bit.
+bound, and whether it is bit for bit. Each row is printed (and flushed) as its case finishes,
+numbered, so a run piped to a file or a terminal shows its progress (182 cases in 129 s
+on 2 CPU cores).
 
 Run:  python benchmarks/conformance_report.py [--json out.json]
 """
@@ -15,6 +17,7 @@ import json
 import os
 import pathlib
 import sys
+import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent.parent / "tests"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,9 +34,10 @@ def main() -> None:
     )
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    print(f"{'case':40s} {'bound':>7s} {'per step':>9s} {'per run':>9s}  bit-exact")
+    print(f"{'':9s} {'case':40s} {'bound':>7s} {'per step':>9s} {'per run':>9s}  bit-exact", flush=True)
     rows = []
-    for case in CASES:
+    start = time.perf_counter()
+    for i, case in enumerate(CASES, start=1):
         params, grads = problem(case, 200)
         ours, _ = run_updates(case.gradtx(), params, grads)
         theirs, _ = run_updates(case.reference(), params, grads)
@@ -50,9 +54,12 @@ def main() -> None:
             }
         )
         exact = "yes" if per_step == 0.0 else "no"
-        print(f"{case.id:40s} {bound:7.0e} {per_step:9.2e} {per_run:9.2e}  {exact}")
+        print(
+            f"[{i:3d}/{len(CASES)}] {case.id:40s} {bound:7.0e} {per_step:9.2e} {per_run:9.2e}  {exact}",
+            flush=True,
+        )
     exact_count = sum(r["per_step"] == 0.0 for r in rows)
-    print(f"\n{len(CASES)} cases, {exact_count} bit for bit.")
+    print(f"\n{len(CASES)} cases, {exact_count} bit for bit, in {time.perf_counter() - start:.0f} s.")
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps({"stamp": stamp(), "rows": rows}, indent=1))
 

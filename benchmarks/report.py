@@ -277,6 +277,30 @@ def state_dtypes_table(paths: list[str]) -> str:
     return "\n".join(out)
 
 
+def zero1_table(paths: list[str]) -> str:
+    """Bytes per device, replicated optimizer state against ZeRO-1 (benchmarks/zero1_memory.py)."""
+    data = load(paths[0])
+    out = [
+        caption(data, paths[0]),
+        "",
+        f"{data['parameters']:,} float32 parameters in {data['leaves']} leaves on {data['devices']} devices;"
+        " bytes per device.",
+        "",
+        "| optimizer | layout | params | state | update temporaries | update collectives | same parameters |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in data["rows"]:
+        same = {True: "yes, bit for bit", False: "**no**"}.get(
+            r.get("same_params_as_replicated"), "reference"
+        )
+        out.append(
+            f"| {r['optimizer']} | {r['layout']} | {r['params_bytes'] / 2**20:.1f} MiB | "
+            f"{r['state_bytes'] / 2**20:.2f} MiB | {r['temp_bytes'] / 2**20:.2f} MiB | "
+            f"{r['collectives']} | {same} |"
+        )
+    return "\n".join(out)
+
+
 def mutants_table(paths: list[str]) -> str:
     """Planted bugs before and after: one column per result file."""
     runs = [load(p) for p in paths]
@@ -404,6 +428,7 @@ KINDS: dict[str, Callable[[list[str]], str]] = {
     "multisteps": multisteps_table,
     "state-dtypes": state_dtypes_table,
     "mutants": mutants_table,
+    "zero1": zero1_table,
 }
 BLOCK = re.compile(r"^([ \t]*)(<!-- report: (\S+)((?: \S+)*) -->\n)(.*?)^[ \t]*<!-- /report -->", re.S | re.M)
 

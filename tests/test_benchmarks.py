@@ -55,6 +55,39 @@ def test_step_benchmark_and_report(tmp_path):
     assert "| 3 leaves | adamw_clip | train |" in table
 
 
+def test_zero1_memory_script_measures_a_quarter_on_four_devices(tmp_path):
+    out = tmp_path / "zero1.json"
+    subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "zero1_memory.py"),
+            "--devices",
+            "4",
+            "--layers",
+            "1",
+            "--width",
+            "32",
+            "--json",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    data = json.loads(out.read_text())
+    rows = data["rows"]
+    for replicated, zero in zip(rows[::2], rows[1::2], strict=True):
+        assert (replicated["layout"], zero["layout"]) == ("replicated", "ZeRO-1")
+        # Adam's two moments: 8 bytes per float32 parameter, an int32 count per stateful block.
+        counters = replicated["state_bytes"] - 2 * replicated["params_bytes"]
+        assert 0 < counters <= 16
+        assert zero["state_bytes"] == 2 * replicated["params_bytes"] // 4 + counters
+        assert zero["same_params_as_replicated"] is True
+        # one all-gather per new parameter (embedding + 5 leaves per block), no all-reduce
+        assert zero["collectives"] == f"{data['leaves']} all-gather" and data["leaves"] == 6
+        assert replicated["collectives"] == "none"
+
+
 @pytest.mark.parametrize("page", ["BENCHMARKS.md", "README.md", "docs/packed.md"])
 def test_page_matches_its_results(page):
     """Every figure between report markers is what the committed results give."""
