@@ -59,7 +59,7 @@ def main() -> None:
     print(f"{'state':24s} {'train loss':>10s} {'test acc':>9s} {'max |p - p_f32|':>16s} {'state bytes':>12s}")
     for name, kwargs in configs:
         opt = gradtx.adam(args.lr, **kwargs)
-        params, _, _ = tour.train(opt, gradtx.apply_updates, params0, x_train, y_train, args.epochs)
+        params, _ = tour.train(opt, gradtx.apply_updates, params0, x_train, y_train, args.epochs)
         state_bytes = sum(x.nbytes for x in jax.tree.leaves(opt.init(params0)))
         loss = float(tour.loss_fn(params, jnp.asarray(x_train), jnp.asarray(y_train)))
         acc = tour.accuracy(params, x_test, y_test)
