@@ -169,10 +169,11 @@ def pack(
     shape (its per-leaf overhead is already small), and so does a leaf whose sharding
     is not fully replicated, so nothing sharded is gathered.
 
-    Why a size cap: a freshly allocated buffer of tens of MiB costs page faults on
-    every step on CPU (measured: doubling 16M floats into a new buffer takes 17 ms as
-    one buffer, 3.3 ms as 16 buffers of 1M), and a real model's gradient is such a
-    buffer. 2**20 elements keeps both the kernel count and that cost small.
+    Why a size cap: on CPU, a freshly allocated buffer of tens of MiB is mapped anew by
+    the allocator on every step, and each of its pages faults (``benchmarks/step.py``
+    counts the faults per step, BENCHMARKS.md "Page faults and bandwidth"); a real
+    model's gradient is such a buffer. 2**20 elements keeps both the kernel count and
+    that cost small.
 
     Args:
       params: a pytree of arrays (``None`` leaves are kept as ``None``).
