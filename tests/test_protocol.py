@@ -121,7 +121,6 @@ def test_changing_hyperparameters_does_not_recompile():
         )(PARAMS, GRADS)
         leaves_close(got, want)
     assert len(traces) == 1
-    assert train._cache_size() == 1  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def test_optimizer_as_data_gives_optax_numbers():
