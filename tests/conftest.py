@@ -7,6 +7,7 @@ so references run under ``reference_numerics()``.
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import Any
 
 # Keras runs on JAX in the tests (gradtx.keras is compared with it); set before any import.
 os.environ["KERAS_BACKEND"] = "jax"
@@ -23,3 +24,21 @@ def reference_numerics() -> Iterator[None]:
     gradients also broadcasts a ``(1,)`` step size against every rank)."""
     with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
         yield
+
+
+@contextlib.contextmanager
+def xla_compiles() -> Iterator[list[str]]:
+    """The names of the functions XLA compiles inside the block (eager operations
+    included), read from JAX's public compile event: unlike a jit cache size, it does
+    not depend on what earlier tests left in the caches."""
+    names: list[str] = []
+
+    def listen(event: str, _duration: float, **kwargs: Any) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            names.append(str(kwargs.get("fun_name")))
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        yield names
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)

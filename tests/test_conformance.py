@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from cases import CASE_IDS, CASES, Case, problem
-from conftest import reference_numerics
+from conftest import reference_numerics, xla_compiles
 
 from gradtx.testing import assert_close_to_scale, named_buffers, run_updates
 
@@ -71,8 +71,11 @@ def test_invariants(case: Case):
     step, traces = _step_fn()
 
     jit_state, eager_state = state0, state0
+    compiles = []
     for g in grads:
-        jit_updates, jit_state = step(tx, jit_state, g, params)
+        with xla_compiles() as compiled:
+            jit_updates, jit_state = step(tx, jit_state, g, params)
+        compiles.extend(compiled)
         eager_updates, eager_state = tx.update(g, eager_state, params)
         np.testing.assert_allclose(
             np.concatenate([np.ravel(x) for x in jax.tree.leaves(jit_updates)]),
@@ -88,6 +91,7 @@ def test_invariants(case: Case):
             jnp.shape(x) for x in jax.tree.leaves(state0)
         ]
     assert len(traces) == 1, f"{case.id}: traced {len(traces)} times"
+    assert compiles.count("jit(step)") <= 1, f"{case.id}: compiled {compiles}"
 
     # vmap over the optimizer's hyperparameters: a batch of two copies gives each one's numbers.
     leaves, treedef = jax.tree.flatten(tx)

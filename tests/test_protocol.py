@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from cases import gradient_sequence, params_like
-from conftest import reference_numerics
+from conftest import reference_numerics, xla_compiles
 
 import gradtx
 from gradtx.testing import assert_close_to_scale, run_updates
@@ -107,7 +107,7 @@ def _train(opt, params, grads):
 
 
 def test_changing_hyperparameters_does_not_recompile():
-    traces = []
+    traces, compiles = [], []
 
     @jax.jit
     def train(opt, params, grads):
@@ -115,12 +115,15 @@ def test_changing_hyperparameters_does_not_recompile():
         return _train(opt, params, grads)
 
     for lr, b1, wd in [(1e-3, 0.9, 1e-4), (3e-2, 0.5, 0.1), (0.2, 0.0, 0.0)]:
-        got = train(gradtx.adamw(lr, b1=b1, weight_decay=wd), PARAMS, GRADS)
+        with xla_compiles() as compiled:
+            got = train(gradtx.adamw(lr, b1=b1, weight_decay=wd), PARAMS, GRADS)
+        compiles.extend(compiled)
         want = jax.jit(
             lambda p, g, lr=lr, b1=b1, wd=wd: _train(gradtx.adamw(lr, b1=b1, weight_decay=wd), p, g)
         )(PARAMS, GRADS)
         leaves_close(got, want)
     assert len(traces) == 1
+    assert compiles.count("jit(train)") <= 1, compiles
 
 
 def test_optimizer_as_data_gives_optax_numbers():

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from conftest import reference_numerics
+from conftest import reference_numerics, xla_compiles
 
 import gradtx
 import gradtx.torch as gt
@@ -681,11 +681,14 @@ def test_presets_are_data_new_numbers_do_not_recompile() -> None:
         return u
 
     p, g = jnp.ones(3), jnp.full(3, 0.5)
-    outs = [
-        step(gt.AdamW(lr=gt.OneCycleLR(max_lr=lr, total_steps=100), betas=(b1, 0.999), weight_decay=wd), p, g)
+    presets = [
+        gt.AdamW(lr=gt.OneCycleLR(max_lr=lr, total_steps=100), betas=(b1, 0.999), weight_decay=wd)
         for lr, b1, wd in ((0.1, 0.9, 0.01), (0.2, 0.8, 0.02), (0.3, 0.7, 0.0))
     ]
+    with xla_compiles() as compiled:
+        outs = [step(preset, p, g) for preset in presets]
     assert len(traces) == 1
+    assert compiled.count("jit(step)") <= 1, compiled
     assert not np.allclose(outs[0], outs[1])
     rates = jnp.array([0.1, 0.2])
     batch = jax.vmap(
