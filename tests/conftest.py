@@ -7,7 +7,6 @@ so references run under ``reference_numerics()``.
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import Any
 
 # Keras runs on JAX in the tests (gradtx.keras is compared with it); set before any import.
 os.environ["KERAS_BACKEND"] = "jax"
@@ -33,7 +32,7 @@ def xla_compiles() -> Iterator[list[str]]:
     not depend on what earlier tests left in the caches."""
     names: list[str] = []
 
-    def listen(event: str, _duration: float, **kwargs: Any) -> None:
+    def listen(event: str, duration_secs: float, **kwargs: str | int) -> None:
         if event == "/jax/core/compile/backend_compile_duration":
             names.append(str(kwargs.get("fun_name")))
 
