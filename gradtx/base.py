@@ -1,4 +1,4 @@
-"""The protocol: `Transform`, the `Context` a chain carries, `apply_updates`.
+"""The protocol: `Transform`, `apply_updates` (the `Context` a chain carries is `gradtx.channel`).
 
 A transform has ``init(params) -> state`` and
 ``update(updates, state, params=None, **extra) -> (updates, state)``, the signatures
@@ -10,7 +10,6 @@ hyperparameters in `gradtx.readout`.
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import weakref
 from collections.abc import Callable
@@ -19,7 +18,9 @@ from typing import Any, ClassVar, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradtx import channel
 from gradtx._checks import InputError
+from gradtx.channel import Context
 from gradtx.data import PyTreeData, _short, pytree_dataclass, static
 
 PyTree = Any
@@ -36,28 +37,6 @@ class ScheduleState(NamedTuple):
     """State of an otherwise stateless transform whose hyperparameter is a schedule."""
 
     count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
-
-
-@dataclasses.dataclass
-class Context:
-    """What a `chain` carries from one transform to the next, besides the updates.
-
-    Attributes:
-      gradient: the input of the most recent `gradtx.momentum` in the chain, or None.
-        Transforms that keep gradient statistics (`scale_by_rms`, `scale_by_rss`, ...)
-        read it, so that Adam's second moment sees the gradient its first moment saw.
-      first_moment: the (not debiased) first moment that `gradtx.momentum` just
-        computed, or None; AdaBelief's second moment reads it (``(g - m)^2``).
-      extra: keyword arguments passed to ``update`` (optax's "extra args").
-    """
-
-    gradient: Updates = None
-    first_moment: Updates = None
-    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    def statistics_input(self, updates: Updates) -> Updates:
-        """The tree gradient statistics are computed from."""
-        return updates if self.gradient is None else self.gradient
 
 
 class Transform(PyTreeData):
@@ -91,6 +70,30 @@ class Transform(PyTreeData):
     _any_dtype: ClassVar[bool] = False
     # Whether ``params`` have the structure of the updates (lookahead's do not).
     _params_like_updates: ClassVar[bool] = True
+    # The channel's slots this block reads and publishes (`gradtx.channel`): the
+    # Context refuses any other.
+    slots_read: ClassVar[tuple[str, ...]] = ()
+    slots_published: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        channel.register(cls)
+
+    def _published(self) -> frozenset[str]:
+        """The slots this transform makes visible to the blocks after it (a chain: its
+        blocks'; a wrapper: none, what is published inside stays inside)."""
+        return frozenset(self.slots_published)
+
+    def _inside(self) -> list[Transform]:
+        """The transforms this one holds in its fields (a chain's, a wrapper's)."""
+        found = []
+        for name in self.__dataclass_fields__:  # pyright: ignore[reportAttributeAccessIssue]
+            value = getattr(self, name, None)
+            values = value.values() if isinstance(value, dict) else value
+            for v in values if isinstance(values, (tuple, list, type({}.values()))) else [value]:
+                if isinstance(v, Transform):
+                    found.append(v)
+        return found
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         del args, kwargs

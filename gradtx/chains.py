@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradtx import channel
 from gradtx.base import Context, InputError, OptState, Params, Transform, Updates, _as_transform
 from gradtx.data import hyper, pytree_dataclass, static
 
@@ -12,9 +13,10 @@ from gradtx.data import hyper, pytree_dataclass, static
 class Chain(Transform):
     """Transforms applied one after the other; build it with `chain` or `named_chain`.
 
-    Its state is a tuple of the transforms' states (a dict for `named_chain`). The
-    gradient statistics of a transform inside a chain come from the input of the most
-    recent `gradtx.momentum` before it (see `Context`), also across nested chains, so
+    Its state is a tuple of the transforms' states (a dict for `named_chain`). Besides
+    the updates, the chain carries a channel of named slots from block to block
+    (`gradtx.channel`): the gradient statistics of a block come from the input of the
+    most recent `gradtx.momentum` before it, also across nested chains, so
     ``chain(a, chain(b, c))`` behaves like ``chain(a, b, c)``.
 
     Attributes:
@@ -34,11 +36,20 @@ class Chain(Transform):
         object.__setattr__(self, "_complements", {})
 
     def init(self, params: Params) -> OptState:
-        states = tuple(tx.init(params) for tx in self.transforms)
+        published = channel.outside()
+        states = []
+        for tx in self.transforms:
+            with channel.published_before(published):
+                states.append(tx.init(params))
+            published |= channel.publishes(tx)
+        states = tuple(states)
         return states if self.names is None else dict(zip(self.names, states, strict=True))
 
     def _name(self) -> str:
         return self.label or "chain"
+
+    def _published(self) -> frozenset[str]:
+        return frozenset().union(*(channel.publishes(tx) for tx in self.transforms))
 
     def _apply(self, updates: Updates, state: OptState, params: Params | None, ctx: Context):
         name = self._name()

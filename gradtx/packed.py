@@ -65,10 +65,16 @@ class PackLayout:
         return self.slots[self.members[b][0]].alone
 
     def leaves_of(self, buffers: tuple[jax.Array, ...]) -> list[jax.Array]:
-        """The original leaves, cut out of ``buffers``."""
+        """The original leaves, cut out of ``buffers``. A buffer masked out as a whole
+        (`gradtx.masked` with one flag per buffer puts a node without leaves there)
+        stands for each of its leaves, masked out."""
         leaves: list[Any] = [None] * len(self.slots)
         for b, buffer in enumerate(buffers):
             members = self.members[b]
+            if _is_masked_out(buffer):
+                for i in members:
+                    leaves[i] = buffer
+                continue
             if self.alone(b):
                 leaves[members[0]] = buffer
                 continue
@@ -83,7 +89,9 @@ class PackLayout:
         layout: one concatenate per buffer."""
         leaves = self.treedef.flatten_up_to(tree)
         buffers = [
-            jnp.asarray(leaves[members[0]])
+            leaves[members[0]]
+            if _is_masked_out(leaves[members[0]])
+            else jnp.asarray(leaves[members[0]])
             if self.alone(b)
             else jnp.concatenate([jnp.ravel(leaves[i]) for i in members])
             for b, members in enumerate(self.members)
@@ -109,6 +117,12 @@ class PackLayout:
                 per_leaf = jnp.asarray([values[i] for i in members])
                 out.append(jnp.repeat(per_leaf, repeats, total_repeat_length=size))
         return tuple(out)
+
+
+def _is_masked_out(x: Any) -> bool:
+    """Whether ``x`` is a node without leaves standing for a masked-out part of a tree
+    (`gradtx.masked`'s ``MaskedNode``, optax's too), not an array."""
+    return isinstance(x, tuple) and not jax.tree.leaves(x)
 
 
 class Packed:

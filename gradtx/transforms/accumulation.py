@@ -18,9 +18,10 @@ import jax
 import jax.numpy as jnp
 from jax.core import Tracer
 
-from gradtx import tree
+from gradtx import channel, tree
 from gradtx.base import (
     Context,
+    InputError,
     OptState,
     Params,
     Transform,
@@ -119,6 +120,9 @@ class MultiStepsState(NamedTuple):
       skip_state: what the skip function reported for the last micro-batch.
       acc_weight: the total weight accumulated (float32; the number of micro-batches
         when no weights are given). Not in optax.
+      acc_slots: the slots of the chain's channel that the inner optimizer reads and
+        the blocks before this one publish (``{}`` when there are none, as for a whole
+        optimizer), accumulated as ``acc_grads`` is. Not in optax.
     """
 
     mini_step: jax.Array
@@ -127,6 +131,7 @@ class MultiStepsState(NamedTuple):
     acc_grads: Any
     skip_state: Any = ()
     acc_weight: Any = None
+    acc_slots: Any = None
 
 
 @pytree_dataclass
@@ -146,6 +151,13 @@ class MultiSteps(Wrapper):
     Beyond optax: the inner optimizer runs only on the emitting micro-step (optax runs
     it at every micro-step and discards the result), so schedules advance once per
     emitted update and `gradtx.hyperparams` reports the emitted step.
+
+    Inside a chain, the slots of the channel (`gradtx.channel`) that ``opt`` reads and
+    the blocks before this one publish are accumulated with the updates, the same
+    (weighted) mean or sum, and ``opt`` reads the accumulated slots: in
+    ``chain(momentum(b1), MultiSteps(scale_by_rms(b2), k))`` the second moment reads
+    the mean gradient of the k micro-batches, and with ``k = 1`` the chain is
+    ``chain(momentum(b1), scale_by_rms(b2))`` bit for bit.
 
     Args:
       opt: the inner optimizer.
@@ -208,6 +220,7 @@ class MultiSteps(Wrapper):
     def init(self, params: Params) -> MultiStepsState:
         gradient_step = zero_count()
         _, skip_state = self._skip_fn()(tree.zeros_like(params), gradient_step, params)
+        carried = sorted(channel.outside() & channel.reads(self.opt))
         return MultiStepsState(
             mini_step=zero_count(),
             gradient_step=gradient_step,
@@ -215,6 +228,7 @@ class MultiSteps(Wrapper):
             acc_grads=tree.zeros_like(params, self.accumulator_dtype),
             skip_state=skip_state,
             acc_weight=jnp.zeros([], jnp.float32),
+            acc_slots={name: tree.zeros_like(params, self.accumulator_dtype) for name in carried},
         )
 
     def _update(self, updates: Updates, state: MultiStepsState, params: Params | None, ctx: Context):
@@ -229,10 +243,26 @@ class MultiSteps(Wrapper):
             )
         k = self._k(state.gradient_step)
         emit = state.mini_step == k - 1
+        acc_slots = {} if state.acc_slots is None else state.acc_slots
+        missing = sorted(set(acc_slots) - set(ctx.slots))
+        if missing:
+            raise InputError(
+                "MultiSteps",
+                f"its state accumulates the slot(s) {missing} of the chain's channel, which no "
+                "block before it publishes here. Use the state the enclosing chain's init returned.",
+            )
 
-        def inner(acc: PyTree) -> tuple[Updates, OptState]:
+        def inner(acc: PyTree, slots: dict[str, PyTree]) -> tuple[Updates, OptState]:
             acc = tree.cast_like(acc, updates)
-            return self.opt._apply(acc, state.inner_opt_state, params, Context(extra=extra))
+            inner_ctx = ctx.withholding(
+                "MultiSteps does not accumulate (its inner optimizer did not read it when the "
+                "chain's init ran)",
+                extra=extra,
+            )
+            inner_ctx.slots.update({n: tree.cast_like(a, ctx.slots[n]) for n, a in slots.items()})
+            for n in slots:
+                inner_ctx.withheld.pop(n, None)
+            return self.opt._apply(acc, state.inner_opt_state, params, inner_ctx)
 
         def step(zeros: Callable[[], Updates]) -> tuple[Updates, MultiStepsState]:
             """The micro-step, ``zeros()`` being the updates of one that does not emit."""
@@ -240,10 +270,15 @@ class MultiSteps(Wrapper):
             def accumulate() -> tuple[Updates, MultiStepsState]:
                 w = jnp.ones([], jnp.float32) if weight is None else jnp.asarray(weight, jnp.float32)
                 total = state.acc_weight + w
-                acc = jax.tree.map(lambda g, a: self._accumulate(g, a, w, total), updates, state.acc_grads)
+
+                def add(new: PyTree, acc: PyTree) -> PyTree:
+                    return jax.tree.map(lambda g, a: self._accumulate(g, a, w, total), new, acc)
+
+                acc = add(updates, state.acc_grads)
+                slots = {n: add(ctx.slots[n], a) for n, a in acc_slots.items()}
 
                 def apply() -> tuple[Updates, MultiStepsState]:
-                    new_updates, inner_state = inner(acc)
+                    new_updates, inner_state = inner(acc, slots)
                     return new_updates, MultiStepsState(
                         mini_step=zero_count(),
                         gradient_step=safe_increment(state.gradient_step),
@@ -251,6 +286,7 @@ class MultiSteps(Wrapper):
                         acc_grads=tree.zeros_like(acc),
                         skip_state=skip_state,
                         acc_weight=jnp.zeros([], jnp.float32),
+                        acc_slots=tree.zeros_like(slots),
                     )
 
                 def hold() -> tuple[Updates, MultiStepsState]:
@@ -261,6 +297,7 @@ class MultiSteps(Wrapper):
                         acc_grads=acc,
                         skip_state=skip_state,
                         acc_weight=total,
+                        acc_slots=slots,
                     )
 
                 return jax.lax.cond(emit, apply, hold)
@@ -276,7 +313,7 @@ class MultiSteps(Wrapper):
             return step(lambda: tree.zeros_like(updates))
         except TypeError:
             # One that changes them (a foreign transform, say) costs a second trace.
-            shapes = jax.eval_shape(lambda: inner(state.acc_grads)[0])
+            shapes = jax.eval_shape(lambda: inner(state.acc_grads, acc_slots)[0])
             return step(lambda: jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes))
 
     def _accumulate(self, g: jax.Array, acc: jax.Array, w: jax.Array, total: jax.Array) -> jax.Array:

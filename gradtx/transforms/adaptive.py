@@ -78,6 +78,8 @@ class scale_by_rms(Transform):
     nu_dtype: Any = static(default=None, kw_only=True)
     amsgrad: bool = static(default=False, kw_only=True)
 
+    slots_read = ("gradient",)
+
     def init(self, params: Params) -> ScaleByRmsState:
         nu = tree.full_like(params, self.initial_scale, self.nu_dtype)
         nu_max = tree.zeros_like(params, self.nu_dtype) if self.amsgrad else None
@@ -85,7 +87,7 @@ class scale_by_rms(Transform):
 
     def _update(self, updates: Updates, state: ScaleByRmsState, params: Params | None, ctx: Context):
         del params
-        gradient = ctx.statistics_input(updates)
+        gradient = ctx.read(self, "gradient", fallback=updates)
         decay = self.at("decay", state.count)
         one_minus = self.one_minus_at("decay", state.count)
         nu = jax.tree.map(lambda g, n: tree.update_moment(g, n, decay, one_minus, 2), gradient, state.nu)
@@ -157,6 +159,8 @@ class scale_by_stddev(Transform):
     eps_in_sqrt: bool = static(default=True)
     bias_correction: bool = static(default=False)
 
+    slots_read = ("gradient",)
+
     def init(self, params: Params) -> ScaleByStddevState:
         return ScaleByStddevState(
             count=zero_count(),
@@ -166,7 +170,7 @@ class scale_by_stddev(Transform):
 
     def _update(self, updates: Updates, state: ScaleByStddevState, params: Params | None, ctx: Context):
         del params
-        gradient = ctx.statistics_input(updates)
+        gradient = ctx.read(self, "gradient", fallback=updates)
         decay, eps_value = self.at("decay", state.count), self.at("eps", state.count)
         one_minus = self.one_minus_at("decay", state.count)
         mu = jax.tree.map(lambda g, m: tree.update_moment(g, m, decay, one_minus, 1), gradient, state.mu)
@@ -232,6 +236,8 @@ class scale_by_rss(Transform):
     eps: Any = hyper(default=1e-7)
     eps_in_sqrt: bool = static(default=True, kw_only=True)
 
+    slots_read = ("gradient",)
+
     def init(self, params: Params) -> ScaleByRssState:
         return ScaleByRssState(
             count=zero_count(), sum_of_squares=tree.full_like(params, self.initial_accumulator_value)
@@ -239,7 +245,7 @@ class scale_by_rss(Transform):
 
     def _update(self, updates: Updates, state: ScaleByRssState, params: Params | None, ctx: Context):
         del params
-        gradient = ctx.statistics_input(updates)
+        gradient = ctx.read(self, "gradient", fallback=updates)
         sum_of_squares = jax.tree.map(
             lambda g, h: tree.to(tree.abs_sq(g), h.dtype) + h, gradient, state.sum_of_squares
         )
@@ -291,12 +297,14 @@ class scale_by_infinity_norm(Transform):
     eps: Any = hyper(default=1e-8)
     nu_dtype: Any = static(default=None, kw_only=True)
 
+    slots_read = ("gradient",)
+
     def init(self, params: Params) -> ScaleByInfinityNormState:
         return ScaleByInfinityNormState(count=zero_count(), nu=tree.zeros_like(params, self.nu_dtype))
 
     def _update(self, updates: Updates, state: ScaleByInfinityNormState, params: Params | None, ctx: Context):
         del params
-        gradient = ctx.statistics_input(updates)
+        gradient = ctx.read(self, "gradient", fallback=updates)
 
         decay, eps = self.at("decay", state.count), self.at("eps", state.count)
 

@@ -17,9 +17,10 @@ from gradtx.data import hyper, pytree_dataclass, static
 
 
 def inner_context(ctx: Context) -> Context:
-    """A copy of ``ctx`` for a transform run inside ``lax.cond``: what it records there
-    (a traced gradient) must not leak into the enclosing chain."""
-    return Context(gradient=ctx.gradient, extra=dict(ctx.extra))
+    """The channel for a transform run inside ``lax.cond``: every slot carried as it is;
+    what the transform publishes there (values traced inside a branch) must not leak
+    into the enclosing chain."""
+    return ctx.carried(lambda slot: slot)
 
 
 def negative_zeros_like(tree: Any) -> Any:

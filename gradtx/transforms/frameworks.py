@@ -359,12 +359,14 @@ class rectified_rms(Transform):
     b2: Any = hyper(default=0.999, complement=True)
     eps: Any = hyper(default=1e-8)
 
+    slots_read = ("gradient",)
+
     def init(self, params: Params) -> RectifiedRmsState:
         return RectifiedRmsState(count=zero_count(), nu=tree.zeros_like(params))
 
     def _update(self, updates: Updates, state: RectifiedRmsState, params: Params | None, ctx: Context):
         del params
-        gradient = ctx.statistics_input(updates)
+        gradient = ctx.read(self, "gradient", fallback=updates)
         b2, one_minus = self.at("b2", state.count), self.one_minus_at("b2", state.count)
         nu = jax.tree.map(lambda g, n: tree.update_moment(g, n, b2, one_minus, 2), gradient, state.nu)
         count = safe_increment(state.count)
@@ -1014,11 +1016,13 @@ class max_abs_scaling(Transform):
     b2: Any = hyper(default=0.999)
     eps: Any = hyper(default=1e-7)
 
+    slots_read = ("gradient",)
+
     def init(self, params: Params) -> MaxAbsScalingState:
         return MaxAbsScalingState(count=zero_count(), nu=tree.zeros_like(params))
 
     def _update(self, updates: Updates, state: MaxAbsScalingState, params: Params | None, ctx: Context):
-        gradient = ctx.statistics_input(updates)
+        gradient = ctx.read(self, "gradient", fallback=updates)
         b2, eps = self.at("b2", state.count), self.at("eps", state.count)
         nu = jax.tree.map(
             lambda g, n: jnp.maximum(tree.cast(b2, n.dtype) * n, jnp.abs(g)), gradient, state.nu

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradtx import channel
 from gradtx.base import Context, Params, Transform, Updates, safe_increment, zero_count
 from gradtx.data import FrozenTree, hyper, pytree_dataclass, static
 
@@ -136,6 +137,21 @@ class injected(Transform):
 
     def _inner(self, hparams: dict[str, Any]) -> Any:
         return self.factory(**self.others.tree, **hparams)
+
+    def _initial_inner(self) -> Any:
+        hparams = dict(self.numeric)
+        hparams.update({k: fn(zero_count()) for k, fn in self.schedules})
+        hparams.update({k: fn(fn.init()) for k, fn in self.stateful})
+        return self._inner(hparams)
+
+    def _inside(self) -> list[Transform]:
+        inner = self._initial_inner()
+        return [inner] if isinstance(inner, Transform) else []
+
+    def _published(self) -> frozenset[str]:
+        # Transparent: the optimizer it builds publishes to the blocks after it, as it
+        # would outside (the inner runs on this chain's channel).
+        return channel.publishes(self._initial_inner())
 
     def init(self, params: Params) -> InjectHyperparamsState | InjectStatefulHyperparamsState:
         count = zero_count()

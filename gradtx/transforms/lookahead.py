@@ -30,6 +30,10 @@ class LookaheadParams(NamedTuple):
         return cls(slow=params, fast=params)
 
 
+def _fast(tree: Any) -> Any:
+    return tree.fast if isinstance(tree, LookaheadParams) else tree
+
+
 @pytree_dataclass
 class lookahead(Wrapper):
     r"""Lookahead: ``k`` fast steps, then the slow weights move toward the fast ones.
@@ -96,9 +100,9 @@ class lookahead(Wrapper):
             )
         # The gradient is the fast weights' (optax passes it as it is); accept a
         # LookaheadParams too and take its fast part.
-        gradient = updates.fast if isinstance(updates, LookaheadParams) else updates
+        gradient = _fast(updates)
         fast_updates, fast_state = self.fast_optimizer._apply(
-            gradient, state.fast_state, params.fast, Context(extra=ctx.extra)
+            gradient, state.fast_state, params.fast, ctx.carried(_fast)
         )
         sync = state.steps_since_sync == self.sync_period - 1
         alpha, one_minus_alpha = self.slow_step_size, self.one_minus("slow_step_size")

@@ -89,6 +89,8 @@ class masked(Wrapper):
       mask_compatible_extra_args: also mask the extra keyword arguments of ``update``
         that have the updates' structure.
 
+    The chain's slots (`gradtx.channel`) reach ``inner`` masked as the updates are.
+
     Returns:
       A transform whose state is `MaskedState`. On packed parameters the mask speaks of
       the original leaves; it runs on whole buffers where it marks whole buffers (pack
@@ -122,10 +124,8 @@ class masked(Wrapper):
         mask, unpack = resolve_mask(self.mask, updates)
         if unpack:
             layout = updates.layout
-            ctx = Context(
-                gradient=unpacked(ctx.gradient), first_moment=unpacked(ctx.first_moment), extra=ctx.extra
-            )
-            out, state = self._masked_update(mask, unpacked(updates), state, unpacked(params), ctx)
+            inner_ctx = ctx.carried(unpacked)
+            out, state = self._masked_update(mask, unpacked(updates), state, unpacked(params), inner_ctx)
             return layout.pack(out), state
         return self._masked_update(mask, updates, state, params, ctx)
 
@@ -137,12 +137,11 @@ class masked(Wrapper):
             else v
             for k, v in ctx.extra.items()
         }
-        gradient = None if ctx.gradient is None else mask_tree(ctx.gradient, mask)
         new, inner_state = self.inner._apply(
             mask_tree(updates, mask),
             state.inner_state,
             None if params is None else mask_tree(params, mask),
-            Context(gradient=gradient, extra=extra),
+            ctx.carried(lambda slot: mask_tree(slot, mask), extra=extra),
         )
         return unmask(mask, new, updates), MaskedState(inner_state=inner_state)
 

@@ -1,9 +1,10 @@
 """Averages of past gradients: heavy-ball `trace`, `ema`, Adam's `momentum`, and
 `scale_by_bias_correction` on its own.
 
-`momentum` and `ema` compute the same moving average; `momentum` also marks its input
-as *the gradient* for the statistics transforms after it in a chain (`scale_by_rms`,
-`scale_by_rss`, ...), which is what makes ``chain(momentum, scale_by_rms, lr)`` Adam.
+`momentum` and `ema` compute the same moving average; `momentum` also publishes its
+input as the ``gradient`` slot of the chain's channel (`gradtx.channel`) for the
+statistics blocks after it (`scale_by_rms`, `scale_by_rss`, ...), which is what makes
+``chain(momentum, scale_by_rms, lr)`` Adam.
 """
 
 from __future__ import annotations
@@ -149,11 +150,13 @@ class momentum(Transform):
     With ``nesterov=True`` the output is Dozat's look-ahead
     ``b1 * m_t / (1 - b1**(t+1)) + (1 - b1) * g_t / (1 - b1**t)`` (NAdam).
 
-    Its input is *the gradient* for the statistics transforms after it in a `chain`
-    (`scale_by_rms`, `scale_by_rss`, `scale_by_stddev`, `scale_by_infinity_norm`): they
-    compute their second moment from ``g``, not from ``m``. That is the whole
-    difference between Adam, ``chain(momentum(b1), scale_by_rms(b2, ...), lr)``, and the
-    naive ``chain(ema(b1), scale_by_rms(b2, ...), lr)``.
+    It publishes three slots of the chain's channel (`gradtx.channel`) for the blocks
+    after it: ``gradient`` (its input ``g_t``), ``first_moment`` (``m_t``) and
+    ``previous_first_moment`` (``m_{t-1}``). The statistics blocks (`scale_by_rms`,
+    `scale_by_rss`, `scale_by_stddev`, `scale_by_infinity_norm`, ...) compute their
+    second moment from ``gradient``, not from ``m``. That is the whole difference
+    between Adam, ``chain(momentum(b1), scale_by_rms(b2, ...), lr)``, and the naive
+    ``chain(ema(b1), scale_by_rms(b2, ...), lr)``.
 
     Args:
       b1: the averaging coefficient, in [0, 1).
@@ -187,6 +190,8 @@ class momentum(Transform):
     mu_dtype: Any = static(default=None, kw_only=True)
     initial_value: float = static(default=0.0, kw_only=True)
 
+    slots_published = ("gradient", "first_moment", "previous_first_moment")
+
     def init(self, params: Params) -> MomentumState:
         if self.initial_value == 0:
             return MomentumState(count=zero_count(), mu=tree.zeros_like(params, self.mu_dtype))
@@ -194,11 +199,10 @@ class momentum(Transform):
 
     def _update(self, updates: Updates, state: MomentumState, params: Params | None, ctx: Context):
         del params
-        ctx.gradient = updates
         b1 = self.at("b1", state.count)
         one_minus = self.one_minus_at("b1", state.count)
         mu = jax.tree.map(lambda g, m: tree.update_moment(g, m, b1, one_minus, 1), updates, state.mu)
-        ctx.first_moment = mu
+        ctx.publish(self, gradient=updates, first_moment=mu, previous_first_moment=state.mu)
         count = safe_increment(state.count)
         if self.nesterov:
             look_ahead = tree.debias(mu, b1, safe_increment(count))

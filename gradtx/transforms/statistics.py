@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, tree
+from gradtx.channel import REQUIRED
 from gradtx.base import Context, Params, Transform, Updates, safe_increment, zero_count
 from gradtx.chains import Chain, labelled
 from gradtx.data import hyper, pytree_dataclass
@@ -73,17 +74,16 @@ class scale_by_belief_rms(Transform):
     eps: Any = hyper(default=1e-16)
     eps_root: Any = hyper(default=1e-16)
 
+    slots_read = ("gradient", "first_moment")
+
     def init(self, params: Params) -> ScaleByBeliefState:
         return ScaleByBeliefState(count=zero_count(), nu=tree.zeros_like(params))
 
     def _update(self, updates: Updates, state: ScaleByBeliefState, params: Params | None, ctx: Context):
         del params
-        if ctx.first_moment is None and jax.tree.leaves(updates):
-            raise ValueError(
-                "scale_by_belief_rms: needs the first moment of a gradtx.momentum before it in the "
-                "chain: write chain(momentum(b1), scale_by_belief_rms(b2, ...)), or use scale_by_belief."
-            )
-        gradient = ctx.statistics_input(updates)
+        # An empty tree (every leaf masked out) needs no first moment.
+        first_moment = ctx.read(self, "first_moment", fallback=updates if not jax.tree.leaves(updates) else REQUIRED)
+        gradient = ctx.read(self, "gradient", fallback=updates)
         b2, one_minus = self.at("b2", state.count), self.one_minus_at("b2", state.count)
         eps_root = self.at("eps_root", state.count)
 
@@ -92,7 +92,7 @@ class scale_by_belief_rms(Transform):
             error = tree.to(g, dtype) - tree.to(m, dtype)
             return tree.update_moment(error, s, b2, one_minus, 2) + tree.cast(eps_root, dtype)
 
-        nu = jax.tree.map(belief, gradient, ctx.first_moment, state.nu)
+        nu = jax.tree.map(belief, gradient, first_moment, state.nu)
         count = safe_increment(state.count)
         nu_hat = tree.debias(nu, b2, count)
         eps = self.at("eps", state.count)
@@ -172,12 +172,14 @@ class scale_by_yogi_rms(Transform):
     eps_root: Any = hyper(default=0.0)
     initial_accumulator_value: Any = hyper(default=1e-6)
 
+    slots_read = ("gradient",)
+
     def init(self, params: Params) -> ScaleByYogiState:
         return ScaleByYogiState(count=zero_count(), nu=tree.full_like(params, self.initial_accumulator_value))
 
     def _update(self, updates: Updates, state: ScaleByYogiState, params: Params | None, ctx: Context):
         del params
-        gradient = ctx.statistics_input(updates)
+        gradient = ctx.read(self, "gradient", fallback=updates)
         b2, one_minus = self.at("b2", state.count), self.one_minus_at("b2", state.count)
 
         def yogi(g: jax.Array, v: jax.Array) -> jax.Array:
@@ -280,6 +282,8 @@ class scale_by_rectified_rms(Transform):
     eps_root: Any = hyper(default=0.0)
     threshold: Any = hyper(default=5.0)
 
+    slots_read = ("gradient",)
+
     def __post_init__(self) -> None:
         if isinstance(self.threshold, (int, float)) and not self.threshold >= 4:
             raise ValueError(
@@ -293,7 +297,7 @@ class scale_by_rectified_rms(Transform):
 
     def _update(self, updates: Updates, state: ScaleByRectifiedRmsState, params: Params | None, ctx: Context):
         del params
-        gradient = ctx.statistics_input(updates)
+        gradient = ctx.read(self, "gradient", fallback=updates)
         b2, one_minus = self.at("b2", state.count), self.one_minus_at("b2", state.count)
         nu = jax.tree.map(lambda g, n: tree.update_moment(g, n, b2, one_minus, 2), gradient, state.nu)
         count = safe_increment(state.count)
@@ -403,13 +407,15 @@ class scale_by_adan_rms(Transform):
     eps: Any = hyper(default=1e-8)
     eps_root: Any = hyper(default=0.0)
 
+    slots_read = ("gradient",)
+
     def init(self, params: Params) -> ScaleByAdanState:
         zeros = tree.zeros_like(params)
         return ScaleByAdanState(count=zero_count(), v=zeros, n=zeros, g=zeros)
 
     def _update(self, updates: Updates, state: ScaleByAdanState, params: Params | None, ctx: Context):
         del params
-        gradient = ctx.statistics_input(updates)
+        gradient = ctx.read(self, "gradient", fallback=updates)
         b2, one_minus_b2 = self.at("b2", state.count), self.one_minus_at("b2", state.count)
         b3, one_minus_b3 = self.at("b3", state.count), self.one_minus_at("b3", state.count)
         first = state.count == 0
@@ -519,13 +525,15 @@ class scale_by_layerwise_rms(Transform):
     eps_root: Any = hyper(default=0.0)
     _check_buffers = False  # one scalar per leaf
 
+    slots_read = ("gradient",)
+
     def init(self, params: Params) -> ScaleByLayerwiseRmsState:
         nu = jax.tree.map(lambda p: jnp.zeros([], p.dtype), unpacked(params))
         return ScaleByLayerwiseRmsState(count=zero_count(), nu=nu)
 
     def _update(self, updates: Updates, state: ScaleByLayerwiseRmsState, params: Params | None, ctx: Context):
         del params
-        gradient = unpacked(ctx.statistics_input(updates))
+        gradient = unpacked(ctx.read(self, "gradient", fallback=updates))
         b2, one_minus = self.at("b2", state.count), self.one_minus_at("b2", state.count)
         first = state.count == 0
 

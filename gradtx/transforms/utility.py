@@ -350,7 +350,9 @@ class flatten(Wrapper):
     """Runs ``inner`` on one flat vector: all leaves raveled and concatenated.
 
     For transforms that need a single vector (some second-order methods); gradtx's
-    `gradtx.pack` keeps the parameters flat across steps instead, which is cheaper.
+    `gradtx.pack` keeps the parameters flat across steps instead, which is cheaper. The
+    chain's slots (`gradtx.channel`) reach ``inner`` flattened as the updates are, so
+    ``chain(momentum(b1), flatten(scale_by_rms(...)))`` is Adam.
 
     Args:
       inner: the transform to run on the flat vector.
@@ -383,7 +385,7 @@ class flatten(Wrapper):
 
     def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
         flat_params = None if params is None else self._flat(params)
-        flat, state = self.inner._apply(self._flat(updates), state, flat_params, Context(extra=ctx.extra))
+        flat, state = self.inner._apply(self._flat(updates), state, flat_params, ctx.carried(self._flat))
         leaves, treedef = jax.tree.flatten(updates)
         cuts = np.cumsum([np.size(x) for x in leaves])[:-1].tolist()
         pieces = jnp.split(flat, cuts)
