@@ -328,6 +328,9 @@ def gradtx_skip_large(updates: Any, gradient_step: Any, params: Any) -> Any:
 
 
 ACC_WEIGHT = (("acc_weight", "mini_step"),)
+# MultiSteps keeps the chain's slots its inner optimizer reads (none for a whole
+# optimizer: an empty dict) in acc_slots, which optax has no counterpart of.
+ACC_SLOTS = ("acc_slots",)
 
 
 def _both(id: str, build: Callable[[Any], Any], **kw: Any) -> Case:
@@ -365,19 +368,27 @@ CASES += [
     # --- accumulation (the float32 accumulator is deliberate: dtype_option) ---
     # gradtx's acc_weight (the micro-batches' total weight) is optax's mini_step when
     # every weight is 1.
-    _both("MultiSteps", lambda m: m.MultiSteps(m.adam(1e-2), 4), dtype_option=True, state_names=ACC_WEIGHT),
+    _both(
+        "MultiSteps",
+        lambda m: m.MultiSteps(m.adam(1e-2), 4),
+        dtype_option=True,
+        state_names=ACC_WEIGHT,
+        gradtx_only=ACC_SLOTS,
+    ),
     _both(
         "MultiSteps-sum",
         lambda m: m.MultiSteps(m.sgd(0.1, 0.9), 3, use_grad_mean=False),
         dtype_option=True,
         inner_steps=(66,),  # 200 // 3 emitted updates
         state_names=ACC_WEIGHT,
+        gradtx_only=ACC_SLOTS,
     ),
     _both(
         "MultiSteps-schedule-k",
         lambda m: m.MultiSteps(m.adam(decaying), growing_k),
         dtype_option=True,
         state_names=ACC_WEIGHT,
+        gradtx_only=ACC_SLOTS,
     ),
     Case(
         "MultiSteps-skip",
@@ -385,6 +396,7 @@ CASES += [
         lambda: optax.MultiSteps(optax.adam(1e-2), 2, should_skip_update_fn=skip_large),
         dtype_option=True,
         state_names=ACC_WEIGHT,
+        gradtx_only=ACC_SLOTS,
     ),
     # --- elementwise utilities ---
     _both("zero_nans", lambda m: m.chain(m.zero_nans(), m.sgd(0.1))),

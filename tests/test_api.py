@@ -81,8 +81,8 @@ def test_every_docstring_example_shows_a_result():
 # below fails on any other difference, and on an entry here that no longer differs.
 SIGNATURE_DIFFERENCES = {
     # State NamedTuples: gradtx counts steps in every stateful block (`count`), splits
-    # Adam-family state across blocks (MultiStepsState's added acc_weight comes last,
-    # with a default, so it is not a difference).
+    # Adam-family state across blocks (MultiStepsState's added acc_weight and acc_slots come last,
+    # with defaults, so they are not a difference).
     "AddDecayedWeightsState": "adds count",
     "ScaleByAdaDeltaState": "adds count",
     "ScaleByAdanState": "mu lives in MomentumState; count instead of t",
