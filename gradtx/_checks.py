@@ -6,11 +6,9 @@ argument name. Values that are traced arrays or schedules are not checked.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
@@ -28,7 +26,7 @@ _NONNEGATIVE = (
 )
 _BETA = ("b1", "b2")
 # A decay of exactly 1 has a meaning (optax accepts it): trace(1.0) is a running sum.
-_DECAY = ("decay", "momentum")
+_DECAY = ("decay", "momentum", "multiplier")
 
 RULES: dict[str, tuple[str, Callable[[np.ndarray], bool]]] = {
     **{name: ("must be >= 0", lambda v: bool(np.all(v >= 0))) for name in _NONNEGATIVE},
@@ -135,24 +133,9 @@ class InputError(ValueError):
         return error
 
 
-_SUSPENDED: contextvars.ContextVar[bool] = contextvars.ContextVar("gradtx_checks_suspended", default=False)
-
-
-@contextlib.contextmanager
-def suspended() -> Iterator[None]:
-    """Builds blocks without the checks, for an optimizer whose composition needs a value
-    the check rejects as a user's mistake (Fromage's negative weight decay). Per thread and
-    task (a context variable), so a build elsewhere is still checked."""
-    token = _SUSPENDED.set(True)
-    try:
-        yield
-    finally:
-        _SUSPENDED.reset(token)
-
-
 def check(owner: str, name: str, value: Any) -> None:
     """Raises ValueError if ``value`` breaks the rule for argument ``name`` of ``owner``."""
-    if value is None or isinstance(value, Tracer) or _SUSPENDED.get():
+    if value is None or isinstance(value, Tracer):
         return
     kind = KIND_RULES.get(name)
     if kind is not None:

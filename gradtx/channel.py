@@ -50,8 +50,7 @@ Updates = Any
 
 SLOTS: dict[str, str] = {
     "gradient": (
-        "the gradient the chain's statistics read: the input of the most recent "
-        "gradtx.momentum, g_t"
+        "the gradient the chain's statistics read: the input of the most recent gradtx.momentum, g_t"
     ),
     "first_moment": "the first moment gradtx.momentum just computed, m_t (not debiased)",
     "previous_first_moment": "the first moment before this step's, m_{t-1} (not debiased)",
@@ -148,6 +147,11 @@ class Context:
             slots={name: transform(value) for name, value in self.slots.items()},
             withheld=dict(self.withheld),
         )
+
+    def inside(self) -> Context:
+        """`carried` for a wrapper that hands its inner transform the updates as they
+        are (a condition, a selection, a measurement)."""
+        return self.carried(lambda slot: slot)
 
     def withholding(self, reason: str, extra: dict[str, Any] | None = None) -> Context:
         """The channel for the transform inside a wrapper that cannot carry the slots:

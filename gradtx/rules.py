@@ -130,6 +130,10 @@ def override(tx: Any, **values: Any) -> Transform:
             return dataclasses.replace(t, transforms=tuple(visit(c, inner) for c in t.transforms))
         changes = {}
         for field in t._hyper_fields:
+            value = getattr(t, field)
+            if isinstance(value, Transform):  # a wrapper's inner transform
+                changes[field] = visit(value, renames)
+                continue
             name = renames.get(f"{type(t).__name__}.{field}", field)
             if name in values:
                 changes[field] = values[name]

@@ -65,7 +65,9 @@ WRAPPERS: dict[str, Callable[[Any], Any]] = {
     "conditionally_mask-always": lambda b: gradtx.conditionally_mask(b, lambda step: step >= 0),
     "apply_if_finite": lambda b: gradtx.apply_if_finite(b, 3),
     "MultiSteps-k1": lambda b: gradtx.MultiSteps(b, every_k_schedule=1),
-    "inject_hyperparams": lambda b: gradtx.inject_hyperparams(type(b))(**dict.fromkeys(b._complement_fields, 0.75)),
+    "inject_hyperparams": lambda b: gradtx.inject_hyperparams(type(b))(
+        **dict.fromkeys(b._complement_fields, 0.75)
+    ),
     "nested-chain": lambda b: gradtx.chain(gradtx.identity(), gradtx.chain(b)),
 }
 LAYOUTS = ("plain", "packed", "packed-group")
@@ -212,7 +214,7 @@ def test_a_withheld_slot_raises_with_the_reason():
     ctx = channel.Context()
     ctx.publish(gradtx.momentum(), gradient=PARAMS)
     inner = ctx.withholding("the wrapper cannot carry it")
-    with pytest.raises(ValueError, match="scale_by_rms: reads the slot 'gradient' .*the wrapper cannot carry it"):
+    with pytest.raises(ValueError, match=r"scale_by_rms: reads the slot 'gradient' .*the wrapper cannot"):
         inner.read(gradtx.scale_by_rms(), "gradient", fallback=PARAMS)
 
 

@@ -217,7 +217,7 @@ def test_composition_reads_as_the_equations():
     names = {
         "adabelief": ["momentum", "scale_by_belief_rms", "scale_by_learning_rate"],
         "yogi": ["momentum", "scale_by_yogi_rms", "scale_by_learning_rate"],
-        "radam": ["momentum", "scale_by_rectified_rms", "scale_by_learning_rate"],
+        "radam": ["momentum", "rectified", "scale_by_learning_rate"],
         "adan": ["momentum", "scale_by_adan_rms", "add_decayed_weights", "scale_by_learning_rate"],
         "lamb": [
             "momentum",

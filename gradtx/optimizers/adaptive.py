@@ -3,7 +3,7 @@ block, optional weight decay, then the learning rate.
 
 ``adabelief = chain(momentum(b1), scale_by_belief_rms(b2, ...), lr)``,
 ``yogi = chain(momentum(b1), scale_by_yogi_rms(b2, ...), lr)``,
-``radam = chain(momentum(b1), scale_by_rectified_rms(b2, ...), lr)`` and
+``radam = chain(momentum(b1), rectified(scale_by_rms(b2, ...)), lr)`` and
 ``adan = chain(momentum(b1), scale_by_adan_rms(b2, b3, ...), add_decayed_weights, lr)``
 differ from ``adam`` in their second block only.
 """
@@ -140,7 +140,8 @@ def radam(
 
     Returns:
       ``chain(momentum(b1), scale_by_rectified_rms(b2, eps, eps_root, threshold),
-      scale_by_learning_rate(lr))``.
+      scale_by_learning_rate(lr))``, the middle block being
+      ``rectified(scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True))``.
 
     Example:
       >>> import gradtx, jax.numpy as jnp
@@ -156,6 +157,7 @@ def radam(
         "radam",
         *scale_by_radam(b1, b2, eps, eps_root, threshold, nesterov=nesterov).transforms,
         scale_by_learning_rate(learning_rate),
+        readout_names={"scale_by_rms.decay": "b2"},
     )
 
 

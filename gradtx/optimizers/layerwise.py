@@ -12,7 +12,7 @@ from typing import Any
 from gradtx import _checks
 from gradtx.chains import Chain, labelled
 from gradtx.transforms.adaptive import scale_by_adam
-from gradtx.transforms.decay import add_decayed_weights
+from gradtx.transforms.decay import add_decayed_weights, shrink_weights
 from gradtx.transforms.masking import masked
 from gradtx.transforms.momentum import trace
 from gradtx.transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
@@ -142,8 +142,7 @@ def fromage(learning_rate: ScalarOrSchedule, min_norm: Any = 1e-6) -> Chain:
 
     Returns:
       ``chain(scale_by_trust_ratio(min_norm), scale_by_learning_rate(lr / sqrt(1 + lr**2)),
-      add_decayed_weights(1 / sqrt(1 + lr**2) - 1))``: the last block's weight decay is
-      negative (the check that rejects one given by a user is suspended for it).
+      shrink_weights(1 / sqrt(1 + lr**2)))``.
 
     Example:
       >>> import gradtx, jax.numpy as jnp
@@ -166,14 +165,11 @@ def fromage(learning_rate: ScalarOrSchedule, min_norm: Any = 1e-6) -> Chain:
         def scaled_rate(count: Any) -> Any:
             return multiplier(count) * lr(count)
 
-        def shrink_rate(count: Any) -> Any:
-            return multiplier(count) - 1
-
         scaled: Any = scaled_rate
-        shrink: Any = shrink_rate
+        kept: Any = multiplier
     else:
-        mult = 1 / (1 + learning_rate**2) ** 0.5
-        scaled, shrink = learning_rate * mult, mult - 1
-    with _checks.suspended():
-        decay = add_decayed_weights(shrink)
-    return labelled("fromage", scale_by_trust_ratio(min_norm), scale_by_learning_rate(scaled), decay)
+        kept = 1 / (1 + learning_rate**2) ** 0.5
+        scaled = learning_rate * kept
+    return labelled(
+        "fromage", scale_by_trust_ratio(min_norm), scale_by_learning_rate(scaled), shrink_weights(kept)
+    )

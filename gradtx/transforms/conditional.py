@@ -20,7 +20,7 @@ def inner_context(ctx: Context) -> Context:
     """The channel for a transform run inside ``lax.cond``: every slot carried as it is;
     what the transform publishes there (values traced inside a branch) must not leak
     into the enclosing chain."""
-    return ctx.carried(lambda slot: slot)
+    return ctx.inside()
 
 
 def negative_zeros_like(tree: Any) -> Any:

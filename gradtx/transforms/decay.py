@@ -1,4 +1,5 @@
-"""Decoupled weight decay: adds ``weight_decay * params`` to the updates."""
+"""Decoupled weight decay: adds ``weight_decay * params`` to the updates
+(`add_decayed_weights`), or shrinks the parameters by a factor (`shrink_weights`)."""
 
 from __future__ import annotations
 
@@ -108,3 +109,56 @@ class add_decayed_weights(Transform):
             params,
             is_leaf=lambda x: x is None,
         ), new_state
+
+
+class ShrinkWeightsState(NamedTuple):
+    """State of `shrink_weights`: the step count, for a scheduled multiplier."""
+
+    count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
+
+
+@pytree_dataclass
+class shrink_weights(Transform):
+    r"""Multiplies the parameters by ``multiplier`` before the updates are added.
+
+    .. math:: u_t = x_t - (1 - c(t))\, p_t, \qquad
+              p_t + u_t = c(t)\, p_t + x_t
+
+    Weight decay spoken as the factor the parameters keep (``c = 1 - eta * lambda``
+    in `add_decayed_weights`'s terms, placed after the learning rate) rather than the
+    part they lose; `fromage` keeps its parameters' norm from growing with
+    ``c = 1 / sqrt(1 + eta^2)``. ``1 - c`` is computed from the number given (in
+    float64 for a Python float), so a ``c`` close to 1 loses nothing.
+
+    Args:
+      multiplier: the factor ``c``, a number in [0, 1] or a schedule of the step count.
+
+    Returns:
+      A transform whose state, `ShrinkWeightsState`, counts the updates.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.shrink_weights(0.75)
+      >>> p = jnp.full(2, 2.0)
+      >>> tx.update(jnp.ones(2), tx.init(p), p)[0]  # 1 - 0.25 * 2: p + u = 0.75 * p + 1
+      Array([0.5, 0.5], dtype=float32)
+
+    References:
+      Bernstein et al., 2020, Fromage (the factor ``1 / sqrt(1 + eta^2)``).
+    """
+
+    multiplier: Any = hyper(complement=True)
+
+    def init(self, params: Params) -> ShrinkWeightsState:
+        del params
+        return ShrinkWeightsState(count=zero_count())
+
+    def _update(self, updates: Updates, state: ShrinkWeightsState, params: Params | None, ctx: Context):
+        del ctx
+        require_params("shrink_weights", params, updates)
+        lost = self.one_minus_at("multiplier", state.count)
+
+        def shrink(u: jax.Array, p: jax.Array) -> jax.Array:
+            return u - tree.cast(lost, u.dtype) * tree.to(p, u.dtype)
+
+        return jax.tree.map(shrink, updates, params), ShrinkWeightsState(count=safe_increment(state.count))

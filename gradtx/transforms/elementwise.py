@@ -9,9 +9,11 @@ from typing import Any, Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import tree
-from gradtx.base import Context, Params, Stateless, Transform, Updates, safe_increment, zero_count
+from gradtx import _checks, tree
+from gradtx.base import Context, Params, Stateless, Transform, Updates
+from gradtx.chains import Chain, labelled
 from gradtx.data import hyper, pytree_dataclass, static
+from gradtx.transforms.momentum import momentum
 
 
 @pytree_dataclass
@@ -41,22 +43,105 @@ class scale_by_sign(Stateless):
 
 
 class ScaleByLionState(NamedTuple):
-    """State of `scale_by_lion`: the step count and the momentum ``mu``."""
+    """optax's state of ``scale_by_lion`` (the step count and the momentum ``mu``).
+    gradtx's `scale_by_lion` is a chain, whose `gradtx.MomentumState` holds the same
+    ``count`` and ``mu``."""
 
     count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
     mu: Updates
 
 
+_MODES = ("hard", "smooth", "refined")
+
+
 @pytree_dataclass
-class scale_by_lion(Transform):
+class interpolated_sign(Transform):
+    r"""Lion's direction: the sign of an interpolation between the gradient and the
+    first moment *before* this step, both read from the chain (`gradtx.channel`).
+
+    .. math:: u_t = \mathrm{sign}\big((1 - b_1)\, g_t + b_1 m_{t-1}\big)
+
+    ``g_t`` is the ``gradient`` slot and ``m_{t-1}`` the ``previous_first_moment`` slot
+    that a `gradtx.momentum` before it publishes; its own input (that momentum's
+    output) is replaced. ``mode="smooth"`` replaces the sign by
+    :math:`\tanh(\beta\,\cdot)`; ``"refined"`` keeps values below 1 in magnitude as
+    they are and takes the sign of the rest.
+
+    Args:
+      b1: the interpolation weight of the previous moment, in [0, 1).
+      mode: ``"hard"`` (the sign), ``"smooth"`` or ``"refined"``.
+      smooth_beta: the slope of ``tanh`` in ``"smooth"`` mode.
+
+    Returns:
+      A transform that keeps a step count only when ``b1`` is a schedule.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.chain(gradtx.momentum(0.99, debias=False), gradtx.interpolated_sign(0.9))
+      >>> tx.update(jnp.asarray([-3.0, 2.0]), tx.init(jnp.zeros(2)))[0]  # sign(0.1 * g + 0.9 * 0)
+      Array([-1.,  1.], dtype=float32)
+
+    References:
+      Chen et al., 2023, "Symbolic discovery of optimization algorithms" (program 1,
+      the line of ``update``). The first half of ``optax.scale_by_lion``.
+    """
+
+    b1: Any = hyper(default=0.9, complement=True)
+    mode: Literal["hard", "smooth", "refined"] = static(default="hard", kw_only=True)
+    smooth_beta: float = static(default=1.0, kw_only=True)
+
+    slots_read = ("gradient", "previous_first_moment")
+
+    def __post_init__(self) -> None:
+        if self.mode not in _MODES:
+            raise ValueError(
+                f"interpolated_sign: mode must be 'hard', 'smooth' or 'refined', got {self.mode!r}"
+            )
+        super().__post_init__()
+
+    def init(self, params: Params) -> Any:
+        del params
+        return self._stateless_init()
+
+    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
+        del params
+        gradient = ctx.read(self, "gradient")
+        previous = ctx.read(self, "previous_first_moment")
+        count = getattr(state, "count", None)
+        b1, one_minus_b1 = self.at("b1", count), self.one_minus_at("b1", count)
+
+        def direction(g: jax.Array, m: jax.Array, x: jax.Array) -> jax.Array:
+            dtype = tree.compute_dtype(g.dtype, m.dtype)
+            x_ = tree.cast(one_minus_b1, dtype) * tree.to(g, dtype) + tree.cast(b1, dtype) * tree.to(m, dtype)
+            if self.mode == "smooth":
+                out = jnp.tanh(tree.cast(self.smooth_beta, dtype) * x_)
+            elif self.mode == "refined":
+                out = jnp.where(jnp.abs(x_) < 1.0, x_, jnp.sign(x_))
+            else:
+                out = jnp.sign(x_)
+            return out.astype(x.dtype)
+
+        return jax.tree.map(direction, gradient, previous, updates), self._stateless_next(state)
+
+
+@_checks.checked
+def scale_by_lion(
+    b1: Any = 0.9,
+    b2: Any = 0.99,
+    mu_dtype: Any = None,
+    *,
+    mode: Literal["hard", "smooth", "refined"] = "hard",
+    smooth_beta: float = 1.0,
+) -> Chain:
     r"""Lion: the sign of an interpolation of the gradient and the momentum; the momentum
     then moves toward the gradient at its own rate.
 
     .. math:: u_t = \mathrm{sign}\big((1 - b_1) g_t + b_1 m_{t-1}\big), \qquad
               m_t = (1 - b_2) g_t + b_2 m_{t-1}
 
-    ``mode="smooth"`` replaces the sign by :math:`\tanh(\beta\,\cdot)`; ``"refined"``
-    keeps values below 1 in magnitude as they are and takes the sign of the rest.
+    A composition: `gradtx.momentum` (``b2``, not debiased) keeps ``m`` and publishes
+    ``m_{t-1}`` and ``g_t`` on the chain's channel; `interpolated_sign` (``b1``) turns
+    them into the direction.
 
     Args:
       b1: the interpolation weight of the momentum in the update, in [0, 1).
@@ -66,7 +151,7 @@ class scale_by_lion(Transform):
       smooth_beta: the slope of ``tanh`` in ``"smooth"`` mode.
 
     Returns:
-      A transform whose state is `ScaleByLionState`.
+      ``chain(momentum(b2, debias=False, mu_dtype=mu_dtype), interpolated_sign(b1, ...))``.
 
     Example:
       >>> import gradtx, jax.numpy as jnp
@@ -76,42 +161,16 @@ class scale_by_lion(Transform):
 
     References:
       Chen et al., 2023, "Symbolic discovery of optimization algorithms" (program 1).
-      ``optax.scale_by_lion`` (same numbers).
+      ``optax.scale_by_lion`` (same numbers; its one state is split in two here).
     """
-
-    b1: Any = hyper(default=0.9, complement=True)
-    b2: Any = hyper(default=0.99, complement=True)
-    mu_dtype: Any = static(default=None)
-    mode: Literal["hard", "smooth", "refined"] = static(default="hard", kw_only=True)
-    smooth_beta: float = static(default=1.0, kw_only=True)
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("hard", "smooth", "refined"):
-            raise ValueError(f"scale_by_lion: mode must be 'hard', 'smooth' or 'refined', got {self.mode!r}")
-        super().__post_init__()
-
-    def init(self, params: Params) -> ScaleByLionState:
-        return ScaleByLionState(count=zero_count(), mu=tree.zeros_like(params, self.mu_dtype))
-
-    def _update(self, updates: Updates, state: ScaleByLionState, params: Params | None, ctx: Context):
-        del params, ctx
-        b1, one_minus_b1 = self.at("b1", state.count), self.one_minus_at("b1", state.count)
-        b2, one_minus_b2 = self.at("b2", state.count), self.one_minus_at("b2", state.count)
-
-        def direction(g: jax.Array, m: jax.Array) -> jax.Array:
-            dtype = tree.compute_dtype(g.dtype, m.dtype)
-            x = tree.cast(one_minus_b1, dtype) * tree.to(g, dtype) + tree.cast(b1, dtype) * tree.to(m, dtype)
-            if self.mode == "smooth":
-                out = jnp.tanh(tree.cast(self.smooth_beta, dtype) * x)
-            elif self.mode == "refined":
-                out = jnp.where(jnp.abs(x) < 1.0, x, jnp.sign(x))
-            else:
-                out = jnp.sign(x)
-            return out.astype(g.dtype)
-
-        out = jax.tree.map(direction, updates, state.mu)
-        mu = jax.tree.map(lambda g, m: tree.update_moment(g, m, b2, one_minus_b2, 1), updates, state.mu)
-        return out, ScaleByLionState(count=safe_increment(state.count), mu=tree.cast_like(mu, state.mu))
+    if mode not in _MODES:
+        raise ValueError(f"scale_by_lion: mode must be 'hard', 'smooth' or 'refined', got {mode!r}")
+    return labelled(
+        "scale_by_lion",
+        momentum(b2, debias=False, mu_dtype=mu_dtype),
+        interpolated_sign(b1, mode=mode, smooth_beta=smooth_beta),
+        readout_names={"momentum.b1": "b2", "interpolated_sign.b1": "b1"},
+    )
 
 
 class ScaleByRpropState(NamedTuple):

@@ -120,7 +120,7 @@ class monitor(Transform):
     def _update(self, updates: Updates, state: MonitorState, params: Params | None, ctx: Context):
         measurements, states = {}, []
         for (name, m), s in zip(self.measures.items(), state.measure_states, strict=True):
-            measurements[name], s = m._apply(updates, s, params, ctx.carried(lambda slot: slot))
+            measurements[name], s = m._apply(updates, s, params, ctx.inside())
             states.append(s)
         return updates, MonitorState(measurements, tuple(states))
 

@@ -8,8 +8,8 @@ Adam family is ``momentum, then one statistic, then the learning rate``:
 
 - AdaBelief (`scale_by_belief_rms`): :math:`s_t = b_2 s_{t-1} + (1 - b_2)(g_t - m_t)^2 + \epsilon_{root}`.
 - Yogi (`scale_by_yogi_rms`): :math:`v_t = v_{t-1} - (1 - b_2)\,\mathrm{sign}(v_{t-1} - g_t^2)\, g_t^2`.
-- RAdam (`scale_by_rectified_rms`): Adam's RMS scaling times the rectification
-  :math:`r_t`, only once the variance of the adaptive rate is tractable.
+- RAdam (`scale_by_rectified_rms`): Adam's RMS scaling, `rectified`: used times
+  :math:`r_t` only once the variance of the adaptive rate is tractable.
 - Adan (`scale_by_adan_rms`): moments of the gradient difference :math:`g_t - g_{t-1}`.
 - NovoGrad (`scale_by_layerwise_rms`): one second moment per parameter leaf.
 - AdaDelta (`scale_by_adadelta`): the RMS of past updates over the RMS of gradients.
@@ -23,11 +23,12 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, tree
-from gradtx.channel import REQUIRED
-from gradtx.base import Context, Params, Transform, Updates, safe_increment, zero_count
+from gradtx.base import Context, Params, Transform, Updates, Wrapper, safe_increment, zero_count
 from gradtx.chains import Chain, labelled
+from gradtx.channel import REQUIRED
 from gradtx.data import hyper, pytree_dataclass
 from gradtx.packed import repacked, unpacked
+from gradtx.transforms.adaptive import scale_by_rms
 from gradtx.transforms.decay import add_decayed_weights
 from gradtx.transforms.momentum import momentum, trace
 
@@ -82,7 +83,8 @@ class scale_by_belief_rms(Transform):
     def _update(self, updates: Updates, state: ScaleByBeliefState, params: Params | None, ctx: Context):
         del params
         # An empty tree (every leaf masked out) needs no first moment.
-        first_moment = ctx.read(self, "first_moment", fallback=updates if not jax.tree.leaves(updates) else REQUIRED)
+        nothing = updates if not jax.tree.leaves(updates) else REQUIRED
+        first_moment = ctx.read(self, "first_moment", fallback=nothing)
         gradient = ctx.read(self, "gradient", fallback=updates)
         b2, one_minus = self.at("b2", state.count), self.one_minus_at("b2", state.count)
         eps_root = self.at("eps_root", state.count)
@@ -235,37 +237,112 @@ def scale_by_yogi(
     )
 
 
-class ScaleByRectifiedRmsState(NamedTuple):
-    """State of `scale_by_rectified_rms`: the step count and the second moment ``nu``."""
+class RectifiedState(NamedTuple):
+    """State of `rectified`: the step count and the inner transform's state (which
+    advances at every step, whether its output is used or not)."""
 
     count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
-    nu: Updates
+    inner_state: Any
 
 
 @pytree_dataclass
-class scale_by_rectified_rms(Transform):
-    r"""RAdam's rectified RMS scaling: Adam's division by :math:`\sqrt{\hat v_t}`, times
-    the rectification :math:`r_t`, once the approximated length of the moving average
-    :math:`\rho_t` reaches ``threshold``; before that the input passes unchanged (SGD
-    with momentum).
+class rectified(Wrapper):
+    r"""RAdam's rectification around an adaptive scaling: ``inner`` of the input times
+    :math:`r_t` once the approximated length of the moving average :math:`\rho_t`
+    reaches ``threshold``; before that the input passes unchanged.
 
     .. math:: \rho_\infty = \frac{2}{1 - b_2} - 1, \quad
               \rho_t = \rho_\infty - \frac{2 t b_2^t}{1 - b_2^t}, \quad
               r_t = \sqrt{\frac{(\rho_t - 4)(\rho_t - 2)\rho_\infty}
               {(\rho_\infty - 4)(\rho_\infty - 2)\rho_t}}
 
+    .. math:: u_t = \text{inner}(r_t\, x_t) \ \text{if}\ \rho_t \ge \text{threshold},
+              \quad\text{else}\ u_t = x_t
+
+    A selection, not a new statistic: ``inner`` runs at every step, so its state (the
+    second moment) advances on both branches, and one of the two outputs is chosen.
+    ``inner`` reads the chain's slots as it would outside (`gradtx.channel`): with
+    ``inner = scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True)`` after a
+    `gradtx.momentum`, this is RAdam (`scale_by_rectified_rms`). :math:`b_2` is the
+    ``decay`` of ``inner``, read from it (one number, not two that could disagree).
+
+    Args:
+      inner: the adaptive scaling to rectify: a `gradtx.scale_by_rms`.
+      threshold: the smallest :math:`\rho_t` for which ``inner`` is used (5); at least
+        4, since below it :math:`r_t` is the root of a negative number (NaN).
+
+    Returns:
+      A transform whose state is `RectifiedState`.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.rectified(gradtx.scale_by_rms(0.999))
+      >>> tx.update(jnp.full(2, 3.0), tx.init(jnp.zeros(2)))[0]  # rho_1 = 1 < 5: unchanged
+      Array([3., 3.], dtype=float32)
+
+    References:
+      Liu et al., 2020, RAdam (algorithm 2).
+    """
+
+    inner: scale_by_rms = hyper()
+    threshold: Any = hyper(default=5.0)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.inner, scale_by_rms):
+            raise TypeError(
+                f"rectified: inner must be a gradtx.scale_by_rms (its decay sets rho), got {self.inner!r}"
+            )
+        if isinstance(self.threshold, (int, float)) and not self.threshold >= 4:
+            raise ValueError(
+                f"scale_by_rectified_rms: threshold must be >= 4, got {self.threshold!r}: below 4 "
+                "the rectification is the root of a negative number and the updates are NaN."
+            )
+        super().__post_init__()
+
+    def init(self, params: Params) -> RectifiedState:
+        return RectifiedState(count=zero_count(), inner_state=self.inner.init(params))
+
+    def _update(self, updates: Updates, state: RectifiedState, params: Params | None, ctx: Context):
+        b2 = self.inner.at("decay", state.count)
+        one_minus = self.inner.one_minus_at("decay", state.count)
+        count = safe_increment(state.count)
+        # As optax: rho_inf from the Python number where b2 is one (in float64), the rest
+        # in float32.
+        rho_inf = 2.0 / one_minus - 1.0
+        b2t = tree.decay_power(b2, count)
+        t = count.astype(b2t.dtype)
+        rho = rho_inf - 2 * t * b2t / (1 - b2t)
+        r = jnp.sqrt((rho - 4.0) * (rho - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho))
+        use_rate = rho >= self.at("threshold", state.count)
+        scaled_input = jax.tree.map(lambda x: tree.to(r, x.dtype) * x, updates)
+        scaled, inner_state = self.inner._apply(scaled_input, state.inner_state, params, ctx.inside())
+        out = jax.tree.map(lambda a, x: jnp.where(use_rate, a, x), scaled, updates)
+        return out, RectifiedState(count=count, inner_state=inner_state)
+
+
+@_checks.checked
+def scale_by_rectified_rms(
+    b2: Any = 0.999, eps: Any = 1e-8, eps_root: Any = 0.0, threshold: Any = 5.0
+) -> rectified:
+    r"""RAdam's rectified RMS scaling: Adam's division by :math:`\sqrt{\hat v_t}`, times
+    the rectification :math:`r_t`, once :math:`\rho_t` reaches ``threshold``; before
+    that the input passes unchanged (SGD with momentum).
+
     .. math:: u_t = r_t\, x_t / (\sqrt{\hat v_t + \epsilon_{root}} + \epsilon)
               \ \text{if}\ \rho_t \ge \text{threshold}, \quad\text{else}\ u_t = x_t
+
+    with :math:`\rho_t, r_t` as in `rectified`.
 
     Args:
       b2: decay of the second moment, in [0, 1).
       eps: added to the denominator, outside the root.
       eps_root: added inside the root.
       threshold: the smallest :math:`\rho_t` for which the adaptive rate is used (5);
-        at least 4, since below it :math:`r_t` is the root of a negative number (NaN).
+        at least 4.
 
     Returns:
-      A transform whose state is `ScaleByRectifiedRmsState`.
+      ``rectified(scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True,
+      eps_root=eps_root), threshold)``.
 
     Example:
       >>> import gradtx, jax.numpy as jnp
@@ -276,48 +353,8 @@ class scale_by_rectified_rms(Transform):
     References:
       Liu et al., 2020, RAdam (algorithm 2). The second half of ``optax.scale_by_radam``.
     """
-
-    b2: Any = hyper(default=0.999, complement=True)
-    eps: Any = hyper(default=1e-8)
-    eps_root: Any = hyper(default=0.0)
-    threshold: Any = hyper(default=5.0)
-
-    slots_read = ("gradient",)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.threshold, (int, float)) and not self.threshold >= 4:
-            raise ValueError(
-                f"scale_by_rectified_rms: threshold must be >= 4, got {self.threshold!r}: below 4 "
-                "the rectification is the root of a negative number and the updates are NaN."
-            )
-        super().__post_init__()
-
-    def init(self, params: Params) -> ScaleByRectifiedRmsState:
-        return ScaleByRectifiedRmsState(count=zero_count(), nu=tree.zeros_like(params))
-
-    def _update(self, updates: Updates, state: ScaleByRectifiedRmsState, params: Params | None, ctx: Context):
-        del params
-        gradient = ctx.read(self, "gradient", fallback=updates)
-        b2, one_minus = self.at("b2", state.count), self.one_minus_at("b2", state.count)
-        nu = jax.tree.map(lambda g, n: tree.update_moment(g, n, b2, one_minus, 2), gradient, state.nu)
-        count = safe_increment(state.count)
-        nu_hat = tree.debias(nu, b2, count)
-        # As optax: rho_inf from the Python number where b2 is one (in float64), the rest
-        # in float32.
-        rho_inf = 2.0 / one_minus - 1.0
-        b2t = tree.decay_power(b2, count)
-        t = count.astype(b2t.dtype)
-        rho = rho_inf - 2 * t * b2t / (1 - b2t)
-        r = jnp.sqrt((rho - 4.0) * (rho - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho))
-        use_rate = rho >= self.at("threshold", state.count)
-        eps, eps_root = self.at("eps", state.count), self.at("eps_root", state.count)
-
-        def rectify(x: jax.Array, n: jax.Array) -> jax.Array:
-            scaled = tree.divide_by_root(tree.to(r, x.dtype) * x, n, eps, eps_root)
-            return jnp.where(use_rate, scaled, x)
-
-        out = jax.tree.map(rectify, updates, nu_hat)
-        return out, ScaleByRectifiedRmsState(count=count, nu=tree.cast_like(nu, state.nu))
+    rms = scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True, eps_root=eps_root)
+    return rectified(rms, threshold)
 
 
 @_checks.checked
@@ -356,6 +393,7 @@ def scale_by_radam(
         "scale_by_radam",
         momentum(b1, nesterov=nesterov),
         scale_by_rectified_rms(b2, eps, eps_root, threshold),
+        readout_names={"scale_by_rms.decay": "b2"},
     )
 
 
