@@ -4,7 +4,7 @@ An optimizer is an ``(init, update)`` pair over pytrees built by chaining small
 transforms; names shared with optax take the same arguments and give the same numbers.
 """
 
-from gradtx import keras, numerics, rules, testing, torch, tree_utils, types
+from gradtx import channel, keras, numerics, rules, testing, torch, tree_utils, types
 from gradtx.base import (
     Context,
     EmptyState,
@@ -373,6 +373,7 @@ __all__ = [
     "bias_correction",
     "centralize",
     "chain",
+    "channel",
     "clip",
     "clip_by_block_rms",
     "clip_by_global_norm",

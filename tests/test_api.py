@@ -20,7 +20,6 @@ def test_all_lists_exactly_the_public_names():
     public = {n for n in dir(gradtx) if not n.startswith("_")}
     submodules = {
         "base",
-        "channel",
         "data",
         "chains",
         "readout",

@@ -11,6 +11,7 @@ day it lands.
 from __future__ import annotations
 
 import inspect
+import pathlib
 from collections.abc import Callable
 from typing import Any
 
@@ -329,3 +330,36 @@ def test_shape_aware_blocks_under_wrappers_on_packed_groups(make):
     )
     packed = jax.vmap(lambda p: p.unpack())(run_updates(make(), params, stacked)[0])
     assert scaled_difference(packed, plain, step_axis=0) <= 2e-7
+
+
+# --- the contract as documented ---------------------------------------------------------
+
+
+def _shown_name(cls: type) -> str:
+    """A block as the docs name it: gradtx's name, or the preset module's."""
+    import gradtx.keras
+    import gradtx.torch
+
+    for prefix, module in (("", gradtx), ("torch.", gradtx.torch), ("keras.", gradtx.keras)):
+        if getattr(module, cls.__name__, None) is cls:
+            return prefix + cls.__name__
+    raise AssertionError(f"{cls.__name__} declares slots but is not public")
+
+
+def test_the_docs_table_lists_every_slot_its_publishers_and_readers():
+    page = (pathlib.Path(__file__).parent.parent / "docs" / "how_a_chain_works.md").read_text()
+    rows = {}
+    for line in page.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 4 and cells[0].strip("`") in channel.SLOTS:
+            names = lambda cell: sorted(n.strip().strip("`") for n in cell.split(","))  # noqa: E731
+            rows[cells[0].strip("`")] = (names(cells[2]), names(cells[3]))
+    blocks = [c for c in _all_subclasses(gradtx.Transform) if not c.__name__.startswith("_")]
+    declared = {
+        slot: (
+            sorted({_shown_name(c) for c in blocks if slot in c.slots_published}),
+            sorted({_shown_name(c) for c in blocks if slot in c.slots_read}),
+        )
+        for slot in channel.SLOTS
+    }
+    assert rows == declared

@@ -157,7 +157,7 @@ _REQUIRED = {
     "inner": gradtx.sgd(0.1), "fast_optimizer": gradtx.sgd(0.1), "max_consecutive_errors": 2,
     "should_transform_fn": lambda step: step > 0, "max_value": 1.0, "mask": True,
     "transforms": {"a": gradtx.sgd(0.1)}, "param_labels": "a", "stable_steps": 2,
-    "max_backtracking_steps": 5, "max_linesearch_steps": 5,
+    "max_backtracking_steps": 5, "max_linesearch_steps": 5, "multiplier": 0.75,
 }  # fmt: skip
 
 # Functions of trees and factories of factories: the transforms that call them check

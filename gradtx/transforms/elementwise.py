@@ -88,7 +88,7 @@ class interpolated_sign(Transform):
 
     b1: Any = hyper(default=0.9, complement=True)
     mode: Literal["hard", "smooth", "refined"] = static(default="hard", kw_only=True)
-    smooth_beta: float = static(default=1.0, kw_only=True)
+    smooth_beta: Any = hyper(default=1.0, kw_only=True)
 
     slots_read = ("gradient", "previous_first_moment")
 
@@ -114,7 +114,7 @@ class interpolated_sign(Transform):
             dtype = tree.compute_dtype(g.dtype, m.dtype)
             x_ = tree.cast(one_minus_b1, dtype) * tree.to(g, dtype) + tree.cast(b1, dtype) * tree.to(m, dtype)
             if self.mode == "smooth":
-                out = jnp.tanh(tree.cast(self.smooth_beta, dtype) * x_)
+                out = jnp.tanh(tree.cast(self.at("smooth_beta", count), dtype) * x_)
             elif self.mode == "refined":
                 out = jnp.where(jnp.abs(x_) < 1.0, x_, jnp.sign(x_))
             else:

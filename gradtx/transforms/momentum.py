@@ -164,7 +164,9 @@ class momentum(Transform):
       nesterov: output Dozat's look-ahead average (implies debiasing).
       mu_dtype: dtype of the stored average (default: the parameters'); the update is
         computed before rounding to it.
-      initial_value: the value ``m_0`` starts from (0; Yogi starts from 1e-6).
+      initial_value: the value ``m_0`` the average starts from (0). A property of any
+        moving average, as Adagrad's initial accumulator is; optax's Yogi starts its
+        first moment from 1e-6 (`scale_by_yogi`).
 
     Returns:
       A transform whose state is `MomentumState`.

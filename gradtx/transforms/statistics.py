@@ -420,6 +420,11 @@ class scale_by_adan_rms(Transform):
     where ``x`` is the input (``m_hat`` after `gradtx.momentum`) and hats divide by
     ``1 - b**t``.
 
+    One block, not three: the numerator's ``v`` and the denominator's ``n`` share the
+    difference ``Delta_t`` (and the previous gradient it keeps), and ``n`` is the second
+    moment of ``g_t + (1 - b2) Delta_t``, a tree no other block means. As separate
+    blocks they would need channel slots (`gradtx.channel`) that only Adan reads.
+
     Args:
       b2: decay of the difference's moment, in [0, 1).
       b3: decay of the second moment, in [0, 1).
