@@ -121,13 +121,13 @@ class ShrinkWeightsState(NamedTuple):
 class shrink_weights(Transform):
     r"""Multiplies the parameters by ``multiplier`` before the updates are added.
 
-    .. math:: u_t = x_t - (1 - c(t))\, p_t, \qquad
+    .. math:: u_t = x_t + (c(t) - 1)\, p_t, \qquad
               p_t + u_t = c(t)\, p_t + x_t
 
     Weight decay spoken as the factor the parameters keep (``c = 1 - eta * lambda``
     in `add_decayed_weights`'s terms, placed after the learning rate) rather than the
     part they lose; `fromage` keeps its parameters' norm from growing with
-    ``c = 1 / sqrt(1 + eta^2)``. ``1 - c`` is computed from the number given (in
+    ``c = 1 / sqrt(1 + eta^2)``. ``c - 1`` is computed from the number given (in
     float64 for a Python float), so a ``c`` close to 1 loses nothing.
 
     Args:
@@ -156,9 +156,13 @@ class shrink_weights(Transform):
     def _update(self, updates: Updates, state: ShrinkWeightsState, params: Params | None, ctx: Context):
         del ctx
         require_params("shrink_weights", params, updates)
-        lost = self.one_minus_at("multiplier", state.count)
+        # c - 1: from the exact complement for a number, as add_decayed_weights adds it.
+        if callable(self.multiplier):
+            change = self.at("multiplier", state.count) - 1
+        else:
+            change = -self.one_minus("multiplier")
 
         def shrink(u: jax.Array, p: jax.Array) -> jax.Array:
-            return u - tree.cast(lost, u.dtype) * tree.to(p, u.dtype)
+            return u + tree.cast(change, u.dtype) * tree.to(p, u.dtype)
 
         return jax.tree.map(shrink, updates, params), ShrinkWeightsState(count=safe_increment(state.count))
