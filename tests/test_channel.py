@@ -150,6 +150,29 @@ def test_packed_parameters_give_the_plain_trees_numbers(reader, layout):
     assert worst <= 1e-6, f"{reader.__name__} ({layout}): {worst:.3g} of scale"
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda b: gradtx.masked(b, {"w": True, "b": False, "s": True}),
+        lambda b: gradtx.partition(
+            {"rms": b, "pass": gradtx.identity()}, {"w": "rms", "b": "pass", "s": "rms"}
+        ),
+    ],
+    ids=["masked", "partition"],
+)
+def test_a_partial_mask_masks_the_slots_as_the_updates(wrap, layout):
+    """Where the mask is True the block computes what it computes outside (the second
+    moment of those leaves' gradient); elsewhere the momentum's output passes."""
+    reader = gradtx.scale_by_belief_rms  # reads two slots
+    actual = _run(gradtx.chain(gradtx.momentum(0.9), wrap(_block(reader))), layout)
+    whole = _reference(reader, "plain")
+    momentum_only = _run(gradtx.momentum(0.9), "plain")
+    for key, inside in (("w", True), ("b", False), ("s", True)):
+        expected = whole[key] if inside else momentum_only[key]
+        assert scaled_difference(actual[key], expected, step_axis=0) <= WRAPPER_RTOL, key
+
+
 def test_the_property_fails_when_a_wrapper_drops_the_channel(monkeypatch):
     """Plant the bug the property guards against (flatten starting a fresh channel, as
     it did): the difference is far above the bound."""
