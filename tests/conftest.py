@@ -41,3 +41,51 @@ def xla_compiles() -> Iterator[list[str]]:
         yield names
     finally:
         jax.monitoring.unregister_event_duration_listener(listen)
+
+
+# --- the fast local loop: ``pytest -m "not slow" -n 2`` ------------------------------------
+# CI (the README's test command) runs everything. The fast loop leaves out, by marking
+# them ``slow`` here in one place:
+# - whole modules that build or run something outside the library: the docs site and its
+#   pages, pyright on a user project, the tour and the examples, the README's blocks,
+#   subprocesses with simulated devices, the benchmark scripts, hypothesis fuzzing;
+# - in the modules that run every catalogue case, block or optimizer (parametrized
+#   tests), three in four parametrizations, chosen by a stable hash of the test's id,
+#   plus the few core ones always kept (CORE), so each module is still exercised;
+# - single tests that cost tens of seconds (HEAVY).
+SLOW_MODULES = {
+    "test_docs", "test_typing", "test_tour", "test_study_notes", "test_from_pytorch",
+    "test_readme", "test_many_devices", "test_sharding", "test_benchmarks", "test_fuzz",
+}  # fmt: skip
+SAMPLED_MODULES = {
+    "test_conformance", "test_channel", "test_dtypes", "test_packed", "test_reliability",
+    "test_errors", "test_convergence", "test_torch_presets", "test_keras_presets",
+    "test_schedules", "test_api", "test_line_search_optimizers",
+}  # fmt: skip
+CORE = ("adam", "sgd", "scale_by_rms", "masked-adam", "MultiSteps", "flatten")
+# Keras evaluates these schedules eagerly, one step at a time: 25 to 39 s each.
+HEAVY = {
+    "test_schedule_matches_keras[cosine-restarts]",
+    "test_schedule_matches_keras[cosine-restarts-flat]",
+    "test_schedule_matches_keras[cosine-warmup]",
+}
+SAMPLE_ONE_IN = 4
+
+
+def pytest_collection_modifyitems(config: object, items: list) -> None:
+    import zlib
+
+    import pytest
+
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        if module in SLOW_MODULES or item.name in HEAVY:
+            item.add_marker(pytest.mark.slow)
+            continue
+        callspec = getattr(item, "callspec", None)
+        if module not in SAMPLED_MODULES or callspec is None:
+            continue
+        if callspec.id in CORE:
+            continue
+        if zlib.crc32(f"{item.originalname}[{callspec.id}]".encode()) % SAMPLE_ONE_IN:
+            item.add_marker(pytest.mark.slow)
