@@ -214,7 +214,6 @@ from gradtx.transforms.scaling import (
     scale_by_schedule,
 )
 from gradtx.transforms.statistics import (
-    RectifiedState,
     ScaleByAdaDeltaState,
     ScaleByAdanState,
     ScaleByBeliefState,
@@ -313,7 +312,6 @@ __all__ = [
     "Params",
     "PartitionState",
     "PyTreeData",
-    "RectifiedState",
     "ScalarOrSchedule",
     "ScaleByAdaDeltaState",
     "ScaleByAdanState",

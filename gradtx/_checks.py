@@ -173,7 +173,7 @@ def checked(fn: _F) -> _F:
         except ValueError as error:
             # A block inside rejected an argument with the ``owner: detail`` message every
             # check writes: name the optimizer the user called first
-            # (``radam > scale_by_rectified_rms: threshold must be >= 4``).
+            # (``radam > rectified: threshold must be >= 4``).
             where, colon, detail = str(error).partition(": ")
             blocks = tuple(where.split(" > "))
             if type(error) is not ValueError or not colon or not all(b.isidentifier() for b in blocks):

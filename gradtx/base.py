@@ -85,14 +85,18 @@ class Transform(PyTreeData):
         return frozenset(self.slots_published)
 
     def _inside(self) -> list[Transform]:
-        """The transforms this one holds in its fields (a chain's, a wrapper's)."""
-        found = []
-        for name in self.__dataclass_fields__:  # pyright: ignore[reportAttributeAccessIssue]
-            value = getattr(self, name, None)
-            values = value.values() if isinstance(value, dict) else value
-            for v in values if isinstance(values, (tuple, list, type({}.values()))) else [value]:
-                if isinstance(v, Transform):
-                    found.append(v)
+        """The transforms this one holds (a chain's, a wrapper's): its `hyper` fields
+        that are transforms, or tuples or dicts of them."""
+        found: list[Transform] = []
+        for field in self._hyper_fields:
+            value = getattr(self, field)
+            if isinstance(value, dict):
+                value = tuple(value.values())
+            found += [
+                v
+                for v in (value if isinstance(value, (tuple, list)) else (value,))
+                if isinstance(v, Transform)
+            ]
         return found
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:

@@ -80,7 +80,8 @@ class Context:
 
     Attributes:
       extra: the keyword arguments passed to ``update`` (optax's "extra args").
-      slots: the published slots, by name (see `SLOTS`).
+      slots: the published slots, by name (see `SLOTS`); read them with `read` (a
+        block) or `value` (a wrapper).
       withheld: slots a wrapper could not carry, with the reason, by name.
     """
 
@@ -114,7 +115,7 @@ class Context:
                 f"{_owner(block)}.slots_read (the slots are listed in gradtx.channel.SLOTS)."
             )
         if name in self.slots:
-            return self.slots[name]
+            return self.value(name)
         if name in self.withheld:
             raise InputError(
                 _owner(block), f"reads the slot {name!r} ({SLOTS[name]}), which {self.withheld[name]}."
@@ -130,12 +131,21 @@ class Context:
             )
         return fallback
 
+    def value(self, name: str) -> Updates:
+        """The tree published under ``name`` (which must be), transformed by the wrappers
+        it crossed; for a wrapper that carries a slot itself (`gradtx.MultiSteps`).
+        Blocks use `read`."""
+        value = _force(self.slots[name])
+        self.slots[name] = value
+        return value
+
     def carried(
         self, transform: Callable[[Updates], Updates], extra: dict[str, Any] | None = None
     ) -> Context:
         """The channel for the transform inside a wrapper: every slot passed through
         ``transform``, the function the wrapper applies to the updates (masking,
-        flattening, unpacking, or the identity). Slots published inside stay inside.
+        flattening, unpacking, or the identity), when a block inside first reads it (a
+        slot nobody inside reads costs nothing). Slots published inside stay inside.
 
         Args:
           transform: maps a tree shaped like the updates outside to one shaped like the
@@ -144,22 +154,41 @@ class Context:
         """
         return Context(
             extra=dict(self.extra if extra is None else extra),
-            slots={name: transform(value) for name, value in self.slots.items()},
+            slots={name: _Pending(value, transform) for name, value in self.slots.items()},
             withheld=dict(self.withheld),
         )
 
     def inside(self) -> Context:
-        """`carried` for a wrapper that hands its inner transform the updates as they
-        are (a condition, a selection, a measurement)."""
-        return self.carried(lambda slot: slot)
+        """The channel for the transform inside a wrapper that hands it the updates as
+        they are (a condition, a selection, a measurement): the same slots; what it
+        publishes stays inside (values traced in a ``lax.cond`` branch must not leak)."""
+        return Context(extra=dict(self.extra), slots=dict(self.slots), withheld=dict(self.withheld))
 
-    def withholding(self, reason: str, extra: dict[str, Any] | None = None) -> Context:
-        """The channel for the transform inside a wrapper that cannot carry the slots:
-        each published slot is withheld with ``reason`` (a block that reads one raises,
-        citing it); slots published inside work as usual."""
+    def withholding(
+        self, reason: str, extra: dict[str, Any] | None = None, kept: dict[str, Updates] | None = None
+    ) -> Context:
+        """The channel for the transform inside a wrapper that cannot carry the slots as
+        they are: each published slot is withheld with ``reason`` (a block that reads one
+        raises, citing it) but those in ``kept``, which the wrapper hands over itself;
+        slots published inside work as usual."""
+        kept = kept or {}
         withheld = dict(self.withheld)
-        withheld.update(dict.fromkeys(self.slots, reason))
-        return Context(extra=dict(self.extra if extra is None else extra), withheld=withheld)
+        withheld.update({name: reason for name in self.slots if name not in kept})
+        return Context(
+            extra=dict(self.extra if extra is None else extra), slots=dict(kept), withheld=withheld
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Pending:
+    """A slot a wrapper carries, not transformed until a block inside reads it."""
+
+    source: Any
+    transform: Callable[[Updates], Updates]
+
+
+def _force(value: Any) -> Updates:
+    return value.transform(_force(value.source)) if isinstance(value, _Pending) else value
 
 
 _PUBLISHERS: dict[str, list[str]] = {}

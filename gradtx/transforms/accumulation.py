@@ -258,10 +258,8 @@ class MultiSteps(Wrapper):
                 "MultiSteps does not accumulate (its inner optimizer did not read it when the "
                 "chain's init ran)",
                 extra=extra,
+                kept={n: tree.cast_like(a, ctx.value(n)) for n, a in slots.items()},
             )
-            inner_ctx.slots.update({n: tree.cast_like(a, ctx.slots[n]) for n, a in slots.items()})
-            for n in slots:
-                inner_ctx.withheld.pop(n, None)
             return self.opt._apply(acc, state.inner_opt_state, params, inner_ctx)
 
         def step(zeros: Callable[[], Updates]) -> tuple[Updates, MultiStepsState]:
@@ -275,7 +273,7 @@ class MultiSteps(Wrapper):
                     return jax.tree.map(lambda g, a: self._accumulate(g, a, w, total), new, acc)
 
                 acc = add(updates, state.acc_grads)
-                slots = {n: add(ctx.slots[n], a) for n, a in acc_slots.items()}
+                slots = {n: add(ctx.value(n), a) for n, a in acc_slots.items()}
 
                 def apply() -> tuple[Updates, MultiStepsState]:
                     new_updates, inner_state = inner(acc, slots)

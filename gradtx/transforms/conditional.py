@@ -16,13 +16,6 @@ from gradtx.base import Context, Params, Transform, Updates, Wrapper, safe_incre
 from gradtx.data import hyper, pytree_dataclass, static
 
 
-def inner_context(ctx: Context) -> Context:
-    """The channel for a transform run inside ``lax.cond``: every slot carried as it is;
-    what the transform publishes there (values traced inside a branch) must not leak
-    into the enclosing chain."""
-    return ctx.inside()
-
-
 def negative_zeros_like(tree: Any) -> Any:
     """Zeros with the sign bit set: ``p + (-0.0)`` is ``p`` bit for bit, also for
     ``p = -0.0`` (where ``-0.0 + 0.0`` is ``+0.0``), so a skipped step changes nothing."""
@@ -136,7 +129,7 @@ def _when(
     condition = tx.should_transform_fn(state.step, **(ctx.extra if tx.forward_extra_args else {}))
     return jax.lax.cond(
         condition,
-        lambda: tx.inner._apply(updates, state.inner_state, params, inner_context(ctx)),
+        lambda: tx.inner._apply(updates, state.inner_state, params, ctx.inside()),
         lambda: (otherwise, state.inner_state),
     )
 
@@ -212,7 +205,7 @@ class apply_if_finite(Wrapper):
         apply = jnp.logical_or(finite, notfinite_count > self.max_consecutive_errors)
         new_updates, inner_state = jax.lax.cond(
             apply,
-            lambda: self.inner._apply(updates, state.inner_state, params, inner_context(ctx)),
+            lambda: self.inner._apply(updates, state.inner_state, params, ctx.inside()),
             lambda: (negative_zeros_like(updates), state.inner_state),
         )
         total = jnp.where(finite, state.total_notfinite, safe_increment(state.total_notfinite))

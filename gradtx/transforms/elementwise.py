@@ -51,9 +51,6 @@ class ScaleByLionState(NamedTuple):
     mu: Updates
 
 
-_MODES = ("hard", "smooth", "refined")
-
-
 @pytree_dataclass
 class interpolated_sign(Transform):
     r"""Lion's direction: the sign of an interpolation between the gradient and the
@@ -93,7 +90,7 @@ class interpolated_sign(Transform):
     slots_read = ("gradient", "previous_first_moment")
 
     def __post_init__(self) -> None:
-        if self.mode not in _MODES:
+        if self.mode not in ("hard", "smooth", "refined"):
             raise ValueError(
                 f"interpolated_sign: mode must be 'hard', 'smooth' or 'refined', got {self.mode!r}"
             )
@@ -104,24 +101,24 @@ class interpolated_sign(Transform):
         return self._stateless_init()
 
     def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
-        del params
+        del updates, params  # replaced: the direction comes from the slots
         gradient = ctx.read(self, "gradient")
         previous = ctx.read(self, "previous_first_moment")
         count = getattr(state, "count", None)
         b1, one_minus_b1 = self.at("b1", count), self.one_minus_at("b1", count)
 
-        def direction(g: jax.Array, m: jax.Array, x: jax.Array) -> jax.Array:
+        def direction(g: jax.Array, m: jax.Array) -> jax.Array:
             dtype = tree.compute_dtype(g.dtype, m.dtype)
-            x_ = tree.cast(one_minus_b1, dtype) * tree.to(g, dtype) + tree.cast(b1, dtype) * tree.to(m, dtype)
+            x = tree.cast(one_minus_b1, dtype) * tree.to(g, dtype) + tree.cast(b1, dtype) * tree.to(m, dtype)
             if self.mode == "smooth":
-                out = jnp.tanh(tree.cast(self.at("smooth_beta", count), dtype) * x_)
+                out = jnp.tanh(tree.cast(self.at("smooth_beta", count), dtype) * x)
             elif self.mode == "refined":
-                out = jnp.where(jnp.abs(x_) < 1.0, x_, jnp.sign(x_))
+                out = jnp.where(jnp.abs(x) < 1.0, x, jnp.sign(x))
             else:
-                out = jnp.sign(x_)
-            return out.astype(x.dtype)
+                out = jnp.sign(x)
+            return out.astype(g.dtype)  # the updates' dtype: momentum returns its input's
 
-        return jax.tree.map(direction, gradient, previous, updates), self._stateless_next(state)
+        return jax.tree.map(direction, gradient, previous), self._stateless_next(state)
 
 
 @_checks.checked
@@ -163,8 +160,6 @@ def scale_by_lion(
       Chen et al., 2023, "Symbolic discovery of optimization algorithms" (program 1).
       ``optax.scale_by_lion`` (same numbers; its one state is split in two here).
     """
-    if mode not in _MODES:
-        raise ValueError(f"scale_by_lion: mode must be 'hard', 'smooth' or 'refined', got {mode!r}")
     return labelled(
         "scale_by_lion",
         momentum(b2, debias=False, mu_dtype=mu_dtype),

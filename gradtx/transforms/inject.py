@@ -138,32 +138,29 @@ class injected(Transform):
     def _inner(self, hparams: dict[str, Any]) -> Any:
         return self.factory(**self.others.tree, **hparams)
 
-    def _initial_inner(self) -> Any:
-        hparams = dict(self.numeric)
-        hparams.update({k: fn(zero_count()) for k, fn in self.schedules})
-        hparams.update({k: fn(fn.init()) for k, fn in self.stateful})
-        return self._inner(hparams)
+    def _initial(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The hyperparameters of the first update, and the stateful schedules' states."""
+        hparams = {k: self._cast(v) for k, v in self.numeric.items()}
+        hparams.update({k: self._cast(fn(zero_count())) for k, fn in self.schedules})
+        schedule_states = {k: fn.init() for k, fn in self.stateful}
+        hparams.update({k: self._cast(fn(schedule_states[k])) for k, fn in self.stateful})
+        return hparams, schedule_states
 
     def _inside(self) -> list[Transform]:
-        inner = self._initial_inner()
+        inner = self._inner(self._initial()[0])
         return [inner] if isinstance(inner, Transform) else []
 
     def _published(self) -> frozenset[str]:
         # Transparent: the optimizer it builds publishes to the blocks after it, as it
         # would outside (the inner runs on this chain's channel).
-        return channel.publishes(self._initial_inner())
+        return channel.publishes(self._inner(self._initial()[0]))
 
     def init(self, params: Params) -> InjectHyperparamsState | InjectStatefulHyperparamsState:
-        count = zero_count()
-        hparams = {k: self._cast(v) for k, v in self.numeric.items()}
-        hparams.update({k: self._cast(fn(count)) for k, fn in self.schedules})
+        hparams, schedule_states = self._initial()
+        inner_state = self._inner(hparams).init(params)
         if not self.stateful:
-            return InjectHyperparamsState(count, hparams, self._inner(hparams).init(params))
-        schedule_states = {k: fn.init() for k, fn in self.stateful}
-        hparams.update({k: self._cast(fn(schedule_states[k])) for k, fn in self.stateful})
-        return InjectStatefulHyperparamsState(
-            count, hparams, schedule_states, self._inner(hparams).init(params)
-        )
+            return InjectHyperparamsState(zero_count(), hparams, inner_state)
+        return InjectStatefulHyperparamsState(zero_count(), hparams, schedule_states, inner_state)
 
     def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
         hparams = {k: self._cast(v) for k, v in state.hyperparams.items()}

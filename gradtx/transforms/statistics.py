@@ -237,14 +237,6 @@ def scale_by_yogi(
     )
 
 
-class RectifiedState(NamedTuple):
-    """State of `rectified`: the step count and the inner transform's state (which
-    advances at every step, whether its output is used or not)."""
-
-    count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
-    inner_state: Any
-
-
 @pytree_dataclass
 class rectified(Wrapper):
     r"""RAdam's rectification around an adaptive scaling: ``inner`` of the input times
@@ -272,7 +264,8 @@ class rectified(Wrapper):
         4, since below it :math:`r_t` is the root of a negative number (NaN).
 
     Returns:
-      A transform whose state is `RectifiedState`.
+      A transform whose state is ``inner``'s (`gradtx.ScaleByRmsState`): its step count
+      is the one :math:`\rho_t` needs.
 
     Example:
       >>> import gradtx, jax.numpy as jnp
@@ -294,15 +287,17 @@ class rectified(Wrapper):
             )
         if isinstance(self.threshold, (int, float)) and not self.threshold >= 4:
             raise ValueError(
-                f"scale_by_rectified_rms: threshold must be >= 4, got {self.threshold!r}: below 4 "
+                f"rectified: threshold must be >= 4, got {self.threshold!r}: below 4 "
                 "the rectification is the root of a negative number and the updates are NaN."
             )
         super().__post_init__()
 
-    def init(self, params: Params) -> RectifiedState:
-        return RectifiedState(count=zero_count(), inner_state=self.inner.init(params))
+    _inner_state_field = None  # the state is the inner scale_by_rms's
 
-    def _update(self, updates: Updates, state: RectifiedState, params: Params | None, ctx: Context):
+    def init(self, params: Params) -> Any:
+        return self.inner.init(params)
+
+    def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
         b2 = self.inner.at("decay", state.count)
         one_minus = self.inner.one_minus_at("decay", state.count)
         count = safe_increment(state.count)
@@ -315,9 +310,8 @@ class rectified(Wrapper):
         r = jnp.sqrt((rho - 4.0) * (rho - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho))
         use_rate = rho >= self.at("threshold", state.count)
         scaled_input = jax.tree.map(lambda x: tree.to(r, x.dtype) * x, updates)
-        scaled, inner_state = self.inner._apply(scaled_input, state.inner_state, params, ctx.inside())
-        out = jax.tree.map(lambda a, x: jnp.where(use_rate, a, x), scaled, updates)
-        return out, RectifiedState(count=count, inner_state=inner_state)
+        scaled, state = self.inner._apply(scaled_input, state, params, ctx.inside())
+        return jax.tree.map(lambda a, x: jnp.where(use_rate, a, x), scaled, updates), state
 
 
 @_checks.checked
