@@ -66,7 +66,7 @@ MUTANTS = [
     Mutant(
         "bf16-rounded-mu",
         "the update computed from the rounded (stored) first moment",
-        "gradtx/transforms/momentum.py",
+        "gradtx/blocks/momentum.py",
         "        elif self.debias:\n            out = tree.debias(mu, b1, count)",
         "        elif self.debias:\n            out = tree.debias(tree.cast_like(mu, state.mu), b1, count)",
         BF16,
@@ -75,7 +75,7 @@ MUTANTS = [
     Mutant(
         "bf16-rounded-nu",
         "the update computed from the rounded (stored) second moment",
-        "gradtx/transforms/adaptive.py",
+        "gradtx/blocks/adaptive.py",
         "        nu_hat = tree.debias(nu, decay, count) if self.bias_correction else nu\n",
         "        nu_hat = tree.debias(tree.cast_like(nu, state.nu), decay, count)"
         " if self.bias_correction else nu\n",
@@ -85,7 +85,7 @@ MUTANTS = [
     Mutant(
         "bf16-learning-rate",
         "the learning rate rounded to the updates' bf16 (optax's behaviour)",
-        "gradtx/transforms/scaling.py",
+        "gradtx/blocks/scaling.py",
         "    return (tree.cast(factor, dtype) * tree.to(g, dtype)).astype(g.dtype)",
         "    return tree.cast(factor, g.dtype) * g",
         BF16,
@@ -95,7 +95,7 @@ MUTANTS = [
     Mutant(
         "late-decay",
         "scale_by_rms's scheduled decay (Adam's b2) read one step late",
-        "gradtx/transforms/adaptive.py",
+        "gradtx/blocks/adaptive.py",
         '        decay = self.at("decay", state.count)\n'
         '        one_minus = self.one_minus_at("decay", state.count)\n'
         "        nu = jax.tree.map(lambda g, n: tree.update_moment(g, n, decay, one_minus, 2)",
@@ -107,7 +107,7 @@ MUTANTS = [
     Mutant(
         "late-eps",
         "scale_by_rms's scheduled eps read one step late",
-        "gradtx/transforms/adaptive.py",
+        "gradtx/blocks/adaptive.py",
         '        eps, eps_root = self.at("eps", state.count), self.at("eps_root", state.count)\n'
         "        out = jax.tree.map(lambda x, n: self._scale(x, n, eps, eps_root), updates, nu_hat)",
         '        eps, eps_root = self.at("eps", jnp.maximum(state.count - 1, 0)), '
@@ -118,7 +118,7 @@ MUTANTS = [
     Mutant(
         "late-max-norm",
         "clip_by_global_norm's scheduled max_norm read one step late",
-        "gradtx/transforms/clipping.py",
+        "gradtx/blocks/clipping.py",
         '        max_norm = self.at("max_norm", count)\n        norm = tree.global_norm(updates)',
         '        max_norm = self.at("max_norm", None if count is None else jnp.maximum(count - 1, 0))\n'
         "        norm = tree.global_norm(updates)",
@@ -127,7 +127,7 @@ MUTANTS = [
     Mutant(
         "late-b1",
         "momentum's scheduled b1 read one step late",
-        "gradtx/transforms/momentum.py",
+        "gradtx/blocks/momentum.py",
         '        b1 = self.at("b1", state.count)\n        one_minus = self.one_minus_at("b1", state.count)',
         '        b1 = self.at("b1", jnp.maximum(state.count - 1, 0))\n'
         '        one_minus = self.one_minus_at("b1", jnp.maximum(state.count - 1, 0))',
@@ -137,7 +137,7 @@ MUTANTS = [
     Mutant(
         "eps-x10",
         "Adam's eps (outside the root) applied ten times over",
-        "gradtx/transforms/adaptive.py",
+        "gradtx/blocks/adaptive.py",
         "            return tree.divide_by_root(x, n, eps, eps_root)",
         "            return tree.divide_by_root(x, n, 10 * eps, eps_root)",
         ("tests/test_scheduled_hyperparameters.py", "tests/test_conformance.py"),
@@ -146,7 +146,7 @@ MUTANTS = [
     Mutant(
         "eps-dropped",
         "Adam's eps dropped (eps-outside RMS divides by sqrt(nu) alone)",
-        "gradtx/transforms/adaptive.py",
+        "gradtx/blocks/adaptive.py",
         "            return tree.divide_by_root(x, n, eps, eps_root)",
         "            return tree.divide_by_root(x, n, 0.0, eps_root)",
         ("tests/test_scheduled_hyperparameters.py", "tests/test_conformance.py"),
@@ -156,7 +156,7 @@ MUTANTS = [
     Mutant(
         "one-late-step",
         "trace off by 2e-5 at step 150 only (a per-run scale dilutes it below 1e-6)",
-        "gradtx/transforms/momentum.py",
+        "gradtx/blocks/momentum.py",
         "            return tree.to(g, dtype) + tree.cast(decay, dtype) * tree.to(t, dtype)\n",
         "            return (tree.to(g, dtype) + tree.cast(decay, dtype) * tree.to(t, dtype)) * jnp.where(\n"
         "                state.count == 150, 1.00002, 1.0\n"
@@ -168,7 +168,7 @@ MUTANTS = [
     Mutant(
         "clip-optax-select",
         "clip_by_global_norm as optax's select: NaN for a zero bound on zero updates",
-        "gradtx/transforms/clipping.py",
+        "gradtx/blocks/clipping.py",
         "        factor = jnp.where(clipped, bound / jnp.where(clipped, norm, 1), 1)",
         "        factor = jnp.where(norm < bound, 1, bound / norm)",
         ("tests/test_wrappers.py", "tests/test_building_blocks.py", "tests/test_conformance.py"),
@@ -177,7 +177,7 @@ MUTANTS = [
     Mutant(
         "nesterov-ignored",
         "momentum's nesterov flag ignored",
-        "gradtx/transforms/momentum.py",
+        "gradtx/blocks/momentum.py",
         "        if self.nesterov:\n            look_ahead",
         "        if False:\n            look_ahead",
         CONFORMANCE,
@@ -186,7 +186,7 @@ MUTANTS = [
     Mutant(
         "decay-sign",
         "add_decayed_weights subtracts the decayed weights",
-        "gradtx/transforms/decay.py",
+        "gradtx/blocks/decay.py",
         "            return g + tree.cast(wd, g.dtype) * tree.to(p, g.dtype)",
         "            return g - tree.cast(wd, g.dtype) * tree.to(p, g.dtype)",
         CONFORMANCE,
@@ -195,7 +195,7 @@ MUTANTS = [
     Mutant(
         "mask-inverted",
         "masked applies the inner transform where the mask is False",
-        "gradtx/transforms/masking.py",
+        "gradtx/blocks/masking.py",
         "    return jax.tree.map(lambda m, t: t if m else MaskedNode(), mask, tree)",
         "    return jax.tree.map(lambda m, t: MaskedNode() if m else t, mask, tree)",
         ("tests/test_wrappers.py", "tests/test_conformance.py"),
@@ -204,7 +204,7 @@ MUTANTS = [
     Mutant(
         "multisteps-early",
         "MultiSteps emits after k - 2 micro-batches",
-        "gradtx/transforms/accumulation.py",
+        "gradtx/blocks/accumulation.py",
         "        emit = state.mini_step == k - 1",
         "        emit = state.mini_step >= k - 2",
         ("tests/test_wrappers.py", "tests/test_conformance.py"),
@@ -221,7 +221,7 @@ MUTANTS = [
     Mutant(
         "lookahead-sync-late",
         "lookahead syncs one fast step late",
-        "gradtx/transforms/lookahead.py",
+        "gradtx/blocks/lookahead.py",
         "        sync = state.steps_since_sync == self.sync_period - 1",
         "        sync = state.steps_since_sync == self.sync_period",
         ("tests/test_wrappers.py", "tests/test_conformance.py"),
@@ -231,7 +231,7 @@ MUTANTS = [
     Mutant(
         "torch-dampening-first",
         "PyTorch SGD dampens the first step too",
-        "gradtx/transforms/frameworks.py",
+        "gradtx/blocks/frameworks.py",
         "            return jnp.where(first, g, later)",
         "            return later",
         ("tests/test_torch_presets.py",),
@@ -239,7 +239,7 @@ MUTANTS = [
     Mutant(
         "torch-clip-no-1e-6",
         "clip_grad_norm divides by the norm without PyTorch's + 1e-6",
-        "gradtx/transforms/frameworks.py",
+        "gradtx/blocks/frameworks.py",
         "* (1 / (total + 1e-6)), 1.0)",
         "* (1 / total), 1.0)",
         ("tests/test_torch_presets.py",),
@@ -247,7 +247,7 @@ MUTANTS = [
     Mutant(
         "torch-correction-float32",
         "PyTorch Adam's bias correction from the float32-rounded decay (optax's way)",
-        "gradtx/transforms/frameworks.py",
+        "gradtx/blocks/frameworks.py",
         "    return -jnp.expm1(t * jnp.log1p(-jnp.asarray(one_minus_decay, dtype=t.dtype)))",
         "    return 1 - (1 - jnp.asarray(one_minus_decay, dtype=t.dtype)) ** t",
         ("tests/test_torch_presets.py",),
@@ -256,7 +256,7 @@ MUTANTS = [
     Mutant(
         "flatten-fresh-channel",
         "flatten hands its inner transform a fresh channel (Adam's second moment then reads m)",
-        "gradtx/transforms/utility.py",
+        "gradtx/blocks/utility.py",
         "ctx.carried(self._flat))",
         "type(ctx)(extra=ctx.extra))",
         ("tests/test_channel.py",),
@@ -265,7 +265,7 @@ MUTANTS = [
     Mutant(
         "masked-slots-unmasked",
         "masked carries the slots without masking them",
-        "gradtx/transforms/masking.py",
+        "gradtx/blocks/masking.py",
         "ctx.carried(lambda slot: mask_tree(slot, mask), extra=extra)",
         "ctx.carried(lambda slot: slot, extra=extra)",
         ("tests/test_channel.py",),
@@ -274,7 +274,7 @@ MUTANTS = [
     Mutant(
         "multisteps-slots-not-accumulated",
         "MultiSteps' inner optimizer reads the last micro-batch's slots, not their mean",
-        "gradtx/transforms/accumulation.py",
+        "gradtx/blocks/accumulation.py",
         "kept={n: tree.cast_like(a, ctx.value(n)) for n, a in slots.items()},",
         "kept={n: ctx.value(n) for n in slots},",
         ("tests/test_channel.py",),
@@ -283,7 +283,7 @@ MUTANTS = [
     Mutant(
         "multisteps-weight-ignored",
         "MultiSteps ignores update(..., weight=w)",
-        "gradtx/transforms/accumulation.py",
+        "gradtx/blocks/accumulation.py",
         "w = jnp.ones([], jnp.float32) if weight is None else jnp.asarray(weight, jnp.float32)",
         "w = jnp.ones([], jnp.float32)",
         ("tests/test_channel.py", "tests/test_wrappers.py"),

@@ -18,6 +18,170 @@ from gradtx.base import (
     init_empty_state,
     safe_increment,
 )
+from gradtx.blocks.accumulation import (
+    ApplyEvery,
+    MultiSteps,
+    MultiStepsState,
+    ShouldSkipUpdateFunction,
+    accumulate,
+    apply_every,
+    skip_large_updates,
+    skip_not_finite,
+)
+from gradtx.blocks.adaptive import (
+    ScaleByInfinityNormState,
+    ScaleByRmsState,
+    ScaleByRssState,
+    ScaleByStddevState,
+    scale_by_adam,
+    scale_by_adamax,
+    scale_by_amsgrad,
+    scale_by_infinity_norm,
+    scale_by_rms,
+    scale_by_rss,
+    scale_by_stddev,
+)
+from gradtx.blocks.clipping import (
+    AdaptiveGradClipState,
+    ClipByGlobalNormState,
+    ClipState,
+    adaptive_grad_clip,
+    clip,
+    clip_by_block_rms,
+    clip_by_global_norm,
+    per_example_global_norm_clip,
+    per_example_layer_norm_clip,
+)
+from gradtx.blocks.conditional import (
+    ApplyIfFiniteState,
+    ConditionallyMaskState,
+    ConditionallyTransformState,
+    apply_if_finite,
+    conditionally_mask,
+    conditionally_transform,
+)
+from gradtx.blocks.decay import (
+    AddDecayedWeightsState,
+    ShrinkWeightsState,
+    add_decayed_weights,
+    shrink_weights,
+)
+from gradtx.blocks.elementwise import (
+    ScaleByLionState,
+    ScaleByOptimisticGradientState,
+    ScaleByRpropState,
+    interpolated_sign,
+    scale_by_lion,
+    scale_by_optimistic_gradient,
+    scale_by_rprop,
+    scale_by_sign,
+)
+from gradtx.blocks.factored import (
+    FactoredState,
+    ScaleBySM3State,
+    scale_by_factored_rms,
+    scale_by_sm3,
+)
+from gradtx.blocks.inject import (
+    InjectHyperparamsState,
+    InjectStatefulHyperparamsState,
+    StatefulSchedule,
+    WrappedSchedule,
+    inject_hyperparams,
+    inject_stateful_hyperparams,
+    injected,
+)
+from gradtx.blocks.lbfgs import (
+    ScaleByLBFGSState,
+    scale_by_lbfgs,
+)
+from gradtx.blocks.linesearch import (
+    BacktrackingLinesearchInfo,
+    ScaleByBacktrackingLinesearchState,
+    ScaleByZoomLinesearchState,
+    ZoomLinesearchInfo,
+    scale_by_backtracking_linesearch,
+    scale_by_zoom_linesearch,
+    value_and_grad_from_state,
+)
+from gradtx.blocks.lookahead import LookaheadParams, LookaheadState, lookahead
+from gradtx.blocks.masking import (
+    MaskedNode,
+    MaskedState,
+    MultiTransformState,
+    PartitionState,
+    freeze,
+    masked,
+    multi_transform,
+    partition,
+    selective_transform,
+    set_to_zero,
+)
+from gradtx.blocks.momentum import (
+    BiasCorrectionState,
+    EmaState,
+    MomentumState,
+    TraceState,
+    bias_correction,
+    ema,
+    momentum,
+    scale_by_bias_correction,
+    trace,
+)
+from gradtx.blocks.monitoring import MonitorState, SnapshotState, measure_with_ema, monitor, snapshot
+from gradtx.blocks.scaling import (
+    ScaleByLearningRateState,
+    ScaleByScheduleState,
+    ScaleState,
+    scale,
+    scale_by_learning_rate,
+    scale_by_schedule,
+)
+from gradtx.blocks.statistics import (
+    ScaleByAdaDeltaState,
+    ScaleByAdanState,
+    ScaleByBeliefState,
+    ScaleByLayerwiseRmsState,
+    ScaleByYogiState,
+    rectified,
+    scale_by_adadelta,
+    scale_by_adan,
+    scale_by_adan_rms,
+    scale_by_belief,
+    scale_by_belief_rms,
+    scale_by_layerwise_rms,
+    scale_by_novograd,
+    scale_by_radam,
+    scale_by_rectified_rms,
+    scale_by_yogi,
+    scale_by_yogi_rms,
+)
+from gradtx.blocks.trust import (
+    ScaleByDistanceOverGradientsState,
+    ScaleByTrustRatioState,
+    scale_by_distance_over_gradients,
+    scale_by_param_block_norm,
+    scale_by_param_block_rms,
+    scale_by_polyak,
+    scale_by_trust_ratio,
+)
+from gradtx.blocks.utility import (
+    AddNoiseState,
+    NonNegativeParamsState,
+    ZeroNansState,
+    add_noise,
+    centralize,
+    flatten,
+    incremental_update,
+    keep_params_nonnegative,
+    normalize_by_update_norm,
+    periodic_update,
+    scale_gradient,
+    stateless,
+    stateless_with_tree_map,
+    with_extra_args_support,
+    zero_nans,
+)
 from gradtx.chains import Chain, chain, named_chain
 from gradtx.data import PyTreeData, as_arrays, hyper, pytree_dataclass, static
 from gradtx.numerics import (
@@ -93,170 +257,6 @@ from gradtx.schedules.decay import (
     linear_schedule,
     polynomial_schedule,
     step_decay,
-)
-from gradtx.transforms.accumulation import (
-    ApplyEvery,
-    MultiSteps,
-    MultiStepsState,
-    ShouldSkipUpdateFunction,
-    accumulate,
-    apply_every,
-    skip_large_updates,
-    skip_not_finite,
-)
-from gradtx.transforms.adaptive import (
-    ScaleByInfinityNormState,
-    ScaleByRmsState,
-    ScaleByRssState,
-    ScaleByStddevState,
-    scale_by_adam,
-    scale_by_adamax,
-    scale_by_amsgrad,
-    scale_by_infinity_norm,
-    scale_by_rms,
-    scale_by_rss,
-    scale_by_stddev,
-)
-from gradtx.transforms.clipping import (
-    AdaptiveGradClipState,
-    ClipByGlobalNormState,
-    ClipState,
-    adaptive_grad_clip,
-    clip,
-    clip_by_block_rms,
-    clip_by_global_norm,
-    per_example_global_norm_clip,
-    per_example_layer_norm_clip,
-)
-from gradtx.transforms.conditional import (
-    ApplyIfFiniteState,
-    ConditionallyMaskState,
-    ConditionallyTransformState,
-    apply_if_finite,
-    conditionally_mask,
-    conditionally_transform,
-)
-from gradtx.transforms.decay import (
-    AddDecayedWeightsState,
-    ShrinkWeightsState,
-    add_decayed_weights,
-    shrink_weights,
-)
-from gradtx.transforms.elementwise import (
-    ScaleByLionState,
-    ScaleByOptimisticGradientState,
-    ScaleByRpropState,
-    interpolated_sign,
-    scale_by_lion,
-    scale_by_optimistic_gradient,
-    scale_by_rprop,
-    scale_by_sign,
-)
-from gradtx.transforms.factored import (
-    FactoredState,
-    ScaleBySM3State,
-    scale_by_factored_rms,
-    scale_by_sm3,
-)
-from gradtx.transforms.inject import (
-    InjectHyperparamsState,
-    InjectStatefulHyperparamsState,
-    StatefulSchedule,
-    WrappedSchedule,
-    inject_hyperparams,
-    inject_stateful_hyperparams,
-    injected,
-)
-from gradtx.transforms.lbfgs import (
-    ScaleByLBFGSState,
-    scale_by_lbfgs,
-)
-from gradtx.transforms.linesearch import (
-    BacktrackingLinesearchInfo,
-    ScaleByBacktrackingLinesearchState,
-    ScaleByZoomLinesearchState,
-    ZoomLinesearchInfo,
-    scale_by_backtracking_linesearch,
-    scale_by_zoom_linesearch,
-    value_and_grad_from_state,
-)
-from gradtx.transforms.lookahead import LookaheadParams, LookaheadState, lookahead
-from gradtx.transforms.masking import (
-    MaskedNode,
-    MaskedState,
-    MultiTransformState,
-    PartitionState,
-    freeze,
-    masked,
-    multi_transform,
-    partition,
-    selective_transform,
-    set_to_zero,
-)
-from gradtx.transforms.momentum import (
-    BiasCorrectionState,
-    EmaState,
-    MomentumState,
-    TraceState,
-    bias_correction,
-    ema,
-    momentum,
-    scale_by_bias_correction,
-    trace,
-)
-from gradtx.transforms.monitoring import MonitorState, SnapshotState, measure_with_ema, monitor, snapshot
-from gradtx.transforms.scaling import (
-    ScaleByLearningRateState,
-    ScaleByScheduleState,
-    ScaleState,
-    scale,
-    scale_by_learning_rate,
-    scale_by_schedule,
-)
-from gradtx.transforms.statistics import (
-    ScaleByAdaDeltaState,
-    ScaleByAdanState,
-    ScaleByBeliefState,
-    ScaleByLayerwiseRmsState,
-    ScaleByYogiState,
-    rectified,
-    scale_by_adadelta,
-    scale_by_adan,
-    scale_by_adan_rms,
-    scale_by_belief,
-    scale_by_belief_rms,
-    scale_by_layerwise_rms,
-    scale_by_novograd,
-    scale_by_radam,
-    scale_by_rectified_rms,
-    scale_by_yogi,
-    scale_by_yogi_rms,
-)
-from gradtx.transforms.trust import (
-    ScaleByDistanceOverGradientsState,
-    ScaleByTrustRatioState,
-    scale_by_distance_over_gradients,
-    scale_by_param_block_norm,
-    scale_by_param_block_rms,
-    scale_by_polyak,
-    scale_by_trust_ratio,
-)
-from gradtx.transforms.utility import (
-    AddNoiseState,
-    NonNegativeParamsState,
-    ZeroNansState,
-    add_noise,
-    centralize,
-    flatten,
-    incremental_update,
-    keep_params_nonnegative,
-    normalize_by_update_norm,
-    periodic_update,
-    scale_gradient,
-    stateless,
-    stateless_with_tree_map,
-    with_extra_args_support,
-    zero_nans,
 )
 from gradtx.types import (
     GradientTransformation,

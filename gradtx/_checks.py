@@ -1,11 +1,16 @@
-"""Hyperparameter checks, shared by every transform and optimizer.
+"""The rules an argument must follow, in one place, and the error a broken one raises.
 
-One word means one thing across gradtx, so the rule for a value follows from its
-argument name. Values that are traced arrays or schedules are not checked.
+A rule is stated where the argument is declared: on a block's field
+(``b1: Any = hyper(default=0.9, rule=beta)``) or on an optimizer function
+(``@checked(learning_rate=nonnegative, b1=beta)``), so reading a block shows what it
+accepts. One word means one thing across gradtx (``tests/test_errors.py`` holds every
+``b1`` to `beta`, every ``decay`` to `decay`, ...). Values that are traced arrays or
+schedules are not checked.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable
@@ -13,67 +18,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 from jax.core import Tracer
-
-_NONNEGATIVE = (
-    "learning_rate",
-    "eps",
-    "eps_root",
-    "weight_decay",
-    "initial_accumulator_value",
-    "initial_scale",
-    "max_norm",
-    "max_delta",
-)
-_BETA = ("b1", "b2")
-# A decay of exactly 1 has a meaning (optax accepts it): trace(1.0) is a running sum.
-_DECAY = ("decay", "momentum", "multiplier")
-
-RULES: dict[str, tuple[str, Callable[[np.ndarray], bool]]] = {
-    **{name: ("must be >= 0", lambda v: bool(np.all(v >= 0))) for name in _NONNEGATIVE},
-    **{name: ("must be in [0, 1)", lambda v: bool(np.all((v >= 0) & (v < 1)))) for name in _BETA},
-    **{name: ("must be in [0, 1]", lambda v: bool(np.all((v >= 0) & (v <= 1)))) for name in _DECAY},
-}
-# Where one owner gives a name a wider meaning: SM3's b2 = 1 (its default) is AdaGrad's sum.
-OWNER_RULES: dict[tuple[str, str], tuple[str, Callable[[np.ndarray], bool]]] = {
-    ("scale_by_sm3", "b1"): RULES["decay"],
-    ("scale_by_sm3", "b2"): RULES["decay"],
-}
-
-
-# Arguments that are not numbers, also checked by name: a dtype, a flag, a number of steps.
-_DTYPES = ("mu_dtype", "nu_dtype", "accumulator_dtype", "dtype_momentum", "param_dtype", "hyperparam_dtype")
-_FLAGS = (
-    "amsgrad", "bias_correction", "bias_correction_mu", "bias_correction_nu", "centered",
-    "complement", "debias", "debias_step_size", "eps_in_sqrt", "factored", "flip_sign",
-    "forward_extra_args", "keepdims", "multiply_by_parameter_scale", "nesterov", "reset_state",
-    "scale_init_precond", "staircase", "store_grad", "uniform", "use_grad_mean", "verbose",
-    "mask_compatible_extra_args",
-)  # fmt: skip
-# Numbers of steps: integers (an integral float such as 1e4 is accepted), > 0 or >= 0.
-_COUNTS_POSITIVE = (
-    "transition_steps", "decay_steps", "step_size_up", "step_size_down", "memory_size",
-    "buffer_size", "max_backtracking_steps", "max_linesearch_steps", "sync_period",
-)  # fmt: skip
-_COUNTS_NONNEGATIVE = (
-    "transition_begin", "warmup_steps", "stable_steps", "min_dim_size_to_factor",
-    "max_consecutive_errors", "decay_offset", "step_offset",
-)  # fmt: skip
-
-
-def _is_dtype(value: Any) -> bool:
-    try:
-        dtype = np.dtype(value)  # jnp.float32, "float32", np.dtype("bfloat16") (ml_dtypes)
-    except TypeError:
-        return False
-    return bool(np.issubdtype(dtype, np.inexact)) or dtype.name in (
-        "bfloat16",
-        "float8_e4m3fn",
-        "float8_e5m2",
-    )
-
-
-def _is_flag(value: Any) -> bool:
-    return isinstance(value, (bool, np.bool_))
 
 
 def _numbers(value: Any) -> np.ndarray | None:
@@ -87,6 +31,47 @@ def _numbers(value: Any) -> np.ndarray | None:
         return None
 
 
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """What an argument must be: ``what`` completes "``name`` ..." in the message.
+
+    A *numeric* rule checks numbers (a schedule, a callable, is not checked; anything
+    else that is not numbers fails with "must be a number"); a *kind* rule checks any
+    value (a dtype, a flag, a count).
+    """
+
+    what: str
+    ok: Callable[[Any], bool]
+    numeric: bool = True
+
+    def __repr__(self) -> str:
+        return f"Rule({self.what!r})"
+
+    def check(self, owner: str, name: str, value: Any) -> None:
+        """Raises `InputError` naming ``owner`` and ``name`` if ``value`` breaks the rule."""
+        if value is None or isinstance(value, Tracer):
+            return
+        if not self.numeric:
+            if (self is not dtype and callable(value)) or self.ok(value):
+                return
+            raise InputError(owner, f"{name} {self.what}, got {value!r}")
+        if callable(value):
+            return
+        array = _numbers(value)
+        if array is None:
+            raise InputError(owner, f"{name} must be a number, got {value!r}")
+        if np.any(np.isnan(array)) or not self.ok(array):
+            raise InputError(owner, f"{name} {self.what}, got {value!r}")
+
+
+def _is_dtype(value: Any) -> bool:
+    try:
+        kind = np.dtype(value)  # jnp.float32, "float32", np.dtype("bfloat16") (ml_dtypes)
+    except TypeError:
+        return False
+    return bool(np.issubdtype(kind, np.inexact)) or kind.name in ("bfloat16", "float8_e4m3fn", "float8_e5m2")
+
+
 def _is_count(value: Any, smallest: int) -> bool:
     array = None if isinstance(value, (bool, np.bool_)) else _numbers(value)
     if array is None:
@@ -94,15 +79,41 @@ def _is_count(value: Any, smallest: int) -> bool:
     return bool(np.all(np.isfinite(array)) and np.all(array == np.round(array)) and np.all(array >= smallest))
 
 
-KIND_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
-    **{
-        name: ("must be a floating-point dtype (jnp.float32, jnp.bfloat16, ...) or None", _is_dtype)
-        for name in _DTYPES
-    },
-    **{name: ("must be True or False", _is_flag) for name in _FLAGS},
-    **{name: ("must be an integer > 0", lambda v: _is_count(v, 1)) for name in _COUNTS_POSITIVE},
-    **{name: ("must be an integer >= 0", lambda v: _is_count(v, 0)) for name in _COUNTS_NONNEGATIVE},
-}
+nonnegative = Rule("must be >= 0", lambda v: bool(np.all(v >= 0)))
+positive = Rule("must be > 0", lambda v: bool(np.all(v > 0)))
+positive_or_none = Rule("must be > 0 or None", lambda v: bool(np.all(v > 0)))
+"""Keras's clipping arguments, where None means "no clipping"."""
+nonpositive = Rule("must be <= 0", lambda v: bool(np.all(v <= 0)))
+beta = Rule("must be in [0, 1)", lambda v: bool(np.all((v >= 0) & (v < 1))))
+"""An averaging coefficient that must forget: ``b1``, ``b2``."""
+decay = Rule("must be in [0, 1]", lambda v: bool(np.all((v >= 0) & (v <= 1))))
+"""A decay where exactly 1 has a meaning (optax accepts it): ``trace(1.0)`` is a running sum."""
+dtype = Rule(
+    "must be a floating-point dtype (jnp.float32, jnp.bfloat16, ...) or None", _is_dtype, numeric=False
+)
+flag = Rule("must be True or False", lambda v: isinstance(v, (bool, np.bool_)), numeric=False)
+positive_count = Rule("must be an integer > 0", lambda v: _is_count(v, 1), numeric=False)
+"""A number of steps > 0 (an integral float such as ``1e4`` is accepted)."""
+nonnegative_count = Rule("must be an integer >= 0", lambda v: _is_count(v, 0), numeric=False)
+positive_int = Rule(
+    "must be an integer > 0",
+    lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
+    numeric=False,
+)
+"""A Python ``int`` > 0 (PyTorch's schedulers take no float here)."""
+
+
+def require(owner: str, name: str, value: Any, ok: bool, what: str) -> None:
+    """A rule between arguments (``decay_steps > warmup_steps``): raises `InputError`
+    naming ``owner`` and ``name`` unless ``ok`` or ``value`` is a schedule or traced."""
+    if not ok and not isinstance(value, Tracer) and not callable(value):
+        raise InputError(owner, f"{name} {what}, got {value!r}")
+
+
+def check(owner: str, rule: Rule, **values: Any) -> None:
+    """Checks each of ``values`` (by argument name) against ``rule`` for ``owner``."""
+    for name, value in values.items():
+        rule.check(owner, name, value)
 
 
 class InputError(ValueError):
@@ -133,54 +144,40 @@ class InputError(ValueError):
         return error
 
 
-def check(owner: str, name: str, value: Any) -> None:
-    """Raises ValueError if ``value`` breaks the rule for argument ``name`` of ``owner``."""
-    if value is None or isinstance(value, Tracer):
-        return
-    kind = KIND_RULES.get(name)
-    if kind is not None:
-        what, ok = kind
-        if (name in _DTYPES or not callable(value)) and not ok(value):
-            raise ValueError(f"{owner}: {name} {what}, got {value!r}")
-        return
-    rule = OWNER_RULES.get((owner, name), RULES.get(name))
-    if rule is None or callable(value):
-        return
-    array = _numbers(value)
-    if array is None:
-        raise ValueError(f"{owner}: {name} must be a number, got {value!r}")
-    what, ok = rule
-    if np.any(np.isnan(array)) or not ok(array):
-        raise ValueError(f"{owner}: {name} {what}, got {value!r}")
-
-
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def checked(fn: _F) -> _F:
-    """Checks an optimizer's arguments by name before it builds its chain."""
-    signature = inspect.signature(fn)
+def rules_of(obj: Any) -> dict[str, Rule]:
+    """The rules of ``obj``'s arguments: a block's fields or a `checked` function's."""
+    return dict(getattr(obj, "__rules__", None) or getattr(obj, "_rules", {}))
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        bound = signature.bind(*args, **kwargs)
-        for name, value in bound.arguments.items():
-            check(fn.__name__, name, value)
-        try:
-            return fn(*args, **kwargs)
-        except InputError as error:
-            raise error.within(fn.__name__) from None
-        except ValueError as error:
-            # A block inside rejected an argument with the ``owner: detail`` message every
-            # check writes: name the optimizer the user called first
-            # (``radam > rectified: threshold must be >= 4``).
-            where, colon, detail = str(error).partition(": ")
-            blocks = tuple(where.split(" > "))
-            if type(error) is not ValueError or not colon or not all(b.isidentifier() for b in blocks):
-                raise
-            raise InputError(blocks, detail).within(fn.__name__) from None
 
-    # Annotations as objects, not strings, as optax's are: code that inspects
-    # ``signature(adam).parameters["learning_rate"].annotation`` sees ScalarOrSchedule.
-    wrapper.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
-    return wrapper  # type: ignore[return-value]
+def checked(**rules: Rule) -> Callable[[_F], _F]:
+    """Checks an optimizer function's arguments against ``rules`` before it builds its
+    chain, and names the function in any `InputError` the blocks inside raise
+    (``radam > rectified: threshold must be >= 4``)."""
+
+    def decorate(fn: _F) -> _F:
+        signature = inspect.signature(fn)
+        unknown = set(rules) - set(signature.parameters)
+        if unknown:
+            raise TypeError(f"checked: {fn.__name__} has no argument {sorted(unknown)}")
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs)
+            for name, value in bound.arguments.items():
+                if name in rules:
+                    rules[name].check(fn.__name__, name, value)
+            try:
+                return fn(*args, **kwargs)
+            except InputError as error:
+                raise error.within(fn.__name__) from None
+
+        # Annotations as objects, not strings, as optax's are: code that inspects
+        # ``signature(adam).parameters["learning_rate"].annotation`` sees ScalarOrSchedule.
+        wrapper.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
+        wrapper.__rules__ = dict(rules)  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

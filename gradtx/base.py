@@ -411,7 +411,7 @@ def safe_increment(count: Any) -> jax.Array:
     elif jnp.issubdtype(dtype, jnp.floating):
         largest = jnp.finfo(dtype).max
     else:
-        raise ValueError(f"safe_increment: count must be an integer or float array, got dtype {dtype}")
+        raise InputError("safe_increment", f"count must be an integer or float array, got dtype {dtype}")
     largest = jnp.asarray(largest, dtype)
     return jnp.where(count < largest, count + jnp.asarray(1, dtype), largest)
 

@@ -133,7 +133,7 @@ def named_chain(*named_transforms: tuple[str, Any]) -> Chain:
     """
     names = tuple(name for name, _ in named_transforms)
     if len(set(names)) != len(names):
-        raise ValueError(f"named_chain: names must be unique, got {list(names)}")
+        raise InputError("named_chain", f"names must be unique, got {list(names)}")
     transforms = tuple(_as_transform(tx, "named_chain") for _, tx in named_transforms)
     return Chain(transforms, names=names)
 

@@ -23,8 +23,15 @@ from gradtx import _checks
 _T = TypeVar("_T")
 
 
-def hyper(default: Any = dataclasses.MISSING, *, complement: bool = False, kw_only: bool = False) -> Any:
-    """Declares a numeric hyperparameter: a pytree leaf, checked when built.
+def hyper(
+    default: Any = dataclasses.MISSING,
+    *,
+    rule: _checks.Rule | None = None,
+    complement: bool = False,
+    kw_only: bool = False,
+) -> Any:
+    """Declares a numeric hyperparameter: a pytree leaf, checked against ``rule`` when
+    built (the rules are in ``gradtx._checks``: ``nonnegative``, ``beta``, ...).
 
     ``complement=True`` also keeps ``1 - value`` as a leaf, computed when the transform
     is built, the way optax evaluates ``(1 - decay)`` on a Python float: in float64
@@ -32,13 +39,18 @@ def hyper(default: Any = dataclasses.MISSING, *, complement: bool = False, kw_on
     the same numbers as one closed over.
     """
     return dataclasses.field(
-        default=default, kw_only=kw_only, metadata={"gradtx": "hyper", "complement": complement}
+        default=default,
+        kw_only=kw_only,
+        metadata={"gradtx": "hyper", "complement": complement, "rule": rule},
     )
 
 
-def static(default: Any = dataclasses.MISSING, *, kw_only: bool = False) -> Any:
-    """Declares a structural field: part of the pytree's static (hashed) data."""
-    return dataclasses.field(default=default, kw_only=kw_only, metadata={"gradtx": "static"})
+def static(
+    default: Any = dataclasses.MISSING, *, rule: _checks.Rule | None = None, kw_only: bool = False
+) -> Any:
+    """Declares a structural field: part of the pytree's static (hashed) data, checked
+    against ``rule`` when built."""
+    return dataclasses.field(default=default, kw_only=kw_only, metadata={"gradtx": "static", "rule": rule})
 
 
 class FrozenTree:
@@ -118,11 +130,12 @@ class PyTreeData:
     _hyper_fields: ClassVar[tuple[str, ...]] = ()
     _complement_fields: ClassVar[tuple[str, ...]] = ()
     _static_fields: ClassVar[tuple[str, ...]] = ()
+    _rules: ClassVar[dict[str, _checks.Rule]] = {}
 
     def __post_init__(self) -> None:
         name = type(self).__name__
-        for field in (*self._hyper_fields, *self._static_fields):
-            _checks.check(name, field, getattr(self, field))
+        for field, rule in self._rules.items():
+            rule.check(name, field, getattr(self, field))
         for field in self._hyper_fields:
             value = getattr(self, field)
             if type(value) is int and not -(2**31) <= value < 2**31:
@@ -228,8 +241,9 @@ def pytree_dataclass(cls: _D) -> _D:
     """Makes ``cls`` a frozen dataclass registered as a pytree (see `PyTreeData`).
 
     How to write a transform of your own: subclass `Transform`, declare every field with
-    `hyper` (numbers: leaves, checked by name) or `static` (choices), implement ``init``
-    and ``_update(updates, state, params, ctx)``.
+    `hyper` (numbers: leaves) or `static` (choices), each with the rule its values
+    follow if it has one, and implement ``init`` and ``_update(updates, state, params,
+    ctx)``.
 
     Example:
       >>> import gradtx, jax, jax.numpy as jnp
@@ -249,10 +263,11 @@ def pytree_dataclass(cls: _D) -> _D:
     kinds = {f.name: f.metadata.get("gradtx") for f in fields}
     unknown = [name for name, kind in kinds.items() if kind is None]
     if unknown:
-        raise TypeError(f"{cls.__name__}: declare fields {unknown} with gradtx.base.hyper or static")
+        raise TypeError(f"{cls.__name__}: declare fields {unknown} with gradtx.hyper or gradtx.static")
     cls._hyper_fields = tuple(n for n, k in kinds.items() if k == "hyper")  # type: ignore[attr-defined]
     cls._static_fields = tuple(n for n, k in kinds.items() if k == "static")  # type: ignore[attr-defined]
     cls._complement_fields = tuple(f.name for f in fields if f.metadata.get("complement"))  # type: ignore[attr-defined]
+    cls._rules = {f.name: f.metadata["rule"] for f in fields if f.metadata.get("rule")}  # type: ignore[attr-defined]
     try:  # annotations as objects, not strings (see `_checks.checked`)
         cls.__signature__ = inspect.signature(cls, eval_str=True)  # type: ignore[attr-defined]
     except NameError:

@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx import tree
+from gradtx import _tree
+from gradtx._checks import InputError
 from gradtx.base import safe_increment
 
 PyTree = Any
@@ -39,9 +40,8 @@ def abs_sq(x: Any) -> jax.Array:
       ``optax._src.numerics.abs_sq``.
     """
     if not isinstance(x, (np.ndarray, jax.Array)):
-        raise ValueError(f"abs_sq: expected an array, got {x!r}")
-    x = jnp.asarray(x)
-    return (x.conj() * x).real
+        raise InputError("abs_sq", f"expected an array, got {x!r}")
+    return _tree.abs_sq(jnp.asarray(x))
 
 
 def safe_norm(
@@ -121,7 +121,7 @@ def global_norm(updates: PyTree) -> jax.Array:
     References:
       ``optax.global_norm`` (deprecated there for ``optax.tree.norm``; same numbers).
     """
-    return tree.global_norm(updates)
+    return _tree.global_norm(updates)
 
 
 def _map_moment(fn: Any, updates: PyTree, moments: PyTree) -> PyTree:
@@ -175,15 +175,7 @@ def update_moment_per_elem_norm(updates: PyTree, moments: PyTree, decay: Any, or
       ``optax.update_moment_per_elem_norm`` (same numbers).
     """
 
-    def orderth_norm(g: jax.Array) -> jax.Array:
-        if jnp.isrealobj(g):
-            return g**order
-        half_order = order / 2
-        if float(half_order).is_integer():
-            half_order = int(half_order)
-        return abs_sq(g) ** half_order
-
-    return _map_moment(lambda g, t: (1 - decay) * orderth_norm(g) + decay * t, updates, moments)
+    return _map_moment(lambda g, t: (1 - decay) * _tree.moment_power(g, order) + decay * t, updates, moments)
 
 
 def update_infinity_moment(updates: PyTree, moments: PyTree, decay: Any, eps: Any) -> PyTree:

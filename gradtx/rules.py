@@ -24,10 +24,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from gradtx._checks import InputError
 from gradtx.base import Transform, _as_transform
+from gradtx.blocks.masking import partition
 from gradtx.chains import Chain
 from gradtx.readout import hyperparams
-from gradtx.transforms.masking import partition
 
 PyTree = Any
 Pattern = str | Callable[[str, Any], bool]
@@ -84,9 +85,10 @@ class PathLabels:
         if hits:
             return f"rule{hits[0]}"
         if not self.has_default:
-            raise ValueError(
-                f"path_rules: parameter {path!r} matches no rule and there is no default; "
-                "add a rule for it or give a default optimizer."
+            raise InputError(
+                "path_rules",
+                f"parameter {path!r} matches no rule and there is no default; add a rule for it or give a "
+                "default optimizer.",
             )
         return "default"
 
@@ -144,8 +146,8 @@ def override(tx: Any, **values: Any) -> Transform:
     missing = set(values) - found
     if missing:
         known = sorted(k for k in hyperparams(result, result.init(jnp.zeros([]))) if k != "step")
-        raise ValueError(
-            f"path_rules: {sorted(missing)} are not hyperparameters of {_label(tx)}; it has {known}."
+        raise InputError(
+            "path_rules", f"{sorted(missing)} are not hyperparameters of {_label(tx)}; it has {known}."
         )
     return result
 
@@ -187,7 +189,7 @@ def path_rules(default: Any, rules: Sequence[tuple[Pattern, Any]]) -> partition:
       ``partition``; gradtx adds the exactly-one-rule check and `explain`.
     """
     if default is None and not rules:
-        raise ValueError("path_rules: give a default optimizer or at least one rule")
+        raise InputError("path_rules", "give a default optimizer or at least one rule")
     transforms: dict[str, Transform] = {}
     if default is not None:
         transforms["default"] = _as_transform(default, "path_rules")
@@ -198,7 +200,7 @@ def path_rules(default: Any, rules: Sequence[tuple[Pattern, Any]]) -> partition:
             )
         if isinstance(settings, dict):
             if default is None:
-                raise ValueError(f"path_rules: rule {i} overrides hyperparameters, which needs a default")
+                raise InputError("path_rules", f"rule {i} overrides hyperparameters, which needs a default")
             transforms[f"rule{i}"] = override(default, **settings)
         else:
             transforms[f"rule{i}"] = _as_transform(settings, "path_rules")

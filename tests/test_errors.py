@@ -126,22 +126,67 @@ _BAD = {
 }
 
 
+# One word means one thing across gradtx: the rule each argument name follows wherever
+# it appears (a block's field or an optimizer function's argument), and the owners that
+# give a name a wider meaning. This is the specification; the code states each rule on
+# the field or function that owns it (``hyper(rule=...)``, ``@checked(...)``), and
+# `test_declared_rules_follow_the_vocabulary` holds the two together.
+VOCABULARY = {
+    **dict.fromkeys(
+        ("learning_rate", "eps", "eps_root", "weight_decay", "initial_accumulator_value",
+         "initial_scale", "max_norm", "max_delta"),
+        "numeric >= 0",
+    ),
+    **dict.fromkeys(("b1", "b2"), "beta"),
+    # A decay of exactly 1 has a meaning (optax accepts it): trace(1.0) is a running sum.
+    **dict.fromkeys(("decay", "momentum", "multiplier"), "decay"),
+    **dict.fromkeys(
+        ("mu_dtype", "nu_dtype", "accumulator_dtype", "dtype_momentum", "param_dtype", "hyperparam_dtype"),
+        "dtype",
+    ),
+    **dict.fromkeys(
+        ("amsgrad", "bias_correction", "bias_correction_mu", "bias_correction_nu", "centered",
+         "complement", "debias", "debias_step_size", "eps_in_sqrt", "factored", "flip_sign",
+         "forward_extra_args", "keepdims", "multiply_by_parameter_scale", "nesterov", "reset_state",
+         "scale_init_precond", "staircase", "store_grad", "uniform", "use_grad_mean", "verbose",
+         "mask_compatible_extra_args"),
+        "flag",
+    ),
+    **dict.fromkeys(
+        ("transition_steps", "decay_steps", "step_size_up", "step_size_down", "memory_size",
+         "buffer_size", "max_backtracking_steps", "max_linesearch_steps", "sync_period"),
+        "count > 0",
+    ),
+    **dict.fromkeys(
+        ("transition_begin", "warmup_steps", "stable_steps", "min_dim_size_to_factor",
+         "max_consecutive_errors", "decay_offset", "step_offset"),
+        "count >= 0",
+    ),
+}  # fmt: skip
+WIDER = {
+    ("scale_by_sm3", "b1"): "decay",  # SM3's b2 = 1 (its default) is AdaGrad's sum
+    ("scale_by_sm3", "b2"): "decay",
+    ("inverse_sqrt_schedule", "warmup_steps"): "count > 0",  # a division by the warmup length
+}
+
+
 def _kind(owner: str, name: str) -> str | None:
+    return WIDER.get((owner, name), VOCABULARY.get(name))
+
+
+def _kind_of_rule(rule) -> str:
     from gradtx import _checks
 
-    if name in _checks.KIND_RULES:
-        what = _checks.KIND_RULES[name][0]
-        if "dtype" in what:
-            return "dtype"
-        if "True or False" in what:
-            return "flag"
-        return "count > 0" if "> 0" in what else "count >= 0"
-    rule = _checks.OWNER_RULES.get((owner, name), _checks.RULES.get(name))
-    if rule is None:
-        return None
-    return {"must be >= 0": "numeric >= 0", "must be in [0, 1)": "beta", "must be in [0, 1]": "decay"}[
-        rule[0]
-    ]
+    return {
+        _checks.nonnegative: "numeric >= 0",
+        _checks.beta: "beta",
+        _checks.decay: "decay",
+        _checks.dtype: "dtype",
+        _checks.flag: "flag",
+        _checks.positive_count: "count > 0",
+        _checks.nonnegative_count: "count >= 0",
+        _checks.positive_int: "count > 0",
+    }.get(rule, rule.what)
 
 
 # Valid values for required arguments, by name, so that every factory can be built.
@@ -222,6 +267,59 @@ def test_every_checked_argument_rejects_a_bad_value(name, factory, parameters, c
             factory(**{**args, argument: bad})
         text = str(info.value)
         assert argument in text and words in text and repr(bad) in text, (argument, text)
+
+
+def _declaring_owners():
+    """Every block and schedule class of gradtx and every `checked` function, with its
+    declared rules."""
+    import inspect
+
+    from gradtx import _checks
+    from gradtx.data import PyTreeData
+
+    owners = {}
+    stack = list(PyTreeData.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if cls.__module__.startswith("gradtx."):
+            owners[cls.__name__] = _checks.rules_of(cls)
+    import gradtx.keras
+    import gradtx.torch
+
+    for module in (gradtx, gradtx.torch, gradtx.keras):
+        for name, obj in inspect.getmembers(module, callable):
+            if hasattr(obj, "__rules__"):
+                owners[name] = _checks.rules_of(obj)
+    return owners
+
+
+def test_declared_rules_follow_the_vocabulary():
+    owners = _declaring_owners()
+    assert len(owners) > 150, len(owners)
+    wrong = {
+        (owner, name): (_kind_of_rule(rule), _kind(owner, name))
+        for owner, rules in owners.items()
+        for name, rule in rules.items()
+        if _kind(owner, name) is not None and _kind_of_rule(rule) != _kind(owner, name)
+    }
+    assert wrong == {}, wrong
+    # and every class field named in the vocabulary states its rule
+    import dataclasses
+
+    from gradtx.data import PyTreeData
+
+    missing = []
+    stack = list(PyTreeData.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if not cls.__module__.startswith("gradtx.") or not dataclasses.is_dataclass(cls):
+            continue
+        for field in dataclasses.fields(cls):
+            if _kind(cls.__name__, field.name) is not None and field.name not in cls._rules:
+                missing.append(f"{cls.__name__}.{field.name}")
+    assert missing == [], missing
 
 
 @pytest.mark.parametrize(

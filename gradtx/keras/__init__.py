@@ -33,14 +33,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradtx import _checks
+from gradtx._checks import InputError
 from gradtx.base import Transform
-from gradtx.chains import Chain, labelled
-from gradtx.keras import schedules
-from gradtx.schedules.decay import concrete
-from gradtx.transforms.adaptive import scale_by_rms, scale_by_rss, scale_by_stddev
-from gradtx.transforms.clipping import clip, clip_by_global_norm
-from gradtx.transforms.elementwise import scale_by_lion
-from gradtx.transforms.frameworks import (
+from gradtx.blocks.adaptive import scale_by_rms, scale_by_rss, scale_by_stddev
+from gradtx.blocks.clipping import clip, clip_by_global_norm
+from gradtx.blocks.elementwise import scale_by_lion
+from gradtx.blocks.frameworks import (
     clip_by_norm,
     ftrl,
     max_abs_scaling,
@@ -48,10 +47,13 @@ from gradtx.transforms.frameworks import (
     params_average,
     subtract_decayed_weights,
 )
-from gradtx.transforms.momentum import momentum, scale_by_bias_correction, trace
-from gradtx.transforms.scaling import scale, scale_by_learning_rate
-from gradtx.transforms.statistics import scale_by_adadelta
-from gradtx.transforms.trust import scale_by_trust_ratio
+from gradtx.blocks.momentum import momentum, scale_by_bias_correction, trace
+from gradtx.blocks.scaling import scale, scale_by_learning_rate
+from gradtx.blocks.statistics import scale_by_adadelta
+from gradtx.blocks.trust import scale_by_trust_ratio
+from gradtx.chains import Chain, labelled
+from gradtx.keras import schedules
+from gradtx.schedules.decay import concrete
 
 __all__ = [
     "Adadelta",
@@ -74,11 +76,6 @@ __all__ = [
 ]
 
 _LR = {"scale_by_learning_rate.learning_rate": "learning_rate"}
-
-
-def _positive(owner: str, name: str, value: Any) -> None:
-    if value is not None and concrete(value) and not value > 0:
-        raise ValueError(f"{owner}: {name} must be > 0 or None, got {value!r}")
 
 
 def _build(
@@ -108,12 +105,12 @@ def _build(
         ("clipvalue", clipvalue),
         ("global_clipnorm", global_clipnorm),
     ):
-        _positive(name, arg, value)
+        _checks.positive_or_none.check(name, arg, value)
     if sum(v is not None for v in (clipnorm, clipvalue, global_clipnorm)) > 1:
-        raise ValueError(f"{name}: give only one of clipnorm, clipvalue and global_clipnorm (as Keras)")
+        raise InputError(name, "give only one of clipnorm, clipvalue and global_clipnorm (as Keras)")
     if accumulation is not None:
-        raise ValueError(
-            f"{name}: gradient_accumulation_steps is gradtx.MultiSteps(optimizer, every_k_schedule=k)"
+        raise InputError(
+            name, "gradient_accumulation_steps is gradtx.MultiSteps(optimizer, every_k_schedule=k)"
         )
     blocks: list[Transform] = []
     if loss_scale_factor is not None:
@@ -512,9 +509,10 @@ def Lamb(
       You et al., 2020; ``keras.optimizers.Lamb``.
     """
     if kwargs.get("weight_decay") is not None:
-        raise ValueError(
-            "Lamb: weight_decay is not provided: Keras decays the weights before its trust ratio reads "
-            "their norm; use gradtx.lamb(..., weight_decay=...) for LAMB's own decoupled decay"
+        raise InputError(
+            "Lamb",
+            "weight_decay is not provided: Keras decays the weights before its trust ratio reads their "
+            "norm; use gradtx.lamb(..., weight_decay=...) for LAMB's own decoupled decay",
         )
     core: list[Transform] = [
         momentum(beta_1),
@@ -561,9 +559,9 @@ def Ftrl(
       McMahan et al., 2013; ``keras.optimizers.Ftrl``.
     """
     if kwargs.get("weight_decay") is not None:
-        raise ValueError("Ftrl: weight_decay is not provided: FTRL sets the weights from its own state")
+        raise InputError("Ftrl", "weight_decay is not provided: FTRL sets the weights from its own state")
     if concrete(learning_rate_power) and learning_rate_power > 0:
-        raise ValueError(f"Ftrl: learning_rate_power must be <= 0, got {learning_rate_power!r}")
+        raise InputError("Ftrl", f"learning_rate_power must be <= 0, got {learning_rate_power!r}")
     core: list[Transform] = [
         ftrl(
             learning_rate,

@@ -13,6 +13,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from gradtx import _checks
+from gradtx._checks import InputError
 from gradtx.data import hyper, pytree_dataclass, static
 from gradtx.schedules.decay import Schedule, exponential_decay, inverse_time_decay, steps_of
 
@@ -108,9 +110,10 @@ class PiecewiseConstantDecay(Schedule):
         object.__setattr__(self, "boundaries", tuple(self.boundaries))
         object.__setattr__(self, "values", tuple(self.values))
         if len(self.values) != len(self.boundaries) + 1:
-            raise ValueError(
-                "PiecewiseConstantDecay: values needs one more entry than boundaries, got "
-                f"{len(self.values)} values and {len(self.boundaries)} boundaries"
+            raise InputError(
+                "PiecewiseConstantDecay",
+                f"values needs one more entry than boundaries, got {len(self.values)} values and "
+                f"{len(self.boundaries)} boundaries",
             )
         super().__post_init__()
 
@@ -148,7 +151,7 @@ class PolynomialDecay(Schedule):
     """
 
     initial_learning_rate: Any = hyper()
-    decay_steps: Any = hyper()
+    decay_steps: Any = hyper(rule=_checks.positive_count)
     end_learning_rate: Any = hyper(default=1e-4)
     power: Any = hyper(default=1.0)
     cycle: bool = static(default=False)
@@ -192,10 +195,10 @@ class CosineDecay(Schedule):
     """
 
     initial_learning_rate: Any = hyper()
-    decay_steps: Any = hyper()
+    decay_steps: Any = hyper(rule=_checks.positive_count)
     alpha: Any = hyper(default=0.0)
     warmup_target: Any = hyper(default=None)
-    warmup_steps: Any = hyper(default=0)
+    warmup_steps: Any = hyper(default=0, rule=_checks.nonnegative_count)
 
     def __call__(self, count: Any) -> jax.Array:
         t = steps_of(count)

@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from gradtx import _checks
+from gradtx._checks import InputError
 from gradtx.base import Transform
+from gradtx.blocks.adaptive import scale_by_adam, scale_by_adamax, scale_by_amsgrad, scale_by_rms
+from gradtx.blocks.decay import add_decayed_weights
+from gradtx.blocks.momentum import momentum, scale_by_bias_correction
+from gradtx.blocks.scaling import ScalarOrSchedule, scale_by_learning_rate
 from gradtx.chains import Chain, labelled
-from gradtx.transforms.adaptive import scale_by_adam, scale_by_adamax, scale_by_amsgrad, scale_by_rms
-from gradtx.transforms.decay import add_decayed_weights
-from gradtx.transforms.momentum import momentum, scale_by_bias_correction
-from gradtx.transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
 
 _B2 = {"scale_by_rms.decay": "b2"}
 
@@ -37,7 +38,7 @@ def _adam_scaling(
             scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype).transforms
         )
     if nesterov:
-        raise ValueError(f"{name}: debias_step_size=True is not defined with nesterov=True")
+        raise InputError(name, "debias_step_size=True is not defined with nesterov=True")
     return [
         momentum(b1, debias=False, mu_dtype=mu_dtype),
         scale_by_rms(b2, eps, eps_in_sqrt=False, eps_root=eps_root, nu_dtype=nu_dtype),
@@ -46,7 +47,17 @@ def _adam_scaling(
     ]
 
 
-@_checks.checked
+@_checks.checked(
+    learning_rate=_checks.nonnegative,
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    eps_root=_checks.nonnegative,
+    mu_dtype=_checks.dtype,
+    nesterov=_checks.flag,
+    nu_dtype=_checks.dtype,
+    debias_step_size=_checks.flag,
+)
 def adam(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.9,
@@ -108,7 +119,18 @@ def adam(
     )
 
 
-@_checks.checked
+@_checks.checked(
+    learning_rate=_checks.nonnegative,
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    eps_root=_checks.nonnegative,
+    mu_dtype=_checks.dtype,
+    weight_decay=_checks.nonnegative,
+    nesterov=_checks.flag,
+    nu_dtype=_checks.dtype,
+    debias_step_size=_checks.flag,
+)
 def adamw(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.9,
@@ -167,7 +189,16 @@ def adamw(
     )
 
 
-@_checks.checked
+@_checks.checked(
+    learning_rate=_checks.nonnegative,
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    eps_root=_checks.nonnegative,
+    mu_dtype=_checks.dtype,
+    nesterov=_checks.flag,
+    nu_dtype=_checks.dtype,
+)
 def nadam(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.9,
@@ -211,7 +242,17 @@ def nadam(
     return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype)
 
 
-@_checks.checked
+@_checks.checked(
+    learning_rate=_checks.nonnegative,
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    eps_root=_checks.nonnegative,
+    mu_dtype=_checks.dtype,
+    weight_decay=_checks.nonnegative,
+    nesterov=_checks.flag,
+    nu_dtype=_checks.dtype,
+)
 def nadamw(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.9,
@@ -269,7 +310,14 @@ def nadamw(
     )
 
 
-@_checks.checked
+@_checks.checked(
+    learning_rate=_checks.nonnegative,
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    mu_dtype=_checks.dtype,
+    nu_dtype=_checks.dtype,
+)
 def adamax(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.9,
@@ -313,7 +361,17 @@ def adamax(
     )
 
 
-@_checks.checked
+@_checks.checked(
+    learning_rate=_checks.nonnegative,
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    eps_root=_checks.nonnegative,
+    mu_dtype=_checks.dtype,
+    bias_correction_mu=_checks.flag,
+    bias_correction_nu=_checks.flag,
+    nu_dtype=_checks.dtype,
+)
 def amsgrad(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.9,

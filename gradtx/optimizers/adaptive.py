@@ -16,15 +16,15 @@ from typing import Any
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx.chains import Chain, labelled
-from gradtx.transforms.adaptive import scale_by_adam, scale_by_adamax
-from gradtx.transforms.clipping import clip_by_block_rms
-from gradtx.transforms.decay import add_decayed_weights
-from gradtx.transforms.elementwise import scale_by_optimistic_gradient
-from gradtx.transforms.factored import scale_by_factored_rms, scale_by_sm3
-from gradtx.transforms.momentum import ema
-from gradtx.transforms.scaling import ScalarOrSchedule, scale, scale_by_learning_rate
-from gradtx.transforms.statistics import (
+from gradtx._checks import InputError
+from gradtx.blocks.adaptive import scale_by_adam, scale_by_adamax
+from gradtx.blocks.clipping import clip_by_block_rms
+from gradtx.blocks.decay import add_decayed_weights
+from gradtx.blocks.elementwise import scale_by_optimistic_gradient
+from gradtx.blocks.factored import scale_by_factored_rms, scale_by_sm3
+from gradtx.blocks.momentum import ema
+from gradtx.blocks.scaling import ScalarOrSchedule, scale, scale_by_learning_rate
+from gradtx.blocks.statistics import (
     scale_by_adadelta,
     scale_by_adan,
     scale_by_belief,
@@ -32,11 +32,19 @@ from gradtx.transforms.statistics import (
     scale_by_radam,
     scale_by_yogi,
 )
-from gradtx.transforms.trust import scale_by_param_block_rms
+from gradtx.blocks.trust import scale_by_param_block_rms
+from gradtx.chains import Chain, labelled
 from gradtx.types import MaskOrFn
 
 
-@_checks.checked
+@_checks.checked(
+    learning_rate=_checks.nonnegative,
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    eps_root=_checks.nonnegative,
+    nesterov=_checks.flag,
+)
 def adabelief(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.9,
@@ -82,7 +90,7 @@ def adabelief(
     )
 
 
-@_checks.checked
+@_checks.checked(learning_rate=_checks.nonnegative, b1=_checks.beta, b2=_checks.beta, eps=_checks.nonnegative)
 def yogi(learning_rate: ScalarOrSchedule, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-3) -> Chain:
     r"""Yogi: Adam with an additive second moment that cannot grow too fast.
 
@@ -114,7 +122,14 @@ def yogi(learning_rate: ScalarOrSchedule, b1: Any = 0.9, b2: Any = 0.999, eps: A
     return labelled("yogi", *scale_by_yogi(b1, b2, eps).transforms, scale_by_learning_rate(learning_rate))
 
 
-@_checks.checked
+@_checks.checked(
+    learning_rate=_checks.nonnegative,
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    eps_root=_checks.nonnegative,
+    nesterov=_checks.flag,
+)
 def radam(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.9,
@@ -161,7 +176,14 @@ def radam(
     )
 
 
-@_checks.checked
+@_checks.checked(
+    learning_rate=_checks.nonnegative,
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    eps_root=_checks.nonnegative,
+    weight_decay=_checks.nonnegative,
+)
 def adan(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.98,
@@ -210,7 +232,13 @@ def adan(
     )
 
 
-@_checks.checked
+@_checks.checked(
+    learning_rate=_checks.nonnegative,
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    weight_decay=_checks.nonnegative,
+)
 def adamaxw(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.9,
@@ -256,7 +284,14 @@ def adamaxw(
     )
 
 
-@_checks.checked
+@_checks.checked(
+    learning_rate=_checks.nonnegative,
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    eps_root=_checks.nonnegative,
+    weight_decay=_checks.nonnegative,
+)
 def novograd(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.9,
@@ -302,7 +337,7 @@ def novograd(
     )
 
 
-@_checks.checked
+@_checks.checked(learning_rate=_checks.nonnegative, eps=_checks.nonnegative, weight_decay=_checks.nonnegative)
 def adadelta(
     learning_rate: ScalarOrSchedule | None = None,
     rho: Any = 0.9,
@@ -343,7 +378,16 @@ def adadelta(
     )
 
 
-@_checks.checked
+@_checks.checked(
+    learning_rate=_checks.nonnegative,
+    min_dim_size_to_factor=_checks.nonnegative_count,
+    decay_offset=_checks.nonnegative_count,
+    multiply_by_parameter_scale=_checks.flag,
+    momentum=_checks.decay,
+    dtype_momentum=_checks.dtype,
+    eps=_checks.nonnegative,
+    factored=_checks.flag,
+)
 def adafactor(
     learning_rate: ScalarOrSchedule | None = None,
     min_dim_size_to_factor: int = 128,
@@ -417,7 +461,7 @@ def adafactor(
     return labelled("adafactor", *blocks, readout_names=names)
 
 
-@_checks.checked
+@_checks.checked(learning_rate=_checks.nonnegative, momentum=_checks.decay)
 def sm3(learning_rate: Any, momentum: Any = 0.9) -> Chain:
     r"""SM3: AdaGrad with per-axis accumulators (sub-linear memory), then momentum.
 
@@ -453,7 +497,15 @@ def sm3(learning_rate: Any, momentum: Any = 0.9) -> Chain:
 _SM3 = {"scale_by_sm3.b1": "momentum"}
 
 
-@_checks.checked
+@_checks.checked(
+    learning_rate=_checks.nonnegative,
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    eps_root=_checks.nonnegative,
+    mu_dtype=_checks.dtype,
+    nesterov=_checks.flag,
+)
 def optimistic_adam_v2(
     learning_rate: ScalarOrSchedule,
     *,
@@ -506,7 +558,15 @@ def optimistic_adam_v2(
     )
 
 
-@_checks.checked
+@_checks.checked(
+    learning_rate=_checks.nonnegative,
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    eps_root=_checks.nonnegative,
+    mu_dtype=_checks.dtype,
+    nesterov=_checks.flag,
+)
 def optimistic_adam(
     learning_rate: float,
     optimism: Any = None,
@@ -556,9 +616,9 @@ def optimistic_adam(
         stacklevel=2,
     )
     if callable(learning_rate):
-        raise ValueError(
-            "optimistic_adam: learning_rate cannot be a schedule here (as in optax); "
-            "optimistic_adam_v2 takes one."
+        raise InputError(
+            "optimistic_adam",
+            "learning_rate cannot be a schedule here (as in optax); optimistic_adam_v2 takes one.",
         )
     if optimism is None:
         optimism = learning_rate

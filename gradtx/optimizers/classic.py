@@ -8,16 +8,22 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from gradtx import _checks
+from gradtx._checks import InputError
+from gradtx.blocks.adaptive import scale_by_rms, scale_by_rss, scale_by_stddev
+from gradtx.blocks.elementwise import scale_by_optimistic_gradient
+from gradtx.blocks.momentum import trace
+from gradtx.blocks.scaling import ScalarOrSchedule, scale, scale_by_learning_rate
+from gradtx.blocks.trust import scale_by_polyak
+from gradtx.blocks.utility import add_noise
 from gradtx.chains import Chain, labelled
-from gradtx.transforms.adaptive import scale_by_rms, scale_by_rss, scale_by_stddev
-from gradtx.transforms.elementwise import scale_by_optimistic_gradient
-from gradtx.transforms.momentum import trace
-from gradtx.transforms.scaling import ScalarOrSchedule, scale, scale_by_learning_rate
-from gradtx.transforms.trust import scale_by_polyak
-from gradtx.transforms.utility import add_noise
 
 
-@_checks.checked
+@_checks.checked(
+    learning_rate=_checks.nonnegative,
+    momentum=_checks.decay,
+    nesterov=_checks.flag,
+    accumulator_dtype=_checks.dtype,
+)
 def sgd(
     learning_rate: ScalarOrSchedule,
     momentum: Any = None,
@@ -79,10 +85,15 @@ def sgd(
         return labelled("sgd", lr_first, velocity, scale(-1.0), readout_names=names)
     if momentum_form == "alpha":
         return labelled("sgd", lr, velocity, readout_names=names)
-    raise ValueError(f"sgd: momentum_form must be 'trace', 'velocity' or 'alpha', got {momentum_form!r}")
+    raise InputError("sgd", f"momentum_form must be 'trace', 'velocity' or 'alpha', got {momentum_form!r}")
 
 
-@_checks.checked
+@_checks.checked(
+    learning_rate=_checks.nonnegative,
+    initial_accumulator_value=_checks.nonnegative,
+    eps=_checks.nonnegative,
+    eps_in_sqrt=_checks.flag,
+)
 def adagrad(
     learning_rate: ScalarOrSchedule,
     initial_accumulator_value: Any = 0.1,
@@ -124,7 +135,17 @@ def adagrad(
     )
 
 
-@_checks.checked
+@_checks.checked(
+    learning_rate=_checks.nonnegative,
+    decay=_checks.decay,
+    eps=_checks.nonnegative,
+    initial_scale=_checks.nonnegative,
+    eps_in_sqrt=_checks.flag,
+    centered=_checks.flag,
+    momentum=_checks.decay,
+    nesterov=_checks.flag,
+    bias_correction=_checks.flag,
+)
 def rmsprop(
     learning_rate: ScalarOrSchedule,
     decay: Any = 0.9,
@@ -186,7 +207,7 @@ def rmsprop(
     )
 
 
-@_checks.checked
+@_checks.checked(learning_rate=_checks.nonnegative)
 def noisy_sgd(
     learning_rate: ScalarOrSchedule,
     eta: Any = 0.01,
@@ -224,7 +245,7 @@ def noisy_sgd(
     return labelled("noisy_sgd", add_noise(eta, gamma, key, seed=seed), scale_by_learning_rate(learning_rate))
 
 
-@_checks.checked
+@_checks.checked(learning_rate=_checks.nonnegative)
 def optimistic_gradient_descent(
     learning_rate: ScalarOrSchedule, alpha: ScalarOrSchedule = 1.0, beta: ScalarOrSchedule = 1.0
 ) -> Chain:
@@ -261,7 +282,7 @@ def optimistic_gradient_descent(
     )
 
 
-@_checks.checked
+@_checks.checked(eps=_checks.nonnegative)
 def polyak_sgd(
     max_learning_rate: Any = 1.0,
     scaling: ScalarOrSchedule = 1.0,

@@ -10,17 +10,24 @@ from __future__ import annotations
 from typing import Any
 
 from gradtx import _checks
+from gradtx.blocks.adaptive import scale_by_adam
+from gradtx.blocks.decay import add_decayed_weights, shrink_weights
+from gradtx.blocks.masking import masked
+from gradtx.blocks.momentum import trace
+from gradtx.blocks.scaling import ScalarOrSchedule, scale_by_learning_rate
+from gradtx.blocks.trust import scale_by_trust_ratio
 from gradtx.chains import Chain, labelled
-from gradtx.transforms.adaptive import scale_by_adam
-from gradtx.transforms.decay import add_decayed_weights, shrink_weights
-from gradtx.transforms.masking import masked
-from gradtx.transforms.momentum import trace
-from gradtx.transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
-from gradtx.transforms.trust import scale_by_trust_ratio
 from gradtx.types import MaskOrFn
 
 
-@_checks.checked
+@_checks.checked(
+    learning_rate=_checks.nonnegative,
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    eps_root=_checks.nonnegative,
+    weight_decay=_checks.nonnegative,
+)
 def lamb(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.9,
@@ -71,7 +78,13 @@ def lamb(
     )
 
 
-@_checks.checked
+@_checks.checked(
+    learning_rate=_checks.nonnegative,
+    weight_decay=_checks.nonnegative,
+    eps=_checks.nonnegative,
+    momentum=_checks.decay,
+    nesterov=_checks.flag,
+)
 def lars(
     learning_rate: ScalarOrSchedule,
     weight_decay: Any = 0.0,
@@ -127,7 +140,7 @@ def lars(
     )
 
 
-@_checks.checked
+@_checks.checked(learning_rate=_checks.nonnegative)
 def fromage(learning_rate: ScalarOrSchedule, min_norm: Any = 1e-6) -> Chain:
     r"""Fromage: a step of relative size ``learning_rate`` per layer, then a rescaling
     that keeps the parameters' norm from growing.

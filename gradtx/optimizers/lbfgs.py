@@ -6,15 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 from gradtx import _checks
+from gradtx.blocks.lbfgs import scale_by_lbfgs
+from gradtx.blocks.linesearch import scale_by_zoom_linesearch
+from gradtx.blocks.scaling import ScalarOrSchedule, scale, scale_by_learning_rate
 from gradtx.chains import Chain, labelled
-from gradtx.transforms.lbfgs import scale_by_lbfgs
-from gradtx.transforms.linesearch import scale_by_zoom_linesearch
-from gradtx.transforms.scaling import ScalarOrSchedule, scale, scale_by_learning_rate
 
 _DEFAULT_LINESEARCH = scale_by_zoom_linesearch(max_linesearch_steps=20, initial_guess_strategy="one")
 
 
-@_checks.checked
+@_checks.checked(
+    learning_rate=_checks.nonnegative, memory_size=_checks.positive_count, scale_init_precond=_checks.flag
+)
 def lbfgs(
     learning_rate: ScalarOrSchedule | None = None,
     memory_size: int = 10,

@@ -9,15 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from gradtx import _checks
+from gradtx.blocks.decay import add_decayed_weights
+from gradtx.blocks.elementwise import scale_by_lion, scale_by_rprop, scale_by_sign
+from gradtx.blocks.momentum import ema
+from gradtx.blocks.scaling import ScalarOrSchedule, scale, scale_by_learning_rate
 from gradtx.chains import Chain, labelled
-from gradtx.transforms.decay import add_decayed_weights
-from gradtx.transforms.elementwise import scale_by_lion, scale_by_rprop, scale_by_sign
-from gradtx.transforms.momentum import ema
-from gradtx.transforms.scaling import ScalarOrSchedule, scale, scale_by_learning_rate
 from gradtx.types import MaskOrFn
 
 
-@_checks.checked
+@_checks.checked(learning_rate=_checks.nonnegative)
 def sign_sgd(learning_rate: ScalarOrSchedule) -> Chain:
     r"""signSGD: a step of the learning rate against each gradient's sign.
 
@@ -42,7 +42,7 @@ def sign_sgd(learning_rate: ScalarOrSchedule) -> Chain:
     return labelled("sign_sgd", scale_by_sign(), scale_by_learning_rate(learning_rate))
 
 
-@_checks.checked
+@_checks.checked(learning_rate=_checks.nonnegative, accumulator_dtype=_checks.dtype)
 def signum(learning_rate: ScalarOrSchedule, beta: Any = 0.9, accumulator_dtype: Any = None) -> Chain:
     r"""Signum: the sign of the gradient's moving average.
 
@@ -76,7 +76,13 @@ def signum(learning_rate: ScalarOrSchedule, beta: Any = 0.9, accumulator_dtype: 
     )
 
 
-@_checks.checked
+@_checks.checked(
+    learning_rate=_checks.nonnegative,
+    b1=_checks.beta,
+    b2=_checks.beta,
+    mu_dtype=_checks.dtype,
+    weight_decay=_checks.nonnegative,
+)
 def lion(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.9,
@@ -121,7 +127,7 @@ def lion(
     )
 
 
-@_checks.checked
+@_checks.checked(learning_rate=_checks.nonnegative)
 def rprop(
     learning_rate: Any,
     eta_minus: Any = 0.5,

@@ -15,7 +15,8 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jnp
 
-from gradtx._checks import checked
+from gradtx import _checks
+from gradtx._checks import InputError
 from gradtx.data import hyper, pytree_dataclass, static
 from gradtx.schedules.decay import (
     Schedule,
@@ -25,8 +26,6 @@ from gradtx.schedules.decay import (
     cosine_decay_schedule,
     exponential_decay,
     linear_schedule,
-    nonnegative,
-    require,
     steps_of,
 )
 
@@ -63,9 +62,9 @@ def _as_schedule(value: Any) -> Schedule:
 def _increasing(owner: str, boundaries: Sequence[Any]) -> None:
     values = [b for b in boundaries if concrete(b)]
     for b in values:
-        nonnegative(owner, "boundaries", b)
+        _checks.nonnegative.check(owner, "boundaries", b)
     if len(values) == len(boundaries):
-        require(
+        _checks.require(
             owner,
             "boundaries",
             list(boundaries),
@@ -105,9 +104,10 @@ class join_schedules(Schedule):
         super().__post_init__()
         name = type(self).__name__
         if len(self.boundaries) != len(self.schedules) - 1:
-            raise ValueError(
-                f"{name}: boundaries needs one step per schedule after the first: "
-                f"{len(self.schedules)} schedules, got {len(self.boundaries)} boundaries"
+            raise InputError(
+                name,
+                f"boundaries needs one step per schedule after the first: {len(self.schedules)} schedules, "
+                f"got {len(self.boundaries)} boundaries",
             )
         _increasing(name, self.boundaries)
 
@@ -148,8 +148,8 @@ class piecewise_constant_schedule(Schedule):
         super().__post_init__()
         name = type(self).__name__
         for boundary, scale in (self.boundaries_and_scales or {}).items():
-            nonnegative(name, "boundaries_and_scales (a scale)", scale)
-            nonnegative(name, "boundaries_and_scales (a boundary)", boundary)
+            _checks.nonnegative.check(name, "boundaries_and_scales (a scale)", scale)
+            _checks.nonnegative.check(name, "boundaries_and_scales (a boundary)", boundary)
 
     def __call__(self, count: Any) -> jax.Array:
         t = steps_of(count)
@@ -201,12 +201,12 @@ class piecewise_interpolate_schedule(Schedule):
         super().__post_init__()
         name = type(self).__name__
         if self.interpolate_type not in ("linear", "cosine"):
-            raise ValueError(
-                f"{name}: interpolate_type must be 'linear' or 'cosine', got {self.interpolate_type!r}"
+            raise InputError(
+                name, f"interpolate_type must be 'linear' or 'cosine', got {self.interpolate_type!r}"
             )
         for boundary, scale in (self.boundaries_and_scales or {}).items():
-            nonnegative(name, "boundaries_and_scales (a scale)", scale)
-            nonnegative(name, "boundaries_and_scales (a boundary)", boundary)
+            _checks.nonnegative.check(name, "boundaries_and_scales (a scale)", scale)
+            _checks.nonnegative.check(name, "boundaries_and_scales (a boundary)", boundary)
 
     def __call__(self, count: Any) -> jax.Array:
         t = steps_of(count)
@@ -254,7 +254,7 @@ class multiply_schedules(Schedule):
         object.__setattr__(self, "schedules", tuple(_as_schedule(s) for s in self.schedules))
         super().__post_init__()
         if not self.schedules:
-            raise ValueError("multiply_schedules: schedules must not be empty")
+            raise InputError("multiply_schedules", "schedules must not be empty")
 
     def __call__(self, count: Any) -> jax.Array:
         value = self.schedules[0](count)
@@ -269,7 +269,7 @@ def _warmup(name: str, init_value: Any, peak_value: Any, warmup_steps: Any) -> S
     return linear_schedule(init_value, peak_value, warmup_steps)
 
 
-@checked
+@_checks.checked(warmup_steps=_checks.nonnegative_count)
 def warmup_constant_schedule(init_value: Any, peak_value: Any, warmup_steps: Any) -> Schedule:
     """Linear warm-up from ``init_value`` to ``peak_value``, then constant.
 
@@ -290,7 +290,7 @@ def warmup_constant_schedule(init_value: Any, peak_value: Any, warmup_steps: Any
       ``optax.warmup_constant_schedule`` (same values for ``warmup_steps > 0``; for 0,
       optax's schedule stays at ``init_value`` for ever, gradtx raises).
     """
-    require(
+    _checks.require(
         "warmup_constant_schedule",
         "warmup_steps",
         warmup_steps,
@@ -301,7 +301,7 @@ def warmup_constant_schedule(init_value: Any, peak_value: Any, warmup_steps: Any
     return linear_schedule(init_value, peak_value, warmup_steps)
 
 
-@checked
+@_checks.checked(warmup_steps=_checks.nonnegative_count, decay_steps=_checks.positive_count)
 def warmup_cosine_decay_schedule(
     init_value: Any,
     peak_value: Any,
@@ -337,7 +337,7 @@ def warmup_cosine_decay_schedule(
     """
     name = "warmup_cosine_decay_schedule"
     if concrete(decay_steps) and concrete(warmup_steps):
-        require(
+        _checks.require(
             name,
             "warmup_steps",
             warmup_steps,
@@ -360,7 +360,12 @@ def _ratio(end_value: Any, peak_value: Any) -> Any:
     return jnp.where(jnp.asarray(peak_value) == 0, 0.0, end_value / peak_value)
 
 
-@checked
+@_checks.checked(
+    warmup_steps=_checks.nonnegative_count,
+    transition_steps=_checks.positive_count,
+    transition_begin=_checks.nonnegative_count,
+    staircase=_checks.flag,
+)
 def warmup_exponential_decay_schedule(
     init_value: Any,
     peak_value: Any,
@@ -431,11 +436,11 @@ def sgdr_schedule(cosine_kwargs: Sequence[dict[str, Any]]) -> Schedule:
         step += kwargs["decay_steps"]
         boundaries.append(step)
     if not schedules:
-        raise ValueError("sgdr_schedule: cosine_kwargs must not be empty")
+        raise InputError("sgdr_schedule", "cosine_kwargs must not be empty")
     return join_schedules(schedules, boundaries[:-1])
 
 
-@checked
+@_checks.checked(transition_steps=_checks.positive_count)
 def linear_onecycle_schedule(
     transition_steps: int,
     peak_value: Any,
@@ -477,7 +482,7 @@ def linear_onecycle_schedule(
     )
 
 
-@checked
+@_checks.checked(transition_steps=_checks.positive_count)
 def cosine_onecycle_schedule(
     transition_steps: int,
     peak_value: Any,
@@ -549,9 +554,9 @@ class warmup_stable_decay_schedule(Schedule):
     """
 
     peak_value: Any = hyper()
-    warmup_steps: Any = hyper()
-    stable_steps: Any = hyper()
-    decay_steps: Any = hyper()
+    warmup_steps: Any = hyper(rule=_checks.nonnegative_count)
+    stable_steps: Any = hyper(rule=_checks.nonnegative_count)
+    decay_steps: Any = hyper(rule=_checks.positive_count)
     init_value: Any = hyper(default=0.0)
     end_value: Any = hyper(default=0.0)
     decay_type: Literal["linear", "cosine", "1-sqrt"] = static(default="linear")
@@ -560,8 +565,8 @@ class warmup_stable_decay_schedule(Schedule):
         super().__post_init__()
         name = type(self).__name__
         if self.decay_type not in ("linear", "cosine", "1-sqrt"):
-            raise ValueError(
-                f"{name}: decay_type must be 'linear', 'cosine' or '1-sqrt', got {self.decay_type!r}"
+            raise InputError(
+                name, f"decay_type must be 'linear', 'cosine' or '1-sqrt', got {self.decay_type!r}"
             )
 
     def __call__(self, count: Any) -> jax.Array:
@@ -615,8 +620,8 @@ class cyclic_schedule(Schedule):
 
     base_value: Any = hyper()
     max_value: Any = hyper()
-    step_size_up: Any = hyper(default=2000)
-    step_size_down: Any = hyper(default=None)
+    step_size_up: Any = hyper(default=2000, rule=_checks.positive_count)
+    step_size_down: Any = hyper(default=None, rule=_checks.positive_count)
     mode: Literal["triangular", "triangular2", "exp_range"] = static(default="triangular")
     gamma: Any = hyper(default=1.0)
 
@@ -624,8 +629,8 @@ class cyclic_schedule(Schedule):
         super().__post_init__()
         name = type(self).__name__
         if self.mode not in ("triangular", "triangular2", "exp_range"):
-            raise ValueError(
-                f"{name}: mode must be 'triangular', 'triangular2' or 'exp_range', got {self.mode!r}"
+            raise InputError(
+                name, f"mode must be 'triangular', 'triangular2' or 'exp_range', got {self.mode!r}"
             )
 
     def __call__(self, count: Any) -> jax.Array:

@@ -14,11 +14,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.core import Tracer
 
-from gradtx import tree
-from gradtx._checks import checked
+from gradtx import _checks, _tree
 from gradtx.data import PyTreeData, hyper, pytree_dataclass, static
 
 
@@ -32,7 +30,7 @@ class Schedule(PyTreeData):
 
 def steps_of(count: Any) -> jax.Array:
     """A step count as a float array (float32, or float64 under x64)."""
-    return jnp.asarray(count).astype(tree.float_dtype())
+    return jnp.asarray(count).astype(_tree.float_dtype())
 
 
 def as_float(value: Any, like: jax.Array) -> jax.Array:
@@ -48,30 +46,6 @@ def as_float(value: Any, like: jax.Array) -> jax.Array:
 def concrete(value: Any) -> bool:
     """Whether ``value`` is known now (not traced), so it can be checked."""
     return not isinstance(value, Tracer) and not callable(value)
-
-
-def require(owner: str, name: str, value: Any, ok: bool, what: str) -> None:
-    """Raises ValueError naming ``owner`` and ``name`` unless ``ok``."""
-    if concrete(value) and not ok:
-        raise ValueError(f"{owner}: {name} {what}, got {value!r}")
-
-
-def positive(owner: str, name: str, value: Any) -> None:
-    """Checks that a number of steps is > 0."""
-    require(
-        owner, name, value, concrete(value) and bool(np.all(np.asarray(value, np.float64) > 0)), "must be > 0"
-    )
-
-
-def nonnegative(owner: str, name: str, value: Any) -> None:
-    """Checks that a step or a scale is >= 0."""
-    require(
-        owner,
-        name,
-        value,
-        concrete(value) and bool(np.all(np.asarray(value, np.float64) >= 0)),
-        "must be >= 0",
-    )
 
 
 @pytree_dataclass
@@ -133,8 +107,8 @@ class polynomial_schedule(Schedule):
     init_value: Any = hyper()
     end_value: Any = hyper()
     power: Any = hyper()
-    transition_steps: Any = hyper()
-    transition_begin: Any = hyper(default=0)
+    transition_steps: Any = hyper(rule=_checks.positive_count)
+    transition_begin: Any = hyper(default=0, rule=_checks.nonnegative_count)
 
     def __call__(self, count: Any) -> jax.Array:
         t = steps_of(count)
@@ -147,7 +121,7 @@ class polynomial_schedule(Schedule):
         return (self.init_value - self.end_value) * (frac**self.power) + self.end_value
 
 
-@checked
+@_checks.checked(transition_steps=_checks.positive_count, transition_begin=_checks.nonnegative_count)
 def linear_schedule(
     init_value: Any, end_value: Any, transition_steps: Any, transition_begin: Any = 0
 ) -> Schedule:
@@ -207,16 +181,11 @@ class exponential_decay(Schedule):
     """
 
     init_value: Any = hyper()
-    transition_steps: Any = hyper()
-    decay_rate: Any = hyper()
-    transition_begin: Any = hyper(default=0)
-    staircase: bool = static(default=False)
+    transition_steps: Any = hyper(rule=_checks.positive_count)
+    decay_rate: Any = hyper(rule=_checks.positive)
+    transition_begin: Any = hyper(default=0, rule=_checks.nonnegative_count)
+    staircase: bool = static(default=False, rule=_checks.flag)
     end_value: Any = hyper(default=None)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        name = type(self).__name__
-        positive(name, "decay_rate", self.decay_rate)
 
     def __call__(self, count: Any) -> jax.Array:
         t = steps_of(count)
@@ -263,7 +232,7 @@ class cosine_decay_schedule(Schedule):
     """
 
     init_value: Any = hyper()
-    decay_steps: Any = hyper()
+    decay_steps: Any = hyper(rule=_checks.positive_count)
     alpha: Any = hyper(default=0.0)
     exponent: Any = hyper(default=1.0)
 
@@ -302,13 +271,9 @@ class inverse_time_decay(Schedule):
     """
 
     init_value: Any = hyper()
-    decay_rate: Any = hyper()
-    transition_steps: Any = hyper(default=1)
-    staircase: bool = static(default=False)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        nonnegative(type(self).__name__, "decay_rate", self.decay_rate)
+    decay_rate: Any = hyper(rule=_checks.nonnegative)
+    transition_steps: Any = hyper(default=1, rule=_checks.positive_count)
+    staircase: bool = static(default=False, rule=_checks.flag)
 
     def __call__(self, count: Any) -> jax.Array:
         t = steps_of(count)
@@ -343,13 +308,8 @@ class step_decay(Schedule):
     """
 
     init_value: Any = hyper()
-    step_size: Any = hyper()
-    factor: Any = hyper(default=0.1)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        positive(type(self).__name__, "step_size", self.step_size)
-        nonnegative(type(self).__name__, "factor", self.factor)
+    step_size: Any = hyper(rule=_checks.positive)
+    factor: Any = hyper(default=0.1, rule=_checks.nonnegative)
 
     def __call__(self, count: Any) -> jax.Array:
         t = steps_of(count)
@@ -383,12 +343,8 @@ class inverse_sqrt_schedule(Schedule):
     """
 
     peak_value: Any = hyper()
-    warmup_steps: Any = hyper()
+    warmup_steps: Any = hyper(rule=_checks.positive_count)
     init_value: Any = hyper(default=0.0)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        positive(type(self).__name__, "warmup_steps", self.warmup_steps)
 
     def __call__(self, count: Any) -> jax.Array:
         t = steps_of(count)

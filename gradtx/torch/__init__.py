@@ -29,7 +29,30 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gradtx import _checks
+from gradtx._checks import InputError
 from gradtx.base import Transform
+from gradtx.blocks.adaptive import scale_by_infinity_norm, scale_by_rms, scale_by_rss, scale_by_stddev
+from gradtx.blocks.clipping import clip
+from gradtx.blocks.decay import add_decayed_weights
+from gradtx.blocks.frameworks import (
+    adam_moments,
+    asgd_learning_rate,
+    clip_grad_norm,
+    dampened_trace,
+    exact_correction,
+    factored_relative_rms,
+    multiply_weights,
+    nadam_moments,
+    params_average,
+    rectification_length,
+    rectified_rms,
+    rprop_steps,
+)
+from gradtx.blocks.masking import partition
+from gradtx.blocks.momentum import momentum as first_moment
+from gradtx.blocks.momentum import trace
+from gradtx.blocks.scaling import scale, scale_by_learning_rate
+from gradtx.blocks.statistics import scale_by_adadelta
 from gradtx.chains import Chain, labelled
 from gradtx.rules import path_rules
 from gradtx.schedules.compose import multiply_schedules
@@ -51,28 +74,6 @@ from gradtx.torch.lr_scheduler import (
     StepLR,
     per_epoch,
 )
-from gradtx.transforms.adaptive import scale_by_infinity_norm, scale_by_rms, scale_by_rss, scale_by_stddev
-from gradtx.transforms.clipping import clip
-from gradtx.transforms.decay import add_decayed_weights
-from gradtx.transforms.frameworks import (
-    adam_moments,
-    asgd_learning_rate,
-    clip_grad_norm,
-    dampened_trace,
-    exact_correction,
-    factored_relative_rms,
-    multiply_weights,
-    nadam_moments,
-    params_average,
-    rectification_length,
-    rectified_rms,
-    rprop_steps,
-)
-from gradtx.transforms.masking import partition
-from gradtx.transforms.momentum import momentum as first_moment
-from gradtx.transforms.momentum import trace
-from gradtx.transforms.scaling import scale, scale_by_learning_rate
-from gradtx.transforms.statistics import scale_by_adadelta
 
 __all__ = [
     "ASGD",
@@ -121,25 +122,10 @@ __all__ = [
 _LR = {"scale_by_learning_rate.learning_rate": "lr", "multiply_weights.learning_rate": ""}
 
 
-def _check(owner: str, **values: Any) -> None:
-    """PyTorch's own argument checks, in gradtx's words (a schedule is not checked)."""
-    for name, value in values.items():
-        if not concrete(value) or value is None:  # a schedule or a traced value
-            continue
-        number = _checks._numbers(value)
-        if number is None:
-            raise ValueError(f"{owner}: {name} must be a number, got {value!r}")
-        if name.startswith("betas"):
-            if not ((number >= 0) & (number < 1)).all():
-                raise ValueError(f"{owner}: {name} must be in [0, 1), got {value!r}")
-        elif not (number >= 0).all():
-            raise ValueError(f"{owner}: {name} must be >= 0, got {value!r}")
-
-
 def _betas(owner: str, betas: Sequence[Any]) -> tuple[Any, Any]:
     if len(betas) != 2:
-        raise ValueError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
-    _check(owner, **{"betas[0]": betas[0], "betas[1]": betas[1]})
+        raise InputError(owner, f"betas must be a pair (beta1, beta2), got {betas!r}")
+    _checks.check(owner, _checks.beta, **{"betas[0]": betas[0], "betas[1]": betas[1]})
     return betas[0], betas[1]
 
 
@@ -210,9 +196,11 @@ def SGD(
       ``torch.optim.SGD``.
     """
     del foreach, differentiable, fused
-    _check("SGD", lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay)
+    _checks.check(
+        "SGD", _checks.nonnegative, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay
+    )
     if nesterov and (not _nonzero(momentum) or _nonzero(dampening)):
-        raise ValueError("SGD: nesterov=True requires a momentum and zero dampening (as in PyTorch)")
+        raise InputError("SGD", "nesterov=True requires a momentum and zero dampening (as in PyTorch)")
     blocks = _head(maximize, weight_decay)
     if _nonzero(momentum):
         if _nonzero(dampening):
@@ -289,7 +277,7 @@ def Adam(
     """
     del foreach, capturable, differentiable, fused
     b1, b2 = _betas("Adam", betas)
-    _check("Adam", lr=lr, eps=eps, weight_decay=weight_decay)
+    _checks.check("Adam", _checks.nonnegative, lr=lr, eps=eps, weight_decay=weight_decay)
     if decoupled_weight_decay:
         blocks = [*_head(maximize), *_adam_core(b1, b2, eps, amsgrad), *_tail(lr, weight_decay)]
     else:
@@ -343,7 +331,7 @@ def AdamW(
     """
     del foreach, capturable, differentiable, fused
     b1, b2 = _betas("AdamW", betas)
-    _check("AdamW", lr=lr, eps=eps, weight_decay=weight_decay)
+    _checks.check("AdamW", _checks.nonnegative, lr=lr, eps=eps, weight_decay=weight_decay)
     blocks = [*_head(maximize), *_adam_core(b1, b2, eps, amsgrad), *_tail(lr, weight_decay, keep=True)]
     return labelled("torch.AdamW", *blocks, readout_names=_ADAM_NAMES)
 
@@ -395,7 +383,15 @@ def RMSprop(
       Tieleman and Hinton, 2012; Graves, 2013; ``torch.optim.RMSprop``.
     """
     del capturable, foreach, differentiable
-    _check("RMSprop", lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
+    _checks.check(
+        "RMSprop",
+        _checks.nonnegative,
+        lr=lr,
+        alpha=alpha,
+        eps=eps,
+        weight_decay=weight_decay,
+        momentum=momentum,
+    )
     scaling = (
         scale_by_stddev(alpha, eps, eps_in_sqrt=False)
         if centered
@@ -455,8 +451,9 @@ def Adagrad(
       Duchi et al., 2011; ``torch.optim.Adagrad``.
     """
     del foreach, differentiable, fused
-    _check(
+    _checks.check(
         "Adagrad",
+        _checks.nonnegative,
         lr=lr,
         lr_decay=lr_decay,
         weight_decay=weight_decay,
@@ -515,7 +512,7 @@ def Adadelta(
       Zeiler, 2012; ``torch.optim.Adadelta``.
     """
     del foreach, capturable, differentiable
-    _check("Adadelta", lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
+    _checks.check("Adadelta", _checks.nonnegative, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
     blocks = [*_head(maximize, weight_decay), scale_by_adadelta(rho, eps), *_tail(lr)]
     return labelled("torch.Adadelta", *blocks, readout_names=_LR)
 
@@ -561,7 +558,7 @@ def Adamax(
     """
     del foreach, differentiable, capturable
     b1, b2 = _betas("Adamax", betas)
-    _check("Adamax", lr=lr, eps=eps, weight_decay=weight_decay)
+    _checks.check("Adamax", _checks.nonnegative, lr=lr, eps=eps, weight_decay=weight_decay)
     blocks = [*_head(maximize, weight_decay), first_moment(b1), scale_by_infinity_norm(b2, eps), *_tail(lr)]
     names = {**_LR, "momentum.b1": "beta1", "scale_by_infinity_norm.decay": "beta2"}
     return labelled("torch.Adamax", *blocks, readout_names=names)
@@ -612,7 +609,9 @@ def NAdam(
     """
     del foreach, capturable, differentiable
     b1, b2 = _betas("NAdam", betas)
-    _check("NAdam", lr=lr, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay)
+    _checks.check(
+        "NAdam", _checks.nonnegative, lr=lr, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay
+    )
     coupled = 0.0 if decoupled_weight_decay else weight_decay
     decoupled = weight_decay if decoupled_weight_decay else 0.0
     blocks = [*_head(maximize, coupled), nadam_moments(b1, b2, eps, momentum_decay), *_tail(lr, decoupled)]
@@ -664,7 +663,7 @@ def RAdam(
     """
     del foreach, capturable, differentiable
     b1, b2 = _betas("RAdam", betas)
-    _check("RAdam", lr=lr, eps=eps, weight_decay=weight_decay)
+    _checks.check("RAdam", _checks.nonnegative, lr=lr, eps=eps, weight_decay=weight_decay)
     coupled = 0.0 if decoupled_weight_decay else weight_decay
     decoupled = weight_decay if decoupled_weight_decay else 0.0
     blocks = [*_head(maximize, coupled), first_moment(b1), rectified_rms(b2, eps), *_tail(lr, decoupled)]
@@ -718,7 +717,9 @@ def ASGD(
       Polyak and Juditsky, 1992; ``torch.optim.ASGD``.
     """
     del foreach, differentiable, capturable
-    _check("ASGD", lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay)
+    _checks.check(
+        "ASGD", _checks.nonnegative, lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay
+    )
     if callable(lr):
         raise TypeError("ASGD: lr must be a number (its step size is already a schedule of lr)")
     eta = asgd_learning_rate(lr, lambd, alpha)
@@ -774,11 +775,11 @@ def Rprop(
       Riedmiller and Braun, 1993; ``torch.optim.Rprop``.
     """
     del capturable, foreach, differentiable
-    _check("Rprop", lr=lr)
+    _checks.check("Rprop", _checks.nonnegative, lr=lr)
     eta_minus, eta_plus = etas
     low, high = step_sizes
     if not 0.0 < eta_minus < 1.0 < eta_plus:
-        raise ValueError(f"Rprop: etas must satisfy 0 < etas[0] < 1 < etas[1], got {tuple(etas)!r}")
+        raise InputError("Rprop", f"etas must satisfy 0 < etas[0] < 1 < etas[1], got {tuple(etas)!r}")
     blocks = [*_head(maximize), rprop_steps(lr, eta_minus, eta_plus, low, high), scale(-1.0)]
     names = {
         "rprop_steps.learning_rate": "lr",
@@ -832,9 +833,11 @@ def Adafactor(
     """
     del foreach
     if concrete(beta2_decay) and beta2_decay > 0:
-        raise ValueError(f"Adafactor: beta2_decay must be <= 0, got {beta2_decay!r}")
+        raise InputError("Adafactor", f"beta2_decay must be <= 0, got {beta2_decay!r}")
     eps1, eps2 = eps
-    _check("Adafactor", lr=lr, eps1=eps1, eps2=eps2, d=d, weight_decay=weight_decay)
+    _checks.check(
+        "Adafactor", _checks.nonnegative, lr=lr, eps1=eps1, eps2=eps2, d=d, weight_decay=weight_decay
+    )
     block = factored_relative_rms(lr, beta2_decay, eps1, eps2, d, weight_decay)
     return labelled(
         "torch.Adafactor", *_head(maximize), block, readout_names={"factored_relative_rms.lr": "lr"}
@@ -860,7 +863,7 @@ def clip_grad_value(clip_value: Any) -> Transform:
     References:
       ``torch.nn.utils.clip_grad_value_``.
     """
-    _check("clip_grad_value", clip_value=clip_value)
+    _checks.check("clip_grad_value", _checks.nonnegative, clip_value=clip_value)
     return clip(clip_value)
 
 
@@ -906,7 +909,7 @@ def param_groups(
     rules = []
     for i, group in enumerate(groups):
         if "params" not in group:
-            raise ValueError(f"param_groups: group {i} has no 'params' (a glob or a function of the path)")
+            raise InputError("param_groups", f"group {i} has no 'params' (a glob or a function of the path)")
         overrides = {k: v for k, v in group.items() if k != "params"}
         rules.append((group["params"], optimizer(**{**defaults, **overrides})))
     return path_rules(None, rules)

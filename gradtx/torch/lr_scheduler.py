@@ -31,7 +31,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradtx._checks import checked
+from gradtx import _checks
+from gradtx._checks import InputError
 from gradtx.data import hyper, pytree_dataclass, static
 from gradtx.schedules.compose import _as_schedule, join_schedules
 from gradtx.schedules.decay import Schedule, steps_of
@@ -52,11 +53,6 @@ __all__ = [
     "StepLR",
     "per_epoch",
 ]
-
-
-def _positive_int(owner: str, name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{owner}: {name} must be an integer > 0, got {value!r}")
 
 
 def _cos_half(x: jax.Array) -> jax.Array:
@@ -86,12 +82,8 @@ class StepLR(Schedule):
     """
 
     lr: Any = hyper()
-    step_size: int = static()
+    step_size: int = static(rule=_checks.positive_int)
     gamma: Any = hyper(default=0.1)
-
-    def __post_init__(self) -> None:
-        _positive_int("StepLR", "step_size", self.step_size)
-        super().__post_init__()
 
     def __call__(self, count: Any) -> jax.Array:
         decays = (jnp.asarray(count) // self.step_size).astype(steps_of(count).dtype)
@@ -183,12 +175,8 @@ class CosineAnnealingLR(Schedule):
     """
 
     lr: Any = hyper()
-    T_max: int = static()
+    T_max: int = static(rule=_checks.positive_int)
     eta_min: Any = hyper(default=0.0)
-
-    def __post_init__(self) -> None:
-        _positive_int("CosineAnnealingLR", "T_max", self.T_max)
-        super().__post_init__()
 
     def __call__(self, count: Any) -> jax.Array:
         t = steps_of(count)
@@ -221,14 +209,9 @@ class CosineAnnealingWarmRestarts(Schedule):
     """
 
     lr: Any = hyper()
-    T_0: int = static()
-    T_mult: int = static(default=1)
+    T_0: int = static(rule=_checks.positive_int)
+    T_mult: int = static(default=1, rule=_checks.positive_int)
     eta_min: Any = hyper(default=0.0)
-
-    def __post_init__(self) -> None:
-        _positive_int("CosineAnnealingWarmRestarts", "T_0", self.T_0)
-        _positive_int("CosineAnnealingWarmRestarts", "T_mult", self.T_mult)
-        super().__post_init__()
 
     def __call__(self, count: Any) -> jax.Array:
         t = steps_of(count)
@@ -309,16 +292,16 @@ class OneCycleLR(Schedule):
     def __post_init__(self) -> None:
         if self.total_steps is None:
             if self.epochs is None or self.steps_per_epoch is None:
-                raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
-            _positive_int("OneCycleLR", "epochs", self.epochs)
-            _positive_int("OneCycleLR", "steps_per_epoch", self.steps_per_epoch)
+                raise InputError("OneCycleLR", "give total_steps, or epochs and steps_per_epoch")
+            _checks.positive_int.check("OneCycleLR", "epochs", self.epochs)
+            _checks.positive_int.check("OneCycleLR", "steps_per_epoch", self.steps_per_epoch)
             object.__setattr__(self, "total_steps", self.epochs * self.steps_per_epoch)
-        _positive_int("OneCycleLR", "total_steps", self.total_steps)
+        _checks.positive_int.check("OneCycleLR", "total_steps", self.total_steps)
         if not 0 <= self.pct_start <= 1:
-            raise ValueError(f"OneCycleLR: pct_start must be in [0, 1], got {self.pct_start!r}")
+            raise InputError("OneCycleLR", f"pct_start must be in [0, 1], got {self.pct_start!r}")
         if self.anneal_strategy not in ("cos", "linear"):
-            raise ValueError(
-                f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {self.anneal_strategy!r}"
+            raise InputError(
+                "OneCycleLR", f"anneal_strategy must be 'cos' or 'linear', got {self.anneal_strategy!r}"
             )
         super().__post_init__()
 
@@ -400,8 +383,8 @@ class CyclicLR(Schedule):
 
     base_lr: Any = hyper()
     max_lr: Any = hyper()
-    step_size_up: int = static(default=2000)
-    step_size_down: int | None = static(default=None)
+    step_size_up: int = static(default=2000, rule=_checks.positive_int)
+    step_size_down: int | None = static(default=None, rule=_checks.positive_int)
     mode: str = static(default="triangular")
     gamma: Any = hyper(default=1.0)
     scale_fn: Callable[[Any], Any] | None = static(default=None)
@@ -411,15 +394,14 @@ class CyclicLR(Schedule):
     max_momentum: Any = hyper(default=0.9)
 
     def __post_init__(self) -> None:
-        _positive_int("CyclicLR", "step_size_up", self.step_size_up)
-        if self.step_size_down is not None:
-            _positive_int("CyclicLR", "step_size_down", self.step_size_down)
         if self.scale_fn is None and self.mode not in ("triangular", "triangular2", "exp_range"):
-            raise ValueError(
-                f"CyclicLR: mode must be 'triangular', 'triangular2' or 'exp_range', got {self.mode!r}"
+            raise InputError(
+                "CyclicLR", f"mode must be 'triangular', 'triangular2' or 'exp_range', got {self.mode!r}"
             )
         if self.scale_mode not in ("cycle", "iterations"):
-            raise ValueError(f"CyclicLR: scale_mode must be 'cycle' or 'iterations', got {self.scale_mode!r}")
+            raise InputError(
+                "CyclicLR", f"scale_mode must be 'cycle' or 'iterations', got {self.scale_mode!r}"
+            )
         super().__post_init__()
 
     def _factor(self, count: Any) -> tuple[jax.Array, jax.Array]:
@@ -500,11 +482,7 @@ class LinearLR(Schedule):
     lr: Any = hyper()
     start_factor: Any = hyper(default=1.0 / 3)
     end_factor: Any = hyper(default=1.0)
-    total_iters: int = static(default=5)
-
-    def __post_init__(self) -> None:
-        _positive_int("LinearLR", "total_iters", self.total_iters)
-        super().__post_init__()
+    total_iters: int = static(default=5, rule=_checks.positive_int)
 
     def __call__(self, count: Any) -> jax.Array:
         t = jnp.minimum(steps_of(count), float(self.total_iters))
@@ -564,12 +542,8 @@ class PolynomialLR(Schedule):
     """
 
     lr: Any = hyper()
-    total_iters: int = static(default=5)
+    total_iters: int = static(default=5, rule=_checks.positive_int)
     power: Any = hyper(default=1.0)
-
-    def __post_init__(self) -> None:
-        _positive_int("PolynomialLR", "total_iters", self.total_iters)
-        super().__post_init__()
 
     def __call__(self, count: Any) -> jax.Array:
         t = jnp.minimum(steps_of(count), float(self.total_iters))
@@ -606,7 +580,7 @@ class LambdaLR(Schedule):
         return self.lr * jnp.asarray(self.lr_lambda(steps_of(count)))
 
 
-@checked
+@_checks.checked()
 def SequentialLR(schedulers: Sequence[Any], milestones: Sequence[int]) -> Schedule:
     """``schedulers[i]`` from ``milestones[i - 1]`` on, each restarted at step 0.
 
@@ -668,14 +642,15 @@ class ChainedScheduler(Schedule):
     def __post_init__(self) -> None:
         object.__setattr__(self, "schedulers", tuple(self.schedulers))
         if not self.schedulers:
-            raise ValueError("ChainedScheduler: schedulers must not be empty")
+            raise InputError("ChainedScheduler", "schedulers must not be empty")
         for s in self.schedulers:
             name = type(s).__name__
             if name not in _CHAINABLE:
-                raise ValueError(
-                    f"ChainedScheduler: {name} does not only multiply the rate, so its effect in a "
-                    "chain depends on the order; chain only StepLR, MultiStepLR, ExponentialLR, "
-                    "LinearLR, ConstantLR and PolynomialLR, or write the product as a LambdaLR"
+                raise InputError(
+                    "ChainedScheduler",
+                    f"{name} does not only multiply the rate, so its effect in a chain depends on the "
+                    "order; chain only StepLR, MultiStepLR, ExponentialLR, LinearLR, ConstantLR and "
+                    "PolynomialLR, or write the product as a LambdaLR",
                 )
         super().__post_init__()
 
@@ -708,10 +683,9 @@ class per_epoch(Schedule):
     """
 
     schedule: Any = hyper()
-    steps_per_epoch: int = static()
+    steps_per_epoch: int = static(rule=_checks.positive_int)
 
     def __post_init__(self) -> None:
-        _positive_int("per_epoch", "steps_per_epoch", self.steps_per_epoch)
         object.__setattr__(self, "schedule", _as_schedule(self.schedule))
         super().__post_init__()
 

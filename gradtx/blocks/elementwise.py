@@ -9,11 +9,12 @@ from typing import Any, Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _checks, tree
+from gradtx import _checks, _tree
+from gradtx._checks import InputError
 from gradtx.base import Context, Params, Stateless, Transform, Updates
+from gradtx.blocks.momentum import momentum
 from gradtx.chains import Chain, labelled
 from gradtx.data import hyper, pytree_dataclass, static
-from gradtx.transforms.momentum import momentum
 
 
 @pytree_dataclass
@@ -83,7 +84,7 @@ class interpolated_sign(Transform):
       the line of ``update``). The first half of ``optax.scale_by_lion``.
     """
 
-    b1: Any = hyper(default=0.9, complement=True)
+    b1: Any = hyper(default=0.9, complement=True, rule=_checks.beta)
     mode: Literal["hard", "smooth", "refined"] = static(default="hard", kw_only=True)
     smooth_beta: Any = hyper(default=1.0, kw_only=True)
 
@@ -91,8 +92,8 @@ class interpolated_sign(Transform):
 
     def __post_init__(self) -> None:
         if self.mode not in ("hard", "smooth", "refined"):
-            raise ValueError(
-                f"interpolated_sign: mode must be 'hard', 'smooth' or 'refined', got {self.mode!r}"
+            raise InputError(
+                "interpolated_sign", f"mode must be 'hard', 'smooth' or 'refined', got {self.mode!r}"
             )
         super().__post_init__()
 
@@ -108,10 +109,12 @@ class interpolated_sign(Transform):
         b1, one_minus_b1 = self.at("b1", count), self.one_minus_at("b1", count)
 
         def direction(g: jax.Array, m: jax.Array) -> jax.Array:
-            dtype = tree.compute_dtype(g.dtype, m.dtype)
-            x = tree.cast(one_minus_b1, dtype) * tree.to(g, dtype) + tree.cast(b1, dtype) * tree.to(m, dtype)
+            dtype = _tree.compute_dtype(g.dtype, m.dtype)
+            x = _tree.cast(one_minus_b1, dtype) * _tree.to(g, dtype) + _tree.cast(b1, dtype) * _tree.to(
+                m, dtype
+            )
             if self.mode == "smooth":
-                out = jnp.tanh(tree.cast(self.at("smooth_beta", count), dtype) * x)
+                out = jnp.tanh(_tree.cast(self.at("smooth_beta", count), dtype) * x)
             elif self.mode == "refined":
                 out = jnp.where(jnp.abs(x) < 1.0, x, jnp.sign(x))
             else:
@@ -121,7 +124,7 @@ class interpolated_sign(Transform):
         return jax.tree.map(direction, gradient, previous), self._stateless_next(state)
 
 
-@_checks.checked
+@_checks.checked(b1=_checks.beta, b2=_checks.beta, mu_dtype=_checks.dtype)
 def scale_by_lion(
     b1: Any = 0.9,
     b2: Any = 0.99,
@@ -208,7 +211,7 @@ class scale_by_rprop(Transform):
       Riedmiller and Braun, 1993. ``optax.scale_by_rprop`` (same numbers).
     """
 
-    learning_rate: Any = hyper()
+    learning_rate: Any = hyper(rule=_checks.nonnegative)
     eta_minus: Any = hyper(default=0.5)
     eta_plus: Any = hyper(default=1.2)
     min_step_size: Any = hyper(default=1e-6)
@@ -217,26 +220,27 @@ class scale_by_rprop(Transform):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.learning_rate is None:
-            raise ValueError(
-                "scale_by_rprop: learning_rate is the initial step size of every coordinate "
-                "and must be a number >= 0, got None"
+            raise InputError(
+                "scale_by_rprop",
+                "learning_rate is the initial step size of every coordinate and must be a number >= 0, got "
+                "None",
             )
 
     def init(self, params: Params) -> ScaleByRpropState:
-        return ScaleByRpropState(tree.full_like(params, self.learning_rate), tree.zeros_like(params))
+        return ScaleByRpropState(_tree.full_like(params, self.learning_rate), _tree.zeros_like(params))
 
     def _update(self, updates: Updates, state: ScaleByRpropState, params: Params | None, ctx: Context):
         del params, ctx
 
         def one(g: jax.Array, prev: jax.Array, size: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
             dtype = size.dtype
-            g = tree.to(g, dtype)
+            g = _tree.to(g, dtype)
             s = g * prev
-            factor = jnp.where(s > 0, tree.cast(self.eta_plus, dtype), tree.cast(self.eta_minus, dtype))
+            factor = jnp.where(s > 0, _tree.cast(self.eta_plus, dtype), _tree.cast(self.eta_minus, dtype))
             grown = jnp.clip(
                 size * factor,
-                min=tree.cast(self.min_step_size, dtype),
-                max=tree.cast(self.max_step_size, dtype),
+                min=_tree.cast(self.min_step_size, dtype),
+                max=_tree.cast(self.max_step_size, dtype),
             )
             new_size = jnp.where(s == 0, size, grown)
             zero = jnp.zeros_like(g)
@@ -245,8 +249,8 @@ class scale_by_rprop(Transform):
             return out, new_size, new_prev
 
         results = jax.tree.map(one, updates, state.prev_updates, state.step_sizes)
-        out, sizes, prev = tree.unzip(updates, results, 3)
-        return tree.cast_like(out, updates), ScaleByRpropState(step_sizes=sizes, prev_updates=prev)
+        out, sizes, prev = _tree.unzip(updates, results, 3)
+        return _tree.cast_like(out, updates), ScaleByRpropState(step_sizes=sizes, prev_updates=prev)
 
 
 class ScaleByOptimisticGradientState(NamedTuple):
@@ -288,7 +292,7 @@ class scale_by_optimistic_gradient(Transform):
 
     def init(self, params: Params) -> ScaleByOptimisticGradientState:
         return ScaleByOptimisticGradientState(
-            is_initial_step=jnp.asarray(True), previous_gradient=tree.zeros_like(params)
+            is_initial_step=jnp.asarray(True), previous_gradient=_tree.zeros_like(params)
         )
 
     def _update(
@@ -297,15 +301,15 @@ class scale_by_optimistic_gradient(Transform):
         del params, ctx
 
         def one(g: jax.Array, prev: jax.Array) -> jax.Array:
-            dtype = tree.compute_dtype(g.dtype, prev.dtype)
-            g_, prev = tree.to(g, dtype), tree.to(prev, dtype)
+            dtype = _tree.compute_dtype(g.dtype, prev.dtype)
+            g_, prev = _tree.to(g, dtype), _tree.to(prev, dtype)
             prev = jnp.where(state.is_initial_step, g_, prev)
-            alpha, beta = tree.cast(self.alpha, dtype), tree.cast(self.beta, dtype)
+            alpha, beta = _tree.cast(self.alpha, dtype), _tree.cast(self.beta, dtype)
             return ((alpha + beta) * g_ - beta * prev).astype(g.dtype)
 
         out = jax.tree.map(one, updates, state.previous_gradient)
         new_state = ScaleByOptimisticGradientState(
             is_initial_step=jnp.asarray(False),
-            previous_gradient=tree.cast_like(updates, state.previous_gradient),
+            previous_gradient=_tree.cast_like(updates, state.previous_gradient),
         )
         return out, new_state

@@ -70,24 +70,28 @@ def compute_dtype(*dtypes: Any) -> Any:
     return functools.reduce(wider, dtypes, jnp.dtype(jnp.float32))
 
 
-def update_moment(g: jax.Array, m: jax.Array, decay: Any, one_minus_decay: Any, order: int) -> jax.Array:
+def moment_power(g: jax.Array, order: int) -> jax.Array:
+    """``g`` for order 1, else ``|g|**order`` as optax's ``update_moment_per_elem_norm``
+    takes it: ``g**order`` for real ``g``, ``(g * conj(g))**(order / 2)`` for complex."""
+    if order == 1:
+        return g
+    if jnp.isrealobj(g):
+        return abs_sq(g) ** (order // 2) if order % 2 == 0 else g**order
+    half_order = order / 2
+    return abs_sq(g) ** (int(half_order) if float(half_order).is_integer() else half_order)
+
+
+def ema_step(g: jax.Array, m: jax.Array, decay: Any, one_minus_decay: Any, order: int) -> jax.Array:
     """One step of an exponential moving average of ``g`` (order 1) or ``|g|**order``.
 
-    ``m_new = (1 - decay) * p + decay * m`` with ``p = g`` for order 1 and
-    ``p = |g|**order`` otherwise (``|g|^2 = g * conj(g)``, real for complex ``g``, as
-    optax's ``update_moment_per_elem_norm``), computed in `compute_dtype`; the caller
-    casts the result to the buffer's dtype when it stores it.
+    ``m_new = (1 - decay) * p + decay * m`` with ``p = moment_power(g, order)``, computed
+    in `compute_dtype`; the caller casts the result to the buffer's dtype when it stores
+    it.
     """
     if not hasattr(g, "dtype"):  # a Python number as a parameter (optax's tests use them)
         g, m = jnp.asarray(g), jnp.asarray(m)
     dtype = compute_dtype(g.dtype, m.dtype)
-    g = to(g, dtype)
-    if order == 1:
-        power = g
-    elif order % 2 == 0:
-        power = to(abs_sq(g) if order == 2 else abs_sq(g) ** (order // 2), dtype)
-    else:
-        power = to(jnp.abs(g) ** order, dtype)
+    power = to(moment_power(to(g, dtype), order), dtype)
     return cast(one_minus_decay, dtype) * power + cast(decay, dtype) * to(m, dtype)
 
 

@@ -16,7 +16,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import tree
+from gradtx import _checks, _tree
+from gradtx._checks import InputError
 from gradtx.base import Context, Params, Transform, Updates, require_params, safe_increment
 from gradtx.data import pytree_dataclass, static
 
@@ -43,17 +44,17 @@ def _precondition(
 
     def right(vec: Any, idx: jax.Array) -> tuple[Any, jax.Array]:
         dwi, dui = jax.tree.map(lambda x: x[idx], (dw, du))
-        alpha = rhos[idx] * jnp.real(tree.vdot(dwi, vec))
-        return tree.cast_like(tree.add_scale(vec, -alpha, dui), vec), alpha
+        alpha = rhos[idx] * jnp.real(_tree.vdot(dwi, vec))
+        return _tree.cast_like(_tree.add_scale(vec, -alpha, dui), vec), alpha
 
     out, alphas = jax.lax.scan(right, updates, indices, reverse=True)
-    out = jax.tree.map(lambda x: tree.to(jnp.asarray(identity_scale), x.dtype) * x, out)
+    out = jax.tree.map(lambda x: _tree.to(jnp.asarray(identity_scale), x.dtype) * x, out)
 
     def left(vec: Any, idx_alpha: tuple[jax.Array, jax.Array]) -> tuple[Any, jax.Array]:
         idx, alpha = idx_alpha
         dwi, dui = jax.tree.map(lambda x: x[idx], (dw, du))
-        beta = rhos[idx] * jnp.real(tree.vdot(dui, vec))
-        return tree.cast_like(tree.add_scale(vec, alpha - beta, dwi), vec), beta
+        beta = rhos[idx] * jnp.real(_tree.vdot(dui, vec))
+        return _tree.cast_like(_tree.add_scale(vec, alpha - beta, dwi), vec), beta
 
     out, _ = jax.lax.scan(left, out, (indices, alphas))
     return out
@@ -87,21 +88,23 @@ class scale_by_lbfgs(Transform):
       ``optax.scale_by_lbfgs`` (same numbers).
     """
 
-    memory_size: int = static(default=10)
-    scale_init_precond: bool = static(default=True)
+    memory_size: int = static(default=10, rule=_checks.positive_count)
+    scale_init_precond: bool = static(default=True, rule=_checks.flag)
     _check_buffers = False  # stacked memories
 
     def __post_init__(self) -> None:
         if not (isinstance(self.memory_size, int) and self.memory_size >= 1):
-            raise ValueError(f"scale_by_lbfgs: memory_size must be an integer > 0, got {self.memory_size!r}")
+            raise InputError(
+                "scale_by_lbfgs", f"memory_size must be an integer > 0, got {self.memory_size!r}"
+            )
         super().__post_init__()
 
     def init(self, params: Params) -> ScaleByLBFGSState:
         stacked = jax.tree.map(lambda x: jnp.zeros((self.memory_size, *x.shape), x.dtype), params)
         return ScaleByLBFGSState(
             count=jnp.asarray(0, jnp.int32),
-            params=tree.zeros_like(params),
-            updates=tree.zeros_like(params),
+            params=_tree.zeros_like(params),
+            updates=_tree.zeros_like(params),
             diff_params_memory=stacked,
             diff_updates_memory=stacked,
             weights_memory=jnp.zeros(self.memory_size),
@@ -115,25 +118,25 @@ class scale_by_lbfgs(Transform):
 
         diff_params = jax.tree.map(operator.sub, params, state.params)
         diff_updates = jax.tree.map(operator.sub, updates, state.updates)
-        vdot = jnp.real(tree.vdot(diff_updates, diff_params))
+        vdot = jnp.real(_tree.vdot(diff_updates, diff_params))
         weight = jnp.where(vdot == 0.0, jnp.zeros_like(vdot), 1.0 / vdot)
         started = state.count > 0
         diff_params, diff_updates, weight = jax.tree.map(
             lambda x: jnp.where(started, x, jnp.zeros_like(x)), (diff_params, diff_updates, weight)
         )
         dw, du, rhos = jax.tree.map(
-            lambda memory, new: memory.at[prev_idx].set(tree.to(new, memory.dtype)),
+            lambda memory, new: memory.at[prev_idx].set(_tree.to(new, memory.dtype)),
             (state.diff_params_memory, state.diff_updates_memory, state.weights_memory),
             (diff_params, diff_updates, weight),
         )
 
         if self.scale_init_precond:
-            numerator = jnp.real(tree.vdot(diff_updates, diff_params))
-            denominator = tree.sq_norm(diff_updates)
+            numerator = jnp.real(_tree.vdot(diff_updates, diff_params))
+            denominator = _tree.sq_norm(diff_updates)
             scale = jnp.where(denominator > 0.0, numerator / denominator, jnp.ones_like(numerator))
-            norm = jnp.sqrt(tree.sq_norm(jax.lax.stop_gradient(updates)))
+            norm = jnp.sqrt(_tree.sq_norm(jax.lax.stop_gradient(updates)))
             capped = jnp.minimum(1.0, 1.0 / norm)
-            identity_scale: Any = jnp.where(started, scale, tree.to(capped, scale.dtype))
+            identity_scale: Any = jnp.where(started, scale, _tree.to(capped, scale.dtype))
         else:
             identity_scale = 1.0
 

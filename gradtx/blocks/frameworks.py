@@ -18,7 +18,8 @@ from typing import Any, ClassVar, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import tree
+from gradtx import _checks, _tree
+from gradtx._checks import InputError
 from gradtx.base import (
     Context,
     EmptyState,
@@ -75,12 +76,12 @@ class dampened_trace(Transform):
       ``torch.optim.SGD`` (momentum, dampening, nesterov).
     """
 
-    decay: Any = hyper()
+    decay: Any = hyper(rule=_checks.decay)
     dampening: Any = hyper(default=0.0)
-    nesterov: bool = static(default=False)
+    nesterov: bool = static(default=False, rule=_checks.flag)
 
     def init(self, params: Params) -> DampenedTraceState:
-        return DampenedTraceState(count=zero_count(), trace=tree.zeros_like(params))
+        return DampenedTraceState(count=zero_count(), trace=_tree.zeros_like(params))
 
     def _update(self, updates: Updates, state: DampenedTraceState, params: Params | None, ctx: Context):
         del params, ctx
@@ -88,12 +89,12 @@ class dampened_trace(Transform):
         first = state.count == 0
 
         def step(g: jax.Array, b: jax.Array) -> jax.Array:
-            later = tree.cast(decay, b.dtype) * b + (1 - tree.cast(dampening, b.dtype)) * g
+            later = _tree.cast(decay, b.dtype) * b + (1 - _tree.cast(dampening, b.dtype)) * g
             return jnp.where(first, g, later)
 
         new_trace = jax.tree.map(step, updates, state.trace)
         if self.nesterov:
-            out = jax.tree.map(lambda g, b: g + tree.cast(decay, b.dtype) * b, updates, new_trace)
+            out = jax.tree.map(lambda g, b: g + _tree.cast(decay, b.dtype) * b, updates, new_trace)
         else:
             out = new_trace
         return out, DampenedTraceState(count=safe_increment(state.count), trace=new_trace)
@@ -144,25 +145,25 @@ class adam_moments(Transform):
       Kingma and Ba, 2015; Reddi et al., 2018; ``torch.optim.Adam``.
     """
 
-    b1: Any = hyper(default=0.9, complement=True)
-    b2: Any = hyper(default=0.999, complement=True)
-    eps: Any = hyper(default=1e-8)
-    amsgrad: bool = static(default=False)
+    b1: Any = hyper(default=0.9, complement=True, rule=_checks.beta)
+    b2: Any = hyper(default=0.999, complement=True, rule=_checks.beta)
+    eps: Any = hyper(default=1e-8, rule=_checks.nonnegative)
+    amsgrad: bool = static(default=False, rule=_checks.flag)
 
     def init(self, params: Params) -> AdamMomentsState:
         return AdamMomentsState(
             count=zero_count(),
-            mu=tree.zeros_like(params),
-            nu=tree.zeros_like(params),
-            nu_max=tree.zeros_like(params) if self.amsgrad else None,
+            mu=_tree.zeros_like(params),
+            nu=_tree.zeros_like(params),
+            nu_max=_tree.zeros_like(params) if self.amsgrad else None,
         )
 
     def _update(self, updates: Updates, state: AdamMomentsState, params: Params | None, ctx: Context):
         del params, ctx
         b1, one_minus_b1 = self.at("b1", state.count), self.one_minus_at("b1", state.count)
         b2, one_minus_b2 = self.at("b2", state.count), self.one_minus_at("b2", state.count)
-        mu = jax.tree.map(lambda g, m: tree.update_moment(g, m, b1, one_minus_b1, 1), updates, state.mu)
-        nu = jax.tree.map(lambda g, n: tree.update_moment(g, n, b2, one_minus_b2, 2), updates, state.nu)
+        mu = jax.tree.map(lambda g, m: _tree.ema_step(g, m, b1, one_minus_b1, 1), updates, state.mu)
+        nu = jax.tree.map(lambda g, n: _tree.ema_step(g, n, b2, one_minus_b2, 2), updates, state.nu)
         nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu) if self.amsgrad else None
         count = safe_increment(state.count)
         c1 = exact_correction(one_minus_b1, count)
@@ -170,8 +171,8 @@ class adam_moments(Transform):
         eps = self.at("eps", state.count)
 
         def one(m: jax.Array, n: jax.Array) -> jax.Array:
-            denom = jnp.sqrt(n) / tree.to(root_c2, n.dtype) + tree.cast(eps, n.dtype)
-            return (m / tree.to(c1, m.dtype)) / denom
+            denom = jnp.sqrt(n) / _tree.to(root_c2, n.dtype) + _tree.cast(eps, n.dtype)
+            return (m / _tree.to(c1, m.dtype)) / denom
 
         out = jax.tree.map(one, mu, nu_max if self.amsgrad else nu)
         return out, AdamMomentsState(count=count, mu=mu, nu=nu, nu_max=nu_max)
@@ -230,8 +231,8 @@ class multiply_weights(Transform):
       ``torch.optim.AdamW`` (and the ``decoupled_weight_decay`` of Adam, NAdam, RAdam).
     """
 
-    learning_rate: Any = hyper()
-    weight_decay: Any = hyper()
+    learning_rate: Any = hyper(rule=_checks.nonnegative)
+    weight_decay: Any = hyper(rule=_checks.nonnegative)
 
     def init(self, params: Params) -> MultiplyWeightsState:
         del params
@@ -241,7 +242,7 @@ class multiply_weights(Transform):
         """The decayed weights, before rounding: ``p * (1 - lr * wd)``, the factor
         computed in float32 and rounded to ``p``'s dtype as PyTorch rounds it."""
         factor = 1 - jnp.asarray(lr, jnp.float32) * jnp.asarray(wd, jnp.float32)
-        return p * tree.to(factor, p.dtype)
+        return p * _tree.to(factor, p.dtype)
 
     def _update(self, updates: Updates, state: MultiplyWeightsState, params: Params | None, ctx: Context):
         del ctx
@@ -316,7 +317,7 @@ def exact_correction(one_minus_decay: Any, count: jax.Array) -> jax.Array:
     References:
       ``torch.optim.Adam``'s ``bias_correction1``, ``bias_correction2``.
     """
-    t = count.astype(tree.float_dtype())
+    t = count.astype(_tree.float_dtype())
     return -jnp.expm1(t * jnp.log1p(-jnp.asarray(one_minus_decay, dtype=t.dtype)))
 
 
@@ -356,21 +357,21 @@ class rectified_rms(Transform):
       Liu et al., 2020; ``torch.optim.RAdam``.
     """
 
-    b2: Any = hyper(default=0.999, complement=True)
-    eps: Any = hyper(default=1e-8)
+    b2: Any = hyper(default=0.999, complement=True, rule=_checks.beta)
+    eps: Any = hyper(default=1e-8, rule=_checks.nonnegative)
 
     slots_read = ("gradient",)
 
     def init(self, params: Params) -> RectifiedRmsState:
-        return RectifiedRmsState(count=zero_count(), nu=tree.zeros_like(params))
+        return RectifiedRmsState(count=zero_count(), nu=_tree.zeros_like(params))
 
     def _update(self, updates: Updates, state: RectifiedRmsState, params: Params | None, ctx: Context):
         del params
         gradient = ctx.read(self, "gradient", fallback=updates)
         b2, one_minus = self.at("b2", state.count), self.one_minus_at("b2", state.count)
-        nu = jax.tree.map(lambda g, n: tree.update_moment(g, n, b2, one_minus, 2), gradient, state.nu)
+        nu = jax.tree.map(lambda g, n: _tree.ema_step(g, n, b2, one_minus, 2), gradient, state.nu)
         count = safe_increment(state.count)
-        t = count.astype(tree.float_dtype())
+        t = count.astype(_tree.float_dtype())
         rho_inf = 2.0 / jnp.asarray(one_minus, t.dtype) - 1.0
         rho = rectification_length(one_minus, t)
         r = jnp.sqrt((rho - 4.0) * (rho - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho))
@@ -378,7 +379,7 @@ class rectified_rms(Transform):
         eps = self.at("eps", state.count)
 
         def rectify(x: jax.Array, n: jax.Array) -> jax.Array:
-            scaled = tree.to(factor, x.dtype) * x / (jnp.sqrt(n) + tree.cast(eps, n.dtype))
+            scaled = _tree.to(factor, x.dtype) * x / (jnp.sqrt(n) + _tree.cast(eps, n.dtype))
             return jnp.where(rho > 5.0, scaled, x)
 
         return jax.tree.map(rectify, updates, nu), RectifiedRmsState(count=count, nu=nu)
@@ -432,9 +433,9 @@ class nadam_moments(Transform):
       Dozat, 2016; ``torch.optim.NAdam``, ``keras.optimizers.Nadam``.
     """
 
-    b1: Any = hyper(default=0.9, complement=True)
-    b2: Any = hyper(default=0.999, complement=True)
-    eps: Any = hyper(default=1e-8)
+    b1: Any = hyper(default=0.9, complement=True, rule=_checks.beta)
+    b2: Any = hyper(default=0.999, complement=True, rule=_checks.beta)
+    eps: Any = hyper(default=1e-8, rule=_checks.nonnegative)
     momentum_decay: Any = hyper(default=4e-3)
     exact_powers: bool = static(default=True, kw_only=True)
 
@@ -444,8 +445,8 @@ class nadam_moments(Transform):
         return NadamMomentsState(
             count=zero_count(),
             mu_product=jnp.ones([], jnp.float32),
-            mu=tree.zeros_like(params),
-            nu=tree.zeros_like(params),
+            mu=_tree.zeros_like(params),
+            nu=_tree.zeros_like(params),
         )
 
     def _update(self, updates: Updates, state: NadamMomentsState, params: Params | None, ctx: Context):
@@ -463,16 +464,16 @@ class nadam_moments(Transform):
         mu_next = b1_32 * (1.0 - 0.5 * 0.96 ** ((t + 1.0) * psi))
         product = state.mu_product * mu_t
         product_next = product * mu_next
-        mu = jax.tree.map(lambda g, m: tree.update_moment(g, m, b1, one_minus_b1, 1), updates, state.mu)
-        nu = jax.tree.map(lambda g, n: tree.update_moment(g, n, b2, one_minus_b2, 2), updates, state.nu)
-        c2 = exact_correction(one_minus_b2, count) if self.exact_powers else tree.correction(b2, count)
+        mu = jax.tree.map(lambda g, m: _tree.ema_step(g, m, b1, one_minus_b1, 1), updates, state.mu)
+        nu = jax.tree.map(lambda g, n: _tree.ema_step(g, n, b2, one_minus_b2, 2), updates, state.nu)
+        c2 = exact_correction(one_minus_b2, count) if self.exact_powers else _tree.correction(b2, count)
         eps = self.at("eps", state.count)
         grad_coef = (1.0 - mu_t) / (1.0 - product)
         mom_coef = mu_next / (1.0 - product_next)
 
         def one(g: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
-            denom = jnp.sqrt(v / tree.to(c2, v.dtype)) + tree.cast(eps, v.dtype)
-            return tree.to(grad_coef, g.dtype) * g / denom + tree.to(mom_coef, m.dtype) * m / denom
+            denom = jnp.sqrt(v / _tree.to(c2, v.dtype)) + _tree.cast(eps, v.dtype)
+            return _tree.to(grad_coef, g.dtype) * g / denom + _tree.to(mom_coef, m.dtype) * m / denom
 
         out = jax.tree.map(one, updates, mu, nu)
         return out, NadamMomentsState(count=count, mu_product=product, mu=mu, nu=nu)
@@ -530,7 +531,7 @@ class factored_relative_rms(Transform):
     eps1: Any = hyper(default=None)
     eps2: Any = hyper(default=1e-3)
     d: Any = hyper(default=1.0)
-    weight_decay: Any = hyper(default=0.0)
+    weight_decay: Any = hyper(default=0.0, rule=_checks.nonnegative)
 
     # Shaped by rows and columns, not like the parameters.
     _unchecked_fields: ClassVar[tuple[str, ...]] = ("row_var", "col_var", "variance")
@@ -559,7 +560,7 @@ class factored_relative_rms(Transform):
         del ctx
         require_params("factored_relative_rms", params, updates)
         count = safe_increment(state.count)
-        t = count.astype(tree.float_dtype())
+        t = count.astype(_tree.float_dtype())
         # Read once (a schedule is evaluated once per step, not once per leaf).
         lr, beta2_decay, eps1_t, eps2, d, wd = (
             self.at(name, state.count) for name in ("lr", "beta2_decay", "eps1", "eps2", "d", "weight_decay")
@@ -572,7 +573,7 @@ class factored_relative_rms(Transform):
         def one(g: jax.Array, p: jax.Array, r: jax.Array, c: jax.Array, v: jax.Array):
             eps1 = jnp.finfo(g.dtype).eps if eps1_t is None else jnp.asarray(eps1_t, g.dtype)
             alpha = jnp.maximum(jnp.asarray(eps2, g.dtype), jnp.sqrt(jnp.mean(p * p))) * rho
-            w = tree.to(weight, g.dtype)
+            w = _tree.to(weight, g.dtype)
             if g.ndim >= 2:
                 r = r + w * (jnp.mean(g * g, axis=-1, keepdims=True) - r)
                 c = c + w * (jnp.mean(g * g, axis=-2, keepdims=True) - c)
@@ -586,7 +587,7 @@ class factored_relative_rms(Transform):
 
         plain = unpacked(updates)
         results = jax.tree.map(one, plain, unpacked(params), state.row_var, state.col_var, state.variance)
-        out, r, c, v = tree.unzip(plain, results, 4)
+        out, r, c, v = _tree.unzip(plain, results, 4)
         return repacked(updates, out), FactoredRelativeRmsState(count=count, row_var=r, col_var=c, variance=v)
 
 
@@ -635,19 +636,19 @@ class params_average(Transform):
     """
 
     t0: Any = hyper(default=1e6)
-    momentum: Any = hyper(default=0.99)
+    momentum: Any = hyper(default=0.99, rule=_checks.decay)
     overwrite_every: int | None = static(default=None)
     form: str = static(default="asgd")
 
     def __post_init__(self) -> None:
         if self.form not in ("asgd", "ema"):
-            raise ValueError(f"params_average: form must be 'asgd' or 'ema', got {self.form!r}")
+            raise InputError("params_average", f"form must be 'asgd' or 'ema', got {self.form!r}")
         if self.overwrite_every is not None and (
             not isinstance(self.overwrite_every, int) or self.overwrite_every < 1
         ):
-            raise ValueError(
-                "params_average: overwrite_every must be an integer >= 1 or None, "
-                f"got {self.overwrite_every!r}"
+            raise InputError(
+                "params_average",
+                f"overwrite_every must be an integer >= 1 or None, got {self.overwrite_every!r}",
             )
         super().__post_init__()
 
@@ -661,7 +662,7 @@ class params_average(Transform):
         if self.form == "asgd":
             mu = 1.0 / jnp.maximum(1.0, state.count.astype(jnp.float32) - jnp.asarray(self.t0, jnp.float32))
             average = jax.tree.map(
-                lambda a, w: jnp.where(mu == 1.0, w, a + (w - a) * tree.to(mu, a.dtype)),
+                lambda a, w: jnp.where(mu == 1.0, w, a + (w - a) * _tree.to(mu, a.dtype)),
                 state.average,
                 new_params,
             )
@@ -670,7 +671,7 @@ class params_average(Transform):
 
             def ema(a: jax.Array, w: jax.Array) -> jax.Array:
                 # Keras's eager ops round each product; keep XLA from fusing them.
-                m_a = tree.to(m, a.dtype)
+                m_a = _tree.to(m, a.dtype)
                 return rounded(m_a * a, state.count) + rounded((1 - m_a) * w, state.count)
 
             average = jax.tree.map(ema, state.average, new_params)
@@ -739,12 +740,12 @@ class clip_grad_norm(Transform):
       wrap the optimizer in `gradtx.apply_if_finite` instead).
     """
 
-    max_norm: Any = hyper()
+    max_norm: Any = hyper(rule=_checks.nonnegative)
     norm_type: float = static(default=2.0)
 
     def __post_init__(self) -> None:
         if not (self.norm_type == math.inf or self.norm_type > 0):
-            raise ValueError(f"clip_grad_norm: norm_type must be > 0 or math.inf, got {self.norm_type!r}")
+            raise InputError("clip_grad_norm", f"norm_type must be > 0 or math.inf, got {self.norm_type!r}")
         super().__post_init__()
 
     def init(self, params: Params) -> EmptyState:
@@ -761,7 +762,7 @@ class clip_grad_norm(Transform):
             norms = jnp.stack([jnp.max(jnp.abs(x)).astype(jnp.float32) for x in leaves])
             total = jnp.max(norms)
         elif p == 2:
-            norms = jnp.stack([jnp.sqrt(jnp.sum(tree.abs_sq(x).astype(jnp.float32))) for x in leaves])
+            norms = jnp.stack([jnp.sqrt(jnp.sum(_tree.abs_sq(x).astype(jnp.float32))) for x in leaves])
             total = jnp.sqrt(jnp.sum(norms * norms))
         else:
             norms = jnp.stack([jnp.sum(jnp.abs(x).astype(jnp.float32) ** p) ** (1.0 / p) for x in leaves])
@@ -806,7 +807,7 @@ class clip_by_norm(Transform):
         del params, ctx
 
         def one(g: jax.Array) -> jax.Array:
-            c = tree.cast(self.clipnorm, g.dtype)
+            c = _tree.cast(self.clipnorm, g.dtype)
             norm = jnp.sqrt(jnp.sum(g * g))
             return g * c / jnp.maximum(norm, c)
 
@@ -857,9 +858,9 @@ class ftrl(Transform):
       McMahan et al., 2013; ``keras.optimizers.Ftrl``.
     """
 
-    learning_rate: Any = hyper(default=1e-3)
+    learning_rate: Any = hyper(default=1e-3, rule=_checks.nonnegative)
     learning_rate_power: Any = hyper(default=-0.5)
-    initial_accumulator_value: Any = hyper(default=0.1)
+    initial_accumulator_value: Any = hyper(default=0.1, rule=_checks.nonnegative)
     l1_regularization_strength: Any = hyper(default=0.0)
     l2_regularization_strength: Any = hyper(default=0.0)
     l2_shrinkage_regularization_strength: Any = hyper(default=0.0)
@@ -868,8 +869,8 @@ class ftrl(Transform):
     def init(self, params: Params) -> FtrlState:
         return FtrlState(
             count=zero_count(),
-            accumulator=tree.full_like(params, self.initial_accumulator_value),
-            linear=tree.zeros_like(params),
+            accumulator=_tree.full_like(params, self.initial_accumulator_value),
+            linear=_tree.zeros_like(params),
         )
 
     def _update(self, updates: Updates, state: FtrlState, params: Params | None, ctx: Context):
@@ -889,11 +890,11 @@ class ftrl(Transform):
         )
 
         def one(g: jax.Array, w: jax.Array, n: jax.Array, z: jax.Array):
-            lr = tree.cast(lr_t, g.dtype)
-            l2 = tree.cast(l2_t, g.dtype) + tree.cast(beta, g.dtype) / (2.0 * lr)
-            l1 = tree.cast(l1_t, g.dtype)
-            shrink = tree.cast(shrink_t, g.dtype)
-            p = tree.cast(power, g.dtype)
+            lr = _tree.cast(lr_t, g.dtype)
+            l2 = _tree.cast(l2_t, g.dtype) + _tree.cast(beta, g.dtype) / (2.0 * lr)
+            l1 = _tree.cast(l1_t, g.dtype)
+            shrink = _tree.cast(shrink_t, g.dtype)
+            p = _tree.cast(power, g.dtype)
             g_used = g + 2 * shrink * w
             new_n = n + g * g
             z = z + (g_used - (new_n ** (-p) - n ** (-p)) / lr * w)
@@ -902,7 +903,7 @@ class ftrl(Transform):
             return new_w - w, new_n, z
 
         results = jax.tree.map(one, updates, params, state.accumulator, state.linear)
-        out, n, z = tree.unzip(updates, results, 3)
+        out, n, z = _tree.unzip(updates, results, 3)
         return out, FtrlState(count=safe_increment(state.count), accumulator=n, linear=z)
 
 
@@ -947,7 +948,7 @@ class rprop_steps(Transform):
       Riedmiller and Braun, 1993; ``torch.optim.Rprop``.
     """
 
-    learning_rate: Any = hyper(default=1e-2)
+    learning_rate: Any = hyper(default=1e-2, rule=_checks.nonnegative)
     eta_minus: Any = hyper(default=0.5)
     eta_plus: Any = hyper(default=1.2)
     min_step_size: Any = hyper(default=1e-6)
@@ -955,7 +956,7 @@ class rprop_steps(Transform):
 
     def init(self, params: Params) -> RpropStepsState:
         return RpropStepsState(
-            step_sizes=tree.full_like(params, self.learning_rate), prev=tree.zeros_like(params)
+            step_sizes=_tree.full_like(params, self.learning_rate), prev=_tree.zeros_like(params)
         )
 
     def _update(self, updates: Updates, state: RpropStepsState, params: Params | None, ctx: Context):
@@ -966,17 +967,17 @@ class rprop_steps(Transform):
             s = g * prev
             factor = jnp.where(
                 s > 0,
-                tree.cast(self.eta_plus, dtype),
-                jnp.where(s < 0, tree.cast(self.eta_minus, dtype), jnp.ones([], dtype)),
+                _tree.cast(self.eta_plus, dtype),
+                jnp.where(s < 0, _tree.cast(self.eta_minus, dtype), jnp.ones([], dtype)),
             )
             size = jnp.clip(
-                size * factor, tree.cast(self.min_step_size, dtype), tree.cast(self.max_step_size, dtype)
+                size * factor, _tree.cast(self.min_step_size, dtype), _tree.cast(self.max_step_size, dtype)
             )
             g = jnp.where(s < 0, jnp.zeros_like(g), g)
             return jnp.sign(g) * size, size, g
 
         results = jax.tree.map(one, updates, state.prev, state.step_sizes)
-        out, sizes, prev = tree.unzip(updates, results, 3)
+        out, sizes, prev = _tree.unzip(updates, results, 3)
         return out, RpropStepsState(step_sizes=sizes, prev=prev)
 
 
@@ -1013,21 +1014,21 @@ class max_abs_scaling(Transform):
       ``keras.optimizers.Adamax``.
     """
 
-    b2: Any = hyper(default=0.999)
-    eps: Any = hyper(default=1e-7)
+    b2: Any = hyper(default=0.999, rule=_checks.beta)
+    eps: Any = hyper(default=1e-7, rule=_checks.nonnegative)
 
     slots_read = ("gradient",)
 
     def init(self, params: Params) -> MaxAbsScalingState:
-        return MaxAbsScalingState(count=zero_count(), nu=tree.zeros_like(params))
+        return MaxAbsScalingState(count=zero_count(), nu=_tree.zeros_like(params))
 
     def _update(self, updates: Updates, state: MaxAbsScalingState, params: Params | None, ctx: Context):
         gradient = ctx.read(self, "gradient", fallback=updates)
         b2, eps = self.at("b2", state.count), self.at("eps", state.count)
         nu = jax.tree.map(
-            lambda g, n: jnp.maximum(tree.cast(b2, n.dtype) * n, jnp.abs(g)), gradient, state.nu
+            lambda g, n: jnp.maximum(_tree.cast(b2, n.dtype) * n, jnp.abs(g)), gradient, state.nu
         )
-        out = jax.tree.map(lambda x, n: x / (n + tree.cast(eps, n.dtype)), updates, nu)
+        out = jax.tree.map(lambda x, n: x / (n + _tree.cast(eps, n.dtype)), updates, nu)
         return out, MaxAbsScalingState(count=safe_increment(state.count), nu=nu)
 
 
@@ -1058,4 +1059,4 @@ class subtract_decayed_weights(multiply_weights):
     """
 
     def _decayed(self, p: jax.Array, lr: Any, wd: Any) -> jax.Array:
-        return p - p * tree.cast(wd, p.dtype) * tree.cast(lr, p.dtype)
+        return p - p * _tree.cast(wd, p.dtype) * _tree.cast(lr, p.dtype)

@@ -22,15 +22,16 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _checks, tree
+from gradtx import _checks, _tree
+from gradtx._checks import InputError
 from gradtx.base import Context, Params, Transform, Updates, Wrapper, safe_increment, zero_count
+from gradtx.blocks.adaptive import scale_by_rms
+from gradtx.blocks.decay import add_decayed_weights
+from gradtx.blocks.momentum import momentum, trace
 from gradtx.chains import Chain, labelled
 from gradtx.channel import REQUIRED
 from gradtx.data import hyper, pytree_dataclass
 from gradtx.packed import repacked, unpacked
-from gradtx.transforms.adaptive import scale_by_rms
-from gradtx.transforms.decay import add_decayed_weights
-from gradtx.transforms.momentum import momentum, trace
 
 
 class ScaleByBeliefState(NamedTuple):
@@ -71,14 +72,14 @@ class scale_by_belief_rms(Transform):
       ``optax.scale_by_belief``.
     """
 
-    b2: Any = hyper(default=0.999, complement=True)
-    eps: Any = hyper(default=1e-16)
-    eps_root: Any = hyper(default=1e-16)
+    b2: Any = hyper(default=0.999, complement=True, rule=_checks.beta)
+    eps: Any = hyper(default=1e-16, rule=_checks.nonnegative)
+    eps_root: Any = hyper(default=1e-16, rule=_checks.nonnegative)
 
     slots_read = ("gradient", "first_moment")
 
     def init(self, params: Params) -> ScaleByBeliefState:
-        return ScaleByBeliefState(count=zero_count(), nu=tree.zeros_like(params))
+        return ScaleByBeliefState(count=zero_count(), nu=_tree.zeros_like(params))
 
     def _update(self, updates: Updates, state: ScaleByBeliefState, params: Params | None, ctx: Context):
         del params
@@ -90,19 +91,25 @@ class scale_by_belief_rms(Transform):
         eps_root = self.at("eps_root", state.count)
 
         def belief(g: jax.Array, m: jax.Array, s: jax.Array) -> jax.Array:
-            dtype = tree.compute_dtype(g.dtype, m.dtype, s.dtype)
-            error = tree.to(g, dtype) - tree.to(m, dtype)
-            return tree.update_moment(error, s, b2, one_minus, 2) + tree.cast(eps_root, dtype)
+            dtype = _tree.compute_dtype(g.dtype, m.dtype, s.dtype)
+            error = _tree.to(g, dtype) - _tree.to(m, dtype)
+            return _tree.ema_step(error, s, b2, one_minus, 2) + _tree.cast(eps_root, dtype)
 
         nu = jax.tree.map(belief, gradient, first_moment, state.nu)
         count = safe_increment(state.count)
-        nu_hat = tree.debias(nu, b2, count)
+        nu_hat = _tree.debias(nu, b2, count)
         eps = self.at("eps", state.count)
-        out = jax.tree.map(lambda x, n: tree.divide_by_root(x, n, eps, 0.0), updates, nu_hat)
-        return out, ScaleByBeliefState(count=count, nu=tree.cast_like(nu, state.nu))
+        out = jax.tree.map(lambda x, n: _tree.divide_by_root(x, n, eps, 0.0), updates, nu_hat)
+        return out, ScaleByBeliefState(count=count, nu=_tree.cast_like(nu, state.nu))
 
 
-@_checks.checked
+@_checks.checked(
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    eps_root=_checks.nonnegative,
+    nesterov=_checks.flag,
+)
 def scale_by_belief(
     b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-16, eps_root: Any = 1e-16, *, nesterov: bool = False
 ) -> Chain:
@@ -169,15 +176,17 @@ class scale_by_yogi_rms(Transform):
       Zaheer et al., 2018, Yogi (algorithm 2). The second half of ``optax.scale_by_yogi``.
     """
 
-    b2: Any = hyper(default=0.999, complement=True)
-    eps: Any = hyper(default=1e-3)
-    eps_root: Any = hyper(default=0.0)
-    initial_accumulator_value: Any = hyper(default=1e-6)
+    b2: Any = hyper(default=0.999, complement=True, rule=_checks.beta)
+    eps: Any = hyper(default=1e-3, rule=_checks.nonnegative)
+    eps_root: Any = hyper(default=0.0, rule=_checks.nonnegative)
+    initial_accumulator_value: Any = hyper(default=1e-6, rule=_checks.nonnegative)
 
     slots_read = ("gradient",)
 
     def init(self, params: Params) -> ScaleByYogiState:
-        return ScaleByYogiState(count=zero_count(), nu=tree.full_like(params, self.initial_accumulator_value))
+        return ScaleByYogiState(
+            count=zero_count(), nu=_tree.full_like(params, self.initial_accumulator_value)
+        )
 
     def _update(self, updates: Updates, state: ScaleByYogiState, params: Params | None, ctx: Context):
         del params
@@ -185,20 +194,26 @@ class scale_by_yogi_rms(Transform):
         b2, one_minus = self.at("b2", state.count), self.one_minus_at("b2", state.count)
 
         def yogi(g: jax.Array, v: jax.Array) -> jax.Array:
-            dtype = tree.compute_dtype(g.dtype, v.dtype)
-            g2, v = tree.abs_sq(tree.to(g, dtype)), tree.to(v, dtype)
-            g2 = tree.to(g2, dtype)
-            return v - tree.cast(one_minus, dtype) * jnp.sign(v - g2) * g2
+            dtype = _tree.compute_dtype(g.dtype, v.dtype)
+            g2, v = _tree.abs_sq(_tree.to(g, dtype)), _tree.to(v, dtype)
+            g2 = _tree.to(g2, dtype)
+            return v - _tree.cast(one_minus, dtype) * jnp.sign(v - g2) * g2
 
         nu = jax.tree.map(yogi, gradient, state.nu)
         count = safe_increment(state.count)
-        nu_hat = tree.debias(nu, b2, count)
+        nu_hat = _tree.debias(nu, b2, count)
         eps, eps_root = self.at("eps", state.count), self.at("eps_root", state.count)
-        out = jax.tree.map(lambda x, n: tree.divide_by_root(x, n, eps, eps_root), updates, nu_hat)
-        return out, ScaleByYogiState(count=count, nu=tree.cast_like(nu, state.nu))
+        out = jax.tree.map(lambda x, n: _tree.divide_by_root(x, n, eps, eps_root), updates, nu_hat)
+        return out, ScaleByYogiState(count=count, nu=_tree.cast_like(nu, state.nu))
 
 
-@_checks.checked
+@_checks.checked(
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    eps_root=_checks.nonnegative,
+    initial_accumulator_value=_checks.nonnegative,
+)
 def scale_by_yogi(
     b1: Any = 0.9,
     b2: Any = 0.999,
@@ -286,9 +301,10 @@ class rectified(Wrapper):
                 f"rectified: inner must be a gradtx.scale_by_rms (its decay sets rho), got {self.inner!r}"
             )
         if isinstance(self.threshold, (int, float)) and not self.threshold >= 4:
-            raise ValueError(
-                f"rectified: threshold must be >= 4, got {self.threshold!r}: below 4 "
-                "the rectification is the root of a negative number and the updates are NaN."
+            raise InputError(
+                "rectified",
+                f"threshold must be >= 4, got {self.threshold!r}: below 4 the rectification is the root of "
+                "a negative number and the updates are NaN.",
             )
         super().__post_init__()
 
@@ -304,17 +320,17 @@ class rectified(Wrapper):
         # As optax: rho_inf from the Python number where b2 is one (in float64), the rest
         # in float32.
         rho_inf = 2.0 / one_minus - 1.0
-        b2t = tree.decay_power(b2, count)
+        b2t = _tree.decay_power(b2, count)
         t = count.astype(b2t.dtype)
         rho = rho_inf - 2 * t * b2t / (1 - b2t)
         r = jnp.sqrt((rho - 4.0) * (rho - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho))
         use_rate = rho >= self.at("threshold", state.count)
-        scaled_input = jax.tree.map(lambda x: tree.to(r, x.dtype) * x, updates)
+        scaled_input = jax.tree.map(lambda x: _tree.to(r, x.dtype) * x, updates)
         scaled, state = self.inner._apply(scaled_input, state, params, ctx.inside())
         return jax.tree.map(lambda a, x: jnp.where(use_rate, a, x), scaled, updates), state
 
 
-@_checks.checked
+@_checks.checked(b2=_checks.beta, eps=_checks.nonnegative, eps_root=_checks.nonnegative)
 def scale_by_rectified_rms(
     b2: Any = 0.999, eps: Any = 1e-8, eps_root: Any = 0.0, threshold: Any = 5.0
 ) -> rectified:
@@ -351,7 +367,13 @@ def scale_by_rectified_rms(
     return rectified(rms, threshold)
 
 
-@_checks.checked
+@_checks.checked(
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    eps_root=_checks.nonnegative,
+    nesterov=_checks.flag,
+)
 def scale_by_radam(
     b1: Any = 0.9,
     b2: Any = 0.999,
@@ -439,15 +461,15 @@ class scale_by_adan_rms(Transform):
       its first moment.
     """
 
-    b2: Any = hyper(default=0.92, complement=True)
+    b2: Any = hyper(default=0.92, complement=True, rule=_checks.beta)
     b3: Any = hyper(default=0.99, complement=True)
-    eps: Any = hyper(default=1e-8)
-    eps_root: Any = hyper(default=0.0)
+    eps: Any = hyper(default=1e-8, rule=_checks.nonnegative)
+    eps_root: Any = hyper(default=0.0, rule=_checks.nonnegative)
 
     slots_read = ("gradient",)
 
     def init(self, params: Params) -> ScaleByAdanState:
-        zeros = tree.zeros_like(params)
+        zeros = _tree.zeros_like(params)
         return ScaleByAdanState(count=zero_count(), v=zeros, n=zeros, g=zeros)
 
     def _update(self, updates: Updates, state: ScaleByAdanState, params: Params | None, ctx: Context):
@@ -458,39 +480,39 @@ class scale_by_adan_rms(Transform):
         first = state.count == 0
 
         def difference(g: jax.Array, prev: jax.Array) -> jax.Array:
-            dtype = tree.compute_dtype(g.dtype, prev.dtype)
-            diff = tree.to(g, dtype) - tree.to(prev, dtype)
+            dtype = _tree.compute_dtype(g.dtype, prev.dtype)
+            diff = _tree.to(g, dtype) - _tree.to(prev, dtype)
             return jnp.where(first, jnp.zeros_like(diff), diff)
 
         diff = jax.tree.map(difference, gradient, state.g)
-        v = jax.tree.map(lambda d, v: tree.update_moment(d, v, b2, one_minus_b2, 1), diff, state.v)
+        v = jax.tree.map(lambda d, v: _tree.ema_step(d, v, b2, one_minus_b2, 1), diff, state.v)
 
         def second(g: jax.Array, d: jax.Array, n: jax.Array) -> jax.Array:
-            dtype = tree.compute_dtype(g.dtype, d.dtype)
-            mixed = tree.to(g, dtype) + tree.cast(one_minus_b2, dtype) * tree.to(d, dtype)
-            return tree.update_moment(mixed, n, b3, one_minus_b3, 2)
+            dtype = _tree.compute_dtype(g.dtype, d.dtype)
+            mixed = _tree.to(g, dtype) + _tree.cast(one_minus_b2, dtype) * _tree.to(d, dtype)
+            return _tree.ema_step(mixed, n, b3, one_minus_b3, 2)
 
         n = jax.tree.map(second, gradient, diff, state.n)
         count = safe_increment(state.count)
-        v_hat, n_hat = tree.debias(v, b2, count), tree.debias(n, b3, count)
+        v_hat, n_hat = _tree.debias(v, b2, count), _tree.debias(n, b3, count)
         eps, eps_root = self.at("eps", state.count), self.at("eps_root", state.count)
 
         def combine(x: jax.Array, v: jax.Array, n: jax.Array) -> jax.Array:
-            dtype = tree.compute_dtype(x.dtype, v.dtype)
-            numerator = tree.to(x, dtype) + tree.cast(one_minus_b2, dtype) * tree.to(v, dtype)
-            return tree.divide_by_root(numerator, n, eps, eps_root).astype(x.dtype)
+            dtype = _tree.compute_dtype(x.dtype, v.dtype)
+            numerator = _tree.to(x, dtype) + _tree.cast(one_minus_b2, dtype) * _tree.to(v, dtype)
+            return _tree.divide_by_root(numerator, n, eps, eps_root).astype(x.dtype)
 
         out = jax.tree.map(combine, updates, v_hat, n_hat)
         new_state = ScaleByAdanState(
             count=count,
-            v=tree.cast_like(v, state.v),
-            n=tree.cast_like(n, state.n),
-            g=tree.cast_like(gradient, state.g),
+            v=_tree.cast_like(v, state.v),
+            n=_tree.cast_like(n, state.n),
+            g=_tree.cast_like(gradient, state.g),
         )
         return out, new_state
 
 
-@_checks.checked
+@_checks.checked(b1=_checks.beta, b2=_checks.beta, eps=_checks.nonnegative, eps_root=_checks.nonnegative)
 def scale_by_adan(
     b1: Any = 0.98, b2: Any = 0.92, b3: Any = 0.99, eps: Any = 1e-8, eps_root: Any = 0.0
 ) -> Chain:
@@ -557,9 +579,9 @@ class scale_by_layerwise_rms(Transform):
       ``optax.scale_by_novograd``.
     """
 
-    b2: Any = hyper(default=0.25, complement=True)
-    eps: Any = hyper(default=1e-8)
-    eps_root: Any = hyper(default=0.0)
+    b2: Any = hyper(default=0.25, complement=True, rule=_checks.beta)
+    eps: Any = hyper(default=1e-8, rule=_checks.nonnegative)
+    eps_root: Any = hyper(default=0.0, rule=_checks.nonnegative)
     _check_buffers = False  # one scalar per leaf
 
     slots_read = ("gradient",)
@@ -575,16 +597,23 @@ class scale_by_layerwise_rms(Transform):
         first = state.count == 0
 
         def layer(g: jax.Array, n: jax.Array) -> jax.Array:
-            norm_sq = tree.to(jnp.linalg.norm(g) ** 2, n.dtype)
-            return jnp.where(first, norm_sq, tree.update_moment(norm_sq, n, b2, one_minus, 1).astype(n.dtype))
+            norm_sq = _tree.to(jnp.linalg.norm(g) ** 2, n.dtype)
+            return jnp.where(first, norm_sq, _tree.ema_step(norm_sq, n, b2, one_minus, 1).astype(n.dtype))
 
         nu = jax.tree.map(layer, gradient, state.nu)
         eps, eps_root = self.at("eps", state.count), self.at("eps_root", state.count)
-        out = jax.tree.map(lambda x, n: tree.divide_by_root(x, n, eps, eps_root), unpacked(updates), nu)
+        out = jax.tree.map(lambda x, n: _tree.divide_by_root(x, n, eps, eps_root), unpacked(updates), nu)
         return repacked(updates, out), ScaleByLayerwiseRmsState(count=safe_increment(state.count), nu=nu)
 
 
-@_checks.checked
+@_checks.checked(
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    eps_root=_checks.nonnegative,
+    weight_decay=_checks.nonnegative,
+    mu_dtype=_checks.dtype,
+)
 def scale_by_novograd(
     b1: Any = 0.9,
     b2: Any = 0.25,
@@ -664,29 +693,29 @@ class scale_by_adadelta(Transform):
     """
 
     rho: Any = hyper(default=0.9, complement=True)
-    eps: Any = hyper(default=1e-6)
+    eps: Any = hyper(default=1e-6, rule=_checks.nonnegative)
 
     def init(self, params: Params) -> ScaleByAdaDeltaState:
-        zeros = tree.zeros_like(params)
+        zeros = _tree.zeros_like(params)
         return ScaleByAdaDeltaState(count=zero_count(), e_g=zeros, e_x=zeros)
 
     def _update(self, updates: Updates, state: ScaleByAdaDeltaState, params: Params | None, ctx: Context):
         del params, ctx
         rho, one_minus = self.at("rho", state.count), self.one_minus_at("rho", state.count)
         eps = self.at("eps", state.count)
-        e_g = jax.tree.map(lambda g, e: tree.update_moment(g, e, rho, one_minus, 2), updates, state.e_g)
+        e_g = jax.tree.map(lambda g, e: _tree.ema_step(g, e, rho, one_minus, 2), updates, state.e_g)
 
         def step(g: jax.Array, eg: jax.Array, ex: jax.Array) -> jax.Array:
-            dtype = tree.compute_dtype(g.dtype, eg.dtype, ex.dtype)
-            e = tree.cast(eps, dtype)
-            ratio = jnp.sqrt(tree.to(ex, dtype) + e) / jnp.sqrt(tree.to(eg, dtype) + e)
-            return (ratio * tree.to(g, dtype)).astype(g.dtype)
+            dtype = _tree.compute_dtype(g.dtype, eg.dtype, ex.dtype)
+            e = _tree.cast(eps, dtype)
+            ratio = jnp.sqrt(_tree.to(ex, dtype) + e) / jnp.sqrt(_tree.to(eg, dtype) + e)
+            return (ratio * _tree.to(g, dtype)).astype(g.dtype)
 
         out = jax.tree.map(step, updates, e_g, state.e_x)
-        e_x = jax.tree.map(lambda u, e: tree.update_moment(u, e, rho, one_minus, 2), out, state.e_x)
+        e_x = jax.tree.map(lambda u, e: _tree.ema_step(u, e, rho, one_minus, 2), out, state.e_x)
         new_state = ScaleByAdaDeltaState(
             count=safe_increment(state.count),
-            e_g=tree.cast_like(e_g, state.e_g),
-            e_x=tree.cast_like(e_x, state.e_x),
+            e_g=_tree.cast_like(e_g, state.e_g),
+            e_x=_tree.cast_like(e_x, state.e_x),
         )
         return out, new_state

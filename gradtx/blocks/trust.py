@@ -13,7 +13,8 @@ from typing import Any, Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import tree
+from gradtx import _checks, _tree
+from gradtx._checks import InputError
 from gradtx.base import Context, EmptyState, Params, Stateless, Transform, Updates, require_params
 from gradtx.data import hyper, pytree_dataclass, static
 from gradtx.numerics import safe_norm, safe_root_mean_squares
@@ -24,7 +25,7 @@ ScaleByTrustRatioState = EmptyState
 
 def _times(u: jax.Array, factor: jax.Array) -> jax.Array:
     """``u * factor`` with a real factor, in ``u``'s dtype."""
-    return u * tree.to(factor, u.dtype)
+    return u * _tree.to(factor, u.dtype)
 
 
 @pytree_dataclass
@@ -55,7 +56,7 @@ class scale_by_trust_ratio(Stateless):
 
     min_norm: Any = hyper(default=0.0)
     trust_coefficient: Any = hyper(default=1.0)
-    eps: Any = hyper(default=0.0)
+    eps: Any = hyper(default=0.0, rule=_checks.nonnegative)
 
     def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
         require_params("scale_by_trust_ratio", params, updates)
@@ -67,9 +68,9 @@ class scale_by_trust_ratio(Stateless):
             update_norm = safe_norm(u, min_norm)
             dtype = update_norm.dtype
             ratio = (
-                tree.cast(coefficient, dtype)
-                * tree.to(param_norm, dtype)
-                / (update_norm + tree.cast(eps, dtype))
+                _tree.cast(coefficient, dtype)
+                * _tree.to(param_norm, dtype)
+                / (update_norm + _tree.cast(eps, dtype))
             )
             zero = jnp.logical_or(param_norm == 0.0, update_norm == 0.0)
             return _times(u, jnp.where(zero, jnp.ones([], dtype), ratio))
@@ -187,8 +188,8 @@ class scale_by_distance_over_gradients(Transform):
     """
 
     reps_rel: Any = hyper(default=1e-6)
-    eps: Any = hyper(default=1e-8)
-    param_dtype: Any = static(default=jnp.float32)
+    eps: Any = hyper(default=1e-8, rule=_checks.nonnegative)
+    param_dtype: Any = static(default=jnp.float32, rule=_checks.dtype)
     global_scale: Any = hyper(default=1.0)
     _check_buffers = False  # scalars per leaf
 
@@ -197,7 +198,7 @@ class scale_by_distance_over_gradients(Transform):
         return ScaleByDistanceOverGradientsState(
             # At least float32: in float16 the distance (about reps_rel) would be subnormal.
             max_dist=jax.tree.map(
-                lambda x: self.reps_rel * (1 + _l2(tree.to(x, tree.compute_dtype(x.dtype)))), plain
+                lambda x: self.reps_rel * (1 + _l2(_tree.to(x, _tree.compute_dtype(x.dtype)))), plain
             ),
             grad_sum_of_squares=jax.tree.map(lambda x: jnp.zeros(1), plain),
             init_params=jax.tree.map(lambda x: x.astype(self.param_dtype), plain),
@@ -211,13 +212,13 @@ class scale_by_distance_over_gradients(Transform):
         plain, plain_params = unpacked(updates), unpacked(params)
 
         def distance(d: jax.Array, x: jax.Array, x0: jax.Array) -> jax.Array:
-            dtype = tree.compute_dtype(x.dtype, x0.dtype)
-            return jnp.maximum(d, tree.to(_l2(tree.to(x, dtype), tree.to(x0, dtype)), d.dtype))
+            dtype = _tree.compute_dtype(x.dtype, x0.dtype)
+            return jnp.maximum(d, _tree.to(_l2(_tree.to(x, dtype), _tree.to(x0, dtype)), d.dtype))
 
         max_dist = jax.tree.map(distance, state.max_dist, plain_params, state.init_params)
         g_sos = jax.tree.map(
             lambda s, g: (
-                s + tree.abs_sq(tree.to(g, tree.compute_dtype(s.dtype, g.dtype))).sum().astype(s.dtype)
+                s + _tree.abs_sq(_tree.to(g, _tree.compute_dtype(s.dtype, g.dtype))).sum().astype(s.dtype)
             ),
             state.grad_sum_of_squares,
             plain,
@@ -225,10 +226,10 @@ class scale_by_distance_over_gradients(Transform):
         eps, scale = self.eps, self.global_scale
 
         def step(g: jax.Array, d: jax.Array, s: jax.Array) -> jax.Array:
-            dtype = tree.compute_dtype(d.dtype, s.dtype)
-            eta = scale * (tree.to(d, dtype) / jnp.sqrt(tree.to(s, dtype) + eps))
-            dtype = tree.compute_dtype(dtype, g.dtype)
-            return (tree.to(eta.reshape(()), dtype) * tree.to(g, dtype)).astype(g.dtype)
+            dtype = _tree.compute_dtype(d.dtype, s.dtype)
+            eta = scale * (_tree.to(d, dtype) / jnp.sqrt(_tree.to(s, dtype) + eps))
+            dtype = _tree.compute_dtype(dtype, g.dtype)
+            return (_tree.to(eta.reshape(()), dtype) * _tree.to(g, dtype)).astype(g.dtype)
 
         out = jax.tree.map(step, plain, max_dist, g_sos)
         new_state = ScaleByDistanceOverGradientsState(max_dist, g_sos, state.init_params)
@@ -268,12 +269,12 @@ class scale_by_polyak(Transform):
 
     f_min: Any = hyper(default=0.0)
     max_learning_rate: Any = hyper(default=1.0)
-    eps: Any = hyper(default=0.0)
+    eps: Any = hyper(default=0.0, rule=_checks.nonnegative)
     variant: Literal["sps", "sps+"] = static(default="sps")
 
     def __post_init__(self) -> None:
         if self.variant not in ("sps", "sps+"):
-            raise ValueError(f"scale_by_polyak: variant must be 'sps' or 'sps+', got {self.variant!r}")
+            raise InputError("scale_by_polyak", f"variant must be 'sps' or 'sps+', got {self.variant!r}")
         super().__post_init__()
 
     def init(self, params: Params) -> EmptyState:
@@ -286,15 +287,15 @@ class scale_by_polyak(Transform):
             raise TypeError(
                 "scale_by_polyak: update needs the loss: call update(updates, state, params, value=loss)."
             )
-        grad_sq_norm = tree.sq_norm(updates)
+        grad_sq_norm = _tree.sq_norm(updates)
         with jax.numpy_dtype_promotion("standard"):
             gap = jnp.asarray(ctx.extra["value"] - self.f_min).astype(grad_sq_norm.dtype)
         if self.variant == "sps+":
             gap = jax.nn.relu(gap)
-        denominator = grad_sq_norm + tree.cast(self.eps, grad_sq_norm.dtype)
+        denominator = grad_sq_norm + _tree.cast(self.eps, grad_sq_norm.dtype)
         step = jnp.where(
             denominator <= jnp.finfo(float).eps,
             jnp.zeros([], grad_sq_norm.dtype),
-            jnp.minimum(gap / denominator, tree.cast(self.max_learning_rate, grad_sq_norm.dtype)),
+            jnp.minimum(gap / denominator, _tree.cast(self.max_learning_rate, grad_sq_norm.dtype)),
         )
         return jax.tree.map(lambda u: _times(u, step), updates), state

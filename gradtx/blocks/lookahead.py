@@ -7,6 +7,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradtx import _checks
+from gradtx._checks import InputError
 from gradtx.base import Context, Params, Transform, Wrapper, zero_count
 from gradtx.data import hyper, pytree_dataclass, static
 
@@ -71,9 +73,9 @@ class lookahead(Wrapper):
     """
 
     fast_optimizer: Transform = hyper()
-    sync_period: int = static()
+    sync_period: int = static(rule=_checks.positive_count)
     slow_step_size: Any = hyper(complement=True)
-    reset_state: bool = static(default=False)
+    reset_state: bool = static(default=False, rule=_checks.flag)
 
     _inner_field = "fast_optimizer"
     _inner_state_field = "fast_state"
@@ -85,7 +87,7 @@ class lookahead(Wrapper):
             or not isinstance(self.sync_period, int)
             or self.sync_period < 1
         ):
-            raise ValueError(f"lookahead: sync_period must be an integer > 0, got {self.sync_period!r}")
+            raise InputError("lookahead", f"sync_period must be an integer > 0, got {self.sync_period!r}")
         super().__post_init__()
 
     def init(self, params: Any) -> LookaheadState:
@@ -94,9 +96,10 @@ class lookahead(Wrapper):
 
     def _update(self, updates: Any, state: LookaheadState, params: Any, ctx: Context):
         if not isinstance(params, LookaheadParams):
-            raise ValueError(
-                "lookahead: update needs the parameters as gradtx.LookaheadParams(fast, slow); "
-                "start from LookaheadParams.init_synced(params)."
+            raise InputError(
+                "lookahead",
+                "update needs the parameters as gradtx.LookaheadParams(fast, slow); start from "
+                "LookaheadParams.init_synced(params).",
             )
         # The gradient is the fast weights' (optax passes it as it is); accept a
         # LookaheadParams too and take its fast part.

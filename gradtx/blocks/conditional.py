@@ -12,6 +12,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradtx import _checks
+from gradtx._checks import InputError
 from gradtx.base import Context, Params, Transform, Updates, Wrapper, safe_increment, zero_count
 from gradtx.data import hyper, pytree_dataclass, static
 
@@ -60,7 +62,7 @@ class conditionally_transform(Wrapper):
 
     inner: Transform = hyper()
     should_transform_fn: Callable[..., Any] = static()
-    forward_extra_args: bool = static(default=False)
+    forward_extra_args: bool = static(default=False, rule=_checks.flag)
 
     def init(self, params: Params) -> ConditionallyTransformState:
         return ConditionallyTransformState(inner_state=self.inner.init(params), step=zero_count())
@@ -105,7 +107,7 @@ class conditionally_mask(Wrapper):
 
     inner: Transform = hyper()
     should_transform_fn: Callable[..., Any] = static()
-    forward_extra_args: bool = static(default=False)
+    forward_extra_args: bool = static(default=False, rule=_checks.flag)
 
     def init(self, params: Params) -> ConditionallyMaskState:
         return ConditionallyMaskState(step=zero_count(), inner_state=self.inner.init(params))
@@ -180,12 +182,12 @@ class apply_if_finite(Wrapper):
     """
 
     inner: Transform = hyper()
-    max_consecutive_errors: int = static()
+    max_consecutive_errors: int = static(rule=_checks.nonnegative_count)
 
     def __post_init__(self) -> None:
         n = self.max_consecutive_errors
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"apply_if_finite: max_consecutive_errors must be an integer >= 0, got {n!r}")
+            raise InputError("apply_if_finite", f"max_consecutive_errors must be an integer >= 0, got {n!r}")
         super().__post_init__()
 
     def init(self, params: Params) -> ApplyIfFiniteState:

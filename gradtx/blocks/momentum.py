@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import tree
+from gradtx import _checks, _tree
 from gradtx.base import Context, Params, Transform, Updates, safe_increment, zero_count
 from gradtx.data import hyper, pytree_dataclass, static
 
@@ -57,27 +57,27 @@ class trace(Transform):
       Polyak, 1964; ``optax.trace`` (same numbers).
     """
 
-    decay: Any = hyper()
-    nesterov: bool = static(default=False)
-    accumulator_dtype: Any = static(default=None)
+    decay: Any = hyper(rule=_checks.decay)
+    nesterov: bool = static(default=False, rule=_checks.flag)
+    accumulator_dtype: Any = static(default=None, rule=_checks.dtype)
 
     def init(self, params: Params) -> TraceState:
-        return TraceState(count=zero_count(), trace=tree.zeros_like(params, self.accumulator_dtype))
+        return TraceState(count=zero_count(), trace=_tree.zeros_like(params, self.accumulator_dtype))
 
     def _update(self, updates: Updates, state: TraceState, params: Params | None, ctx: Context):
         del params, ctx
         decay = self.at("decay", state.count)
 
         def step(g: jax.Array, t: jax.Array) -> jax.Array:
-            dtype = tree.compute_dtype(g.dtype, t.dtype)
-            return tree.to(g, dtype) + tree.cast(decay, dtype) * tree.to(t, dtype)
+            dtype = _tree.compute_dtype(g.dtype, t.dtype)
+            return _tree.to(g, dtype) + _tree.cast(decay, dtype) * _tree.to(t, dtype)
 
         new_trace = jax.tree.map(step, updates, state.trace)
         out = jax.tree.map(step, updates, new_trace) if self.nesterov else new_trace
         new_state = TraceState(
-            count=safe_increment(state.count), trace=tree.cast_like(new_trace, state.trace)
+            count=safe_increment(state.count), trace=_tree.cast_like(new_trace, state.trace)
         )
-        return tree.cast_like(out, updates), new_state
+        return _tree.cast_like(out, updates), new_state
 
 
 class EmaState(NamedTuple):
@@ -116,21 +116,21 @@ class ema(Transform):
       ``optax.ema`` (same numbers).
     """
 
-    decay: Any = hyper(complement=True)
-    debias: bool = static(default=True)
-    accumulator_dtype: Any = static(default=None)
+    decay: Any = hyper(complement=True, rule=_checks.decay)
+    debias: bool = static(default=True, rule=_checks.flag)
+    accumulator_dtype: Any = static(default=None, rule=_checks.dtype)
 
     def init(self, params: Params) -> EmaState:
-        return EmaState(count=zero_count(), ema=tree.zeros_like(params, self.accumulator_dtype))
+        return EmaState(count=zero_count(), ema=_tree.zeros_like(params, self.accumulator_dtype))
 
     def _update(self, updates: Updates, state: EmaState, params: Params | None, ctx: Context):
         del params, ctx
         decay = self.at("decay", state.count)
         one_minus = self.one_minus_at("decay", state.count)
-        new_ema = jax.tree.map(lambda g, e: tree.update_moment(g, e, decay, one_minus, 1), updates, state.ema)
+        new_ema = jax.tree.map(lambda g, e: _tree.ema_step(g, e, decay, one_minus, 1), updates, state.ema)
         count = safe_increment(state.count)
-        out = tree.debias(new_ema, decay, count) if self.debias else new_ema
-        return tree.cast_like(out, updates), EmaState(count=count, ema=tree.cast_like(new_ema, state.ema))
+        out = _tree.debias(new_ema, decay, count) if self.debias else new_ema
+        return _tree.cast_like(out, updates), EmaState(count=count, ema=_tree.cast_like(new_ema, state.ema))
 
 
 class MomentumState(NamedTuple):
@@ -186,39 +186,43 @@ class momentum(Transform):
       ``optax.scale_by_adam`` computes the same ``mu`` and ``mu_hat``.
     """
 
-    b1: Any = hyper(default=0.9, complement=True)
-    debias: bool = static(default=True, kw_only=True)
-    nesterov: bool = static(default=False, kw_only=True)
-    mu_dtype: Any = static(default=None, kw_only=True)
+    b1: Any = hyper(default=0.9, complement=True, rule=_checks.beta)
+    debias: bool = static(default=True, kw_only=True, rule=_checks.flag)
+    nesterov: bool = static(default=False, kw_only=True, rule=_checks.flag)
+    mu_dtype: Any = static(default=None, kw_only=True, rule=_checks.dtype)
     initial_value: float = static(default=0.0, kw_only=True)
 
     slots_published = ("gradient", "first_moment", "previous_first_moment")
 
     def init(self, params: Params) -> MomentumState:
         if self.initial_value == 0:
-            return MomentumState(count=zero_count(), mu=tree.zeros_like(params, self.mu_dtype))
-        return MomentumState(count=zero_count(), mu=tree.full_like(params, self.initial_value, self.mu_dtype))
+            return MomentumState(count=zero_count(), mu=_tree.zeros_like(params, self.mu_dtype))
+        return MomentumState(
+            count=zero_count(), mu=_tree.full_like(params, self.initial_value, self.mu_dtype)
+        )
 
     def _update(self, updates: Updates, state: MomentumState, params: Params | None, ctx: Context):
         del params
         b1 = self.at("b1", state.count)
         one_minus = self.one_minus_at("b1", state.count)
-        mu = jax.tree.map(lambda g, m: tree.update_moment(g, m, b1, one_minus, 1), updates, state.mu)
+        mu = jax.tree.map(lambda g, m: _tree.ema_step(g, m, b1, one_minus, 1), updates, state.mu)
         ctx.publish(self, gradient=updates, first_moment=mu, previous_first_moment=state.mu)
         count = safe_increment(state.count)
         if self.nesterov:
-            look_ahead = tree.debias(mu, b1, safe_increment(count))
-            current = tree.debias(updates, b1, count)
+            look_ahead = _tree.debias(mu, b1, safe_increment(count))
+            current = _tree.debias(updates, b1, count)
             out = jax.tree.map(
-                lambda m, g: tree.cast(b1, m.dtype) * m + tree.cast(one_minus, m.dtype) * tree.to(g, m.dtype),
+                lambda m, g: (
+                    _tree.cast(b1, m.dtype) * m + _tree.cast(one_minus, m.dtype) * _tree.to(g, m.dtype)
+                ),
                 look_ahead,
                 current,
             )
         elif self.debias:
-            out = tree.debias(mu, b1, count)
+            out = _tree.debias(mu, b1, count)
         else:
             out = mu
-        return tree.cast_like(out, updates), MomentumState(count=count, mu=tree.cast_like(mu, state.mu))
+        return _tree.cast_like(out, updates), MomentumState(count=count, mu=_tree.cast_like(mu, state.mu))
 
 
 def bias_correction(moment: Any, decay: Any, count: Any) -> Any:
@@ -286,7 +290,7 @@ class scale_by_bias_correction(Transform):
       Kingma and Ba, 2015, section 3.
     """
 
-    decay: Any = hyper()
+    decay: Any = hyper(rule=_checks.decay)
     power: float = static(default=1.0)
 
     def init(self, params: Params) -> BiasCorrectionState:
@@ -298,8 +302,8 @@ class scale_by_bias_correction(Transform):
         decay = self.at("decay", state.count)
         count = safe_increment(state.count)
         if self.power == 1:
-            return tree.debias(updates, decay, count), BiasCorrectionState(count=count)
-        c = tree.correction(decay, count)
+            return _tree.debias(updates, decay, count), BiasCorrectionState(count=count)
+        c = _tree.correction(decay, count)
         factor = c ** jnp.asarray(-self.power, dtype=c.dtype)
-        out = jax.tree.map(lambda u: u * tree.to(factor, u.dtype), updates)
+        out = jax.tree.map(lambda u: u * _tree.to(factor, u.dtype), updates)
         return out, BiasCorrectionState(count=count)

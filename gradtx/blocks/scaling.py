@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-from gradtx import tree
+from gradtx import _checks, _tree
 from gradtx.base import (
     Context,
     EmptyState,
@@ -31,10 +31,10 @@ ScaleState = EmptyState
 def _times(factor: Any, g: jax.Array) -> jax.Array:
     """``factor * g`` computed in float32 (or wider) and rounded once to ``g``'s dtype:
     a learning rate is never rounded to bfloat16 (0.01 would become 0.010009766)."""
-    dtype = tree.compute_dtype(g.dtype)
+    dtype = _tree.compute_dtype(g.dtype)
     if dtype == g.dtype:
-        return tree.cast(factor, g.dtype) * g
-    return (tree.cast(factor, dtype) * tree.to(g, dtype)).astype(g.dtype)
+        return _tree.cast(factor, g.dtype) * g
+    return (_tree.cast(factor, dtype) * _tree.to(g, dtype)).astype(g.dtype)
 
 
 @pytree_dataclass
@@ -98,8 +98,8 @@ class scale_by_learning_rate(Transform):
       constant rate).
     """
 
-    learning_rate: ScalarOrSchedule | None = hyper(default=None)
-    flip_sign: bool = static(default=True, kw_only=True)
+    learning_rate: ScalarOrSchedule | None = hyper(default=None, rule=_checks.nonnegative)
+    flip_sign: bool = static(default=True, kw_only=True, rule=_checks.flag)
 
     def init(self, params: Params) -> ScaleByLearningRateState:
         del params

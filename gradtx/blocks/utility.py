@@ -13,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.core import Tracer
 
-from gradtx import tree
+from gradtx import _checks, _tree
+from gradtx._checks import InputError
 from gradtx.base import (
     Context,
     EmptyState,
@@ -234,7 +235,7 @@ class add_noise(Transform):
 
     def __post_init__(self) -> None:
         if self.seed is not None and self.key is not None:
-            raise ValueError("add_noise: give key or seed, not both")
+            raise InputError("add_noise", "give key or seed, not both")
         key = self.seed if self.key is None else self.key
         if key is None:
             key = 0
@@ -261,7 +262,7 @@ class add_noise(Transform):
         del params, ctx
         count = safe_increment(state.count)
         eta, gamma = self.at("eta", state.count), self.at("gamma", state.count)
-        std = jnp.sqrt(eta / count.astype(tree.float_dtype()) ** gamma)
+        std = jnp.sqrt(eta / count.astype(_tree.float_dtype()) ** gamma)
         rng_key, sample_key = jax.random.split(state.rng_key)
         # One sample per original leaf (also when packed), as optax draws them.
         plain = unpacked(updates)
@@ -269,7 +270,7 @@ class add_noise(Transform):
         keys = jax.random.split(sample_key, len(leaves)) if leaves else []
         noise = [jax.random.normal(k, x.shape, x.dtype) for k, x in zip(keys, leaves, strict=True)]
         out = jax.tree.unflatten(
-            treedef, [x + tree.to(std, x.dtype) * n for x, n in zip(leaves, noise, strict=True)]
+            treedef, [x + _tree.to(std, x.dtype) * n for x, n in zip(leaves, noise, strict=True)]
         )
         out = repacked(updates, out)
         return out, AddNoiseState(count=count, rng_key=rng_key)
@@ -335,14 +336,14 @@ class normalize_by_update_norm(Stateless):
     """
 
     scale_factor: Any = hyper(default=1.0)
-    eps: Any = hyper(default=1e-6)
+    eps: Any = hyper(default=1e-6, rule=_checks.nonnegative)
 
     def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
         del params
         scale_factor, eps = self.at("scale_factor", count), self.at("eps", count)
-        norm = tree.global_norm(updates)
-        denominator = (norm + tree.cast(eps, norm.dtype)) / tree.cast(scale_factor, norm.dtype)
-        return jax.tree.map(lambda g: g / tree.to(denominator, g.dtype), updates)
+        norm = _tree.global_norm(updates)
+        denominator = (norm + _tree.cast(eps, norm.dtype)) / _tree.cast(scale_factor, norm.dtype)
+        return jax.tree.map(lambda g: g / _tree.to(denominator, g.dtype), updates)
 
 
 @pytree_dataclass
@@ -404,7 +405,7 @@ def _scale_gradient_fwd(inputs: PyTree, scale: Any) -> tuple[PyTree, Any]:
 
 
 def _scale_gradient_bwd(scale: Any, g: PyTree) -> tuple[PyTree, None]:
-    return jax.tree.map(lambda x: x * tree.to(jnp.asarray(scale), x.dtype), g), None
+    return jax.tree.map(lambda x: x * _tree.to(jnp.asarray(scale), x.dtype), g), None
 
 
 _scale_gradient.defvjp(_scale_gradient_fwd, _scale_gradient_bwd)

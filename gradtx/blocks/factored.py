@@ -16,7 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx import tree
+from gradtx import _checks, _tree
+from gradtx._checks import InputError
 from gradtx.base import Context, Params, Transform, Updates, require_params, safe_increment, zero_count
 from gradtx.data import hyper, pytree_dataclass, static
 from gradtx.packed import repacked, unpacked
@@ -36,7 +37,7 @@ def decay_rate_pow(i: Any, exponent: Any = 0.8) -> jax.Array:
 
     Example:
       >>> import gradtx
-      >>> gradtx.transforms.factored.decay_rate_pow(0)  # 1 - 1
+      >>> gradtx.blocks.factored.decay_rate_pow(0)  # 1 - 1
       Array(0., dtype=float32)
     """
     t = jnp.asarray(i, jnp.float32) + 1.0
@@ -106,10 +107,10 @@ class scale_by_factored_rms(Transform):
       (same numbers).
     """
 
-    factored: bool = static(default=True)
+    factored: bool = static(default=True, rule=_checks.flag)
     decay_rate: Any = hyper(default=0.8)
-    step_offset: Any = hyper(default=0)
-    min_dim_size_to_factor: int = static(default=128)
+    step_offset: Any = hyper(default=0, rule=_checks.nonnegative_count)
+    min_dim_size_to_factor: int = static(default=128, rule=_checks.nonnegative_count)
     epsilon: Any = hyper(default=1e-30)
     decay_rate_fn: Callable[[Any, Any], Any] = static(default=decay_rate_pow)
     _check_buffers = False  # factored statistics
@@ -130,7 +131,7 @@ class scale_by_factored_rms(Transform):
             col = jnp.zeros(p.shape[:d1] + p.shape[d1 + 1 :], p.dtype)
             return row, col, placeholder
 
-        rows, cols, full = tree.unzip(plain, jax.tree.map(one, plain), 3)
+        rows, cols, full = _tree.unzip(plain, jax.tree.map(one, plain), 3)
         return FactoredState(count=zero_count(), v_row=rows, v_col=cols, v=full)
 
     def _update(self, updates: Updates, state: FactoredState, params: Params | None, ctx: Context):
@@ -142,32 +143,32 @@ class scale_by_factored_rms(Transform):
 
         def one(g: jax.Array, v_row: jax.Array, v_col: jax.Array, v: jax.Array):
             dtype = v.dtype
-            compute = tree.compute_dtype(g.dtype, dtype)
-            beta = tree.to(jnp.asarray(decay), compute)
-            squared = tree.to(tree.abs_sq(tree.to(g, compute)), compute) + tree.cast(epsilon, compute)
+            compute = _tree.compute_dtype(g.dtype, dtype)
+            beta = _tree.to(jnp.asarray(decay), compute)
+            squared = _tree.to(_tree.abs_sq(_tree.to(g, compute)), compute) + _tree.cast(epsilon, compute)
             placeholder = jnp.zeros((1,), dtype)
             dims = self._dims(g.shape)
             if dims is None:
-                new_v = (beta * tree.to(v, compute) + (1.0 - beta) * squared).astype(dtype)
-                out = tree.to(g, compute) * tree.to(new_v, compute) ** -0.5
+                new_v = (beta * _tree.to(v, compute) + (1.0 - beta) * squared).astype(dtype)
+                out = _tree.to(g, compute) * _tree.to(new_v, compute) ** -0.5
                 return out.astype(g.dtype), placeholder, placeholder, new_v
             d1, d0 = dims
-            row = beta * tree.to(v_row, compute) + (1.0 - beta) * jnp.mean(squared, axis=d0)
-            col = beta * tree.to(v_col, compute) + (1.0 - beta) * jnp.mean(squared, axis=d1)
+            row = beta * _tree.to(v_row, compute) + (1.0 - beta) * jnp.mean(squared, axis=d0)
+            col = beta * _tree.to(v_col, compute) + (1.0 - beta) * jnp.mean(squared, axis=d1)
             row, col = row.astype(dtype), col.astype(dtype)
             reduced_d1 = d1 - 1 if d1 > d0 else d1
-            row_c, col_c = tree.to(row, compute), tree.to(col, compute)
+            row_c, col_c = _tree.to(row, compute), _tree.to(col, compute)
             row_factor = (row_c / jnp.mean(row_c, axis=reduced_d1, keepdims=True)) ** -0.5
             col_factor = col_c**-0.5
             out = (
-                tree.to(g, compute)
+                _tree.to(g, compute)
                 * jnp.expand_dims(row_factor, axis=d0)
                 * jnp.expand_dims(col_factor, axis=d1)
             )
             return out.astype(g.dtype), row, col, placeholder
 
         results = jax.tree.map(one, plain, state.v_row, state.v_col, state.v)
-        out, rows, cols, full = tree.unzip(plain, results, 4)
+        out, rows, cols, full = _tree.unzip(plain, results, 4)
         new_state = FactoredState(count=safe_increment(state.count), v_row=rows, v_col=cols, v=full)
         return repacked(updates, out), new_state
 
@@ -214,23 +215,23 @@ class scale_by_sm3(Transform):
       optax raises an IndexError).
     """
 
-    b1: Any = hyper(default=0.9)
-    b2: Any = hyper(default=1.0)
-    eps: Any = hyper(default=1e-8)
+    b1: Any = hyper(default=0.9, rule=_checks.decay)
+    b2: Any = hyper(default=1.0, rule=_checks.decay)
+    eps: Any = hyper(default=1e-8, rule=_checks.nonnegative)
     _check_buffers = False  # per-axis accumulators
 
     def init(self, params: Params) -> ScaleBySM3State:
         plain = unpacked(params)
         for leaf in jax.tree.leaves(plain):
             if jnp.iscomplexobj(leaf):
-                raise ValueError("scale_by_sm3: complex parameters are not supported (as in optax).")
+                raise InputError("scale_by_sm3", "complex parameters are not supported (as in optax).")
 
         def per_axis(p: jax.Array) -> list[jax.Array]:
             if p.ndim == 0:  # a scalar is its own accumulator
                 return [jnp.zeros([], p.dtype)]
             return [jnp.zeros((p.shape[i],), p.dtype) for i in range(p.ndim)]
 
-        return ScaleBySM3State(mu=jax.tree.map(per_axis, plain), nu=tree.zeros_like(plain))
+        return ScaleBySM3State(mu=jax.tree.map(per_axis, plain), nu=_tree.zeros_like(plain))
 
     def _update(self, updates: Updates, state: ScaleBySM3State, params: Params | None, ctx: Context):
         del params, ctx
@@ -243,7 +244,7 @@ class scale_by_sm3(Transform):
 
         def one(g: jax.Array, mu: list[jax.Array], m: jax.Array):
             dtype = m.dtype
-            g = tree.to(g, dtype)
+            g = _tree.to(g, dtype)
             if g.ndim == 0:
                 previous = mu[0]
             else:
@@ -251,9 +252,9 @@ class scale_by_sm3(Transform):
                     jnp.reshape(mu[i], [1] * i + [g.shape[i]] + [1] * (g.ndim - i - 1)) for i in range(g.ndim)
                 ]
                 previous = functools.reduce(jnp.minimum, shaped)
-            accum = tree.cast(new_weight, dtype) * g**2 + tree.cast(b2, dtype) * previous
-            inv = jnp.where(accum > 0, jax.lax.rsqrt(accum + tree.cast(eps, dtype)), jnp.zeros([], dtype))
-            nu = tree.cast(1 - b1, dtype) * (g * inv) + tree.cast(b1, dtype) * m
+            accum = _tree.cast(new_weight, dtype) * g**2 + _tree.cast(b2, dtype) * previous
+            inv = jnp.where(accum > 0, jax.lax.rsqrt(accum + _tree.cast(eps, dtype)), jnp.zeros([], dtype))
+            nu = _tree.cast(1 - b1, dtype) * (g * inv) + _tree.cast(b1, dtype) * m
             if g.ndim < 2:
                 new_mu = [accum]
             else:
@@ -272,4 +273,4 @@ class scale_by_sm3(Transform):
 
         nu = jax.tree.map(lambda r: r[0], results, is_leaf=pair)
         mu = jax.tree.map(lambda r: r[1], results, is_leaf=pair)
-        return tree.cast_like(repacked(updates, nu), updates), ScaleBySM3State(mu=mu, nu=nu)
+        return _tree.cast_like(repacked(updates, nu), updates), ScaleBySM3State(mu=mu, nu=nu)

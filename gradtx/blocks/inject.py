@@ -17,7 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx import channel
+from gradtx import _checks, channel
+from gradtx._checks import InputError
 from gradtx.base import Context, Params, Transform, Updates, safe_increment, zero_count
 from gradtx.data import FrozenTree, hyper, pytree_dataclass, static
 
@@ -125,7 +126,7 @@ class injected(Transform):
     numeric: dict[str, Any] = hyper()
     schedules: tuple[tuple[str, Any], ...] = static()
     others: FrozenTree = static()
-    hyperparam_dtype: Any = static(default=None)
+    hyperparam_dtype: Any = static(default=None, rule=_checks.dtype)
     stateful: tuple[tuple[str, Any], ...] = static(default=(), kw_only=True)
 
     def _dtype(self) -> Any:
@@ -227,9 +228,10 @@ def inject_hyperparams(
     signature = inspect.signature(inner_factory)
     unknown = static_names - set(signature.parameters)
     if unknown:
-        raise ValueError(
-            f"inject_hyperparams: static_args {sorted(unknown)} are not arguments of "
-            f"{getattr(inner_factory, '__name__', inner_factory)}"
+        raise InputError(
+            "inject_hyperparams",
+            f"static_args {sorted(unknown)} are not arguments of "
+            f"{getattr(inner_factory, '__name__', inner_factory)}",
         )
 
     def factory(*args: Any, **kwargs: Any) -> injected:

@@ -14,11 +14,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _checks, tree
+from gradtx import _checks, _tree
 from gradtx.base import Context, Params, Transform, Updates, safe_increment, zero_count
+from gradtx.blocks.momentum import momentum
 from gradtx.chains import Chain, labelled
 from gradtx.data import hyper, pytree_dataclass, static
-from gradtx.transforms.momentum import momentum
 
 
 class ScaleByRmsState(NamedTuple):
@@ -69,20 +69,20 @@ class scale_by_rms(Transform):
       last bit).
     """
 
-    decay: Any = hyper(default=0.9, complement=True)
-    eps: Any = hyper(default=1e-8)
-    initial_scale: Any = hyper(default=0.0)
-    eps_in_sqrt: bool = static(default=True)
-    bias_correction: bool = static(default=False)
-    eps_root: Any = hyper(default=0.0, kw_only=True)
-    nu_dtype: Any = static(default=None, kw_only=True)
-    amsgrad: bool = static(default=False, kw_only=True)
+    decay: Any = hyper(default=0.9, complement=True, rule=_checks.decay)
+    eps: Any = hyper(default=1e-8, rule=_checks.nonnegative)
+    initial_scale: Any = hyper(default=0.0, rule=_checks.nonnegative)
+    eps_in_sqrt: bool = static(default=True, rule=_checks.flag)
+    bias_correction: bool = static(default=False, rule=_checks.flag)
+    eps_root: Any = hyper(default=0.0, kw_only=True, rule=_checks.nonnegative)
+    nu_dtype: Any = static(default=None, kw_only=True, rule=_checks.dtype)
+    amsgrad: bool = static(default=False, kw_only=True, rule=_checks.flag)
 
     slots_read = ("gradient",)
 
     def init(self, params: Params) -> ScaleByRmsState:
-        nu = tree.full_like(params, self.initial_scale, self.nu_dtype)
-        nu_max = tree.zeros_like(params, self.nu_dtype) if self.amsgrad else None
+        nu = _tree.full_like(params, self.initial_scale, self.nu_dtype)
+        nu_max = _tree.zeros_like(params, self.nu_dtype) if self.amsgrad else None
         return ScaleByRmsState(count=zero_count(), nu=nu, nu_max=nu_max)
 
     def _update(self, updates: Updates, state: ScaleByRmsState, params: Params | None, ctx: Context):
@@ -90,27 +90,29 @@ class scale_by_rms(Transform):
         gradient = ctx.read(self, "gradient", fallback=updates)
         decay = self.at("decay", state.count)
         one_minus = self.one_minus_at("decay", state.count)
-        nu = jax.tree.map(lambda g, n: tree.update_moment(g, n, decay, one_minus, 2), gradient, state.nu)
+        nu = jax.tree.map(lambda g, n: _tree.ema_step(g, n, decay, one_minus, 2), gradient, state.nu)
         count = safe_increment(state.count)
-        nu_hat = tree.debias(nu, decay, count) if self.bias_correction else nu
+        nu_hat = _tree.debias(nu, decay, count) if self.bias_correction else nu
         nu_max = None
         if self.amsgrad:
-            nu_max = jax.tree.map(lambda a, b: jnp.maximum(tree.to(a, b.dtype), b), state.nu_max, nu_hat)
+            nu_max = jax.tree.map(lambda a, b: jnp.maximum(_tree.to(a, b.dtype), b), state.nu_max, nu_hat)
             nu_hat = nu_max
         eps, eps_root = self.at("eps", state.count), self.at("eps_root", state.count)
         out = jax.tree.map(lambda x, n: self._scale(x, n, eps, eps_root), updates, nu_hat)
         new_state = ScaleByRmsState(
             count=count,
-            nu=tree.cast_like(nu, state.nu),
-            nu_max=None if nu_max is None else tree.cast_like(nu_max, state.nu_max),
+            nu=_tree.cast_like(nu, state.nu),
+            nu_max=None if nu_max is None else _tree.cast_like(nu_max, state.nu_max),
         )
         return out, new_state
 
     def _scale(self, x: jax.Array, n: jax.Array, eps: Any, eps_root: Any) -> jax.Array:
         if not self.eps_in_sqrt:
-            return tree.divide_by_root(x, n, eps, eps_root)
-        dtype = tree.compute_dtype(x.dtype, n.dtype)
-        return (tree.to(x, dtype) * jax.lax.rsqrt(tree.to(n, dtype) + tree.cast(eps, dtype))).astype(x.dtype)
+            return _tree.divide_by_root(x, n, eps, eps_root)
+        dtype = _tree.compute_dtype(x.dtype, n.dtype)
+        return (_tree.to(x, dtype) * jax.lax.rsqrt(_tree.to(n, dtype) + _tree.cast(eps, dtype))).astype(
+            x.dtype
+        )
 
 
 class ScaleByStddevState(NamedTuple):
@@ -153,19 +155,19 @@ class scale_by_stddev(Transform):
       ``optax.scale_by_stddev`` (same numbers).
     """
 
-    decay: Any = hyper(default=0.9, complement=True)
-    eps: Any = hyper(default=1e-8)
-    initial_scale: Any = hyper(default=0.0)
-    eps_in_sqrt: bool = static(default=True)
-    bias_correction: bool = static(default=False)
+    decay: Any = hyper(default=0.9, complement=True, rule=_checks.decay)
+    eps: Any = hyper(default=1e-8, rule=_checks.nonnegative)
+    initial_scale: Any = hyper(default=0.0, rule=_checks.nonnegative)
+    eps_in_sqrt: bool = static(default=True, rule=_checks.flag)
+    bias_correction: bool = static(default=False, rule=_checks.flag)
 
     slots_read = ("gradient",)
 
     def init(self, params: Params) -> ScaleByStddevState:
         return ScaleByStddevState(
             count=zero_count(),
-            mu=tree.zeros_like(params),
-            nu=tree.full_like(params, self.initial_scale),
+            mu=_tree.zeros_like(params),
+            nu=_tree.full_like(params, self.initial_scale),
         )
 
     def _update(self, updates: Updates, state: ScaleByStddevState, params: Params | None, ctx: Context):
@@ -173,24 +175,24 @@ class scale_by_stddev(Transform):
         gradient = ctx.read(self, "gradient", fallback=updates)
         decay, eps_value = self.at("decay", state.count), self.at("eps", state.count)
         one_minus = self.one_minus_at("decay", state.count)
-        mu = jax.tree.map(lambda g, m: tree.update_moment(g, m, decay, one_minus, 1), gradient, state.mu)
-        nu = jax.tree.map(lambda g, n: tree.update_moment(g, n, decay, one_minus, 2), gradient, state.nu)
+        mu = jax.tree.map(lambda g, m: _tree.ema_step(g, m, decay, one_minus, 1), gradient, state.mu)
+        nu = jax.tree.map(lambda g, n: _tree.ema_step(g, n, decay, one_minus, 2), gradient, state.nu)
         count = safe_increment(state.count)
         mu_hat, nu_hat = mu, nu
         if self.bias_correction:
-            mu_hat = tree.debias(mu, decay, count)
-            nu_hat = tree.debias(nu, decay, count)
+            mu_hat = _tree.debias(mu, decay, count)
+            nu_hat = _tree.debias(nu, decay, count)
 
         def scale_one(x: jax.Array, m: jax.Array, n: jax.Array) -> jax.Array:
-            eps = tree.cast(eps_value, n.dtype)
-            xs = tree.to(x, n.dtype)
+            eps = _tree.cast(eps_value, n.dtype)
+            xs = _tree.to(x, n.dtype)
             if self.eps_in_sqrt:
-                return (jax.lax.rsqrt(n - tree.to(tree.abs_sq(m), n.dtype) + eps) * xs).astype(x.dtype)
-            return (1 / (jnp.sqrt(n - tree.to(tree.abs_sq(m), n.dtype)) + eps) * xs).astype(x.dtype)
+                return (jax.lax.rsqrt(n - _tree.to(_tree.abs_sq(m), n.dtype) + eps) * xs).astype(x.dtype)
+            return (1 / (jnp.sqrt(n - _tree.to(_tree.abs_sq(m), n.dtype)) + eps) * xs).astype(x.dtype)
 
         out = jax.tree.map(scale_one, updates, mu_hat, nu_hat)
         new_state = ScaleByStddevState(
-            count=count, mu=tree.cast_like(mu, state.mu), nu=tree.cast_like(nu, state.nu)
+            count=count, mu=_tree.cast_like(mu, state.mu), nu=_tree.cast_like(nu, state.nu)
         )
         return out, new_state
 
@@ -232,27 +234,27 @@ class scale_by_rss(Transform):
       Duchi et al., 2011. ``optax.scale_by_rss`` (same numbers).
     """
 
-    initial_accumulator_value: Any = hyper(default=0.1)
-    eps: Any = hyper(default=1e-7)
-    eps_in_sqrt: bool = static(default=True, kw_only=True)
+    initial_accumulator_value: Any = hyper(default=0.1, rule=_checks.nonnegative)
+    eps: Any = hyper(default=1e-7, rule=_checks.nonnegative)
+    eps_in_sqrt: bool = static(default=True, kw_only=True, rule=_checks.flag)
 
     slots_read = ("gradient",)
 
     def init(self, params: Params) -> ScaleByRssState:
         return ScaleByRssState(
-            count=zero_count(), sum_of_squares=tree.full_like(params, self.initial_accumulator_value)
+            count=zero_count(), sum_of_squares=_tree.full_like(params, self.initial_accumulator_value)
         )
 
     def _update(self, updates: Updates, state: ScaleByRssState, params: Params | None, ctx: Context):
         del params
         gradient = ctx.read(self, "gradient", fallback=updates)
         sum_of_squares = jax.tree.map(
-            lambda g, h: tree.to(tree.abs_sq(g), h.dtype) + h, gradient, state.sum_of_squares
+            lambda g, h: _tree.to(_tree.abs_sq(g), h.dtype) + h, gradient, state.sum_of_squares
         )
         eps_value = self.at("eps", state.count)
 
         def scale_one(x: jax.Array, h: jax.Array) -> jax.Array:
-            eps = tree.cast(eps_value, h.dtype)
+            eps = _tree.cast(eps_value, h.dtype)
             zero = jnp.zeros([], h.dtype)
             if self.eps_in_sqrt:
                 return jnp.where(h > 0, jax.lax.rsqrt(h + eps), zero) * x
@@ -293,14 +295,14 @@ class scale_by_infinity_norm(Transform):
       Kingma and Ba, 2015, section 7.1. The second half of ``optax.scale_by_adamax``.
     """
 
-    decay: Any = hyper(default=0.999)
-    eps: Any = hyper(default=1e-8)
-    nu_dtype: Any = static(default=None, kw_only=True)
+    decay: Any = hyper(default=0.999, rule=_checks.decay)
+    eps: Any = hyper(default=1e-8, rule=_checks.nonnegative)
+    nu_dtype: Any = static(default=None, kw_only=True, rule=_checks.dtype)
 
     slots_read = ("gradient",)
 
     def init(self, params: Params) -> ScaleByInfinityNormState:
-        return ScaleByInfinityNormState(count=zero_count(), nu=tree.zeros_like(params, self.nu_dtype))
+        return ScaleByInfinityNormState(count=zero_count(), nu=_tree.zeros_like(params, self.nu_dtype))
 
     def _update(self, updates: Updates, state: ScaleByInfinityNormState, params: Params | None, ctx: Context):
         del params
@@ -309,23 +311,31 @@ class scale_by_infinity_norm(Transform):
         decay, eps = self.at("decay", state.count), self.at("eps", state.count)
 
         def infinity_moment(g: jax.Array, n: jax.Array) -> jax.Array:
-            dtype = tree.compute_dtype(g.dtype, n.dtype)
-            g, n = tree.to(g, dtype), tree.to(n, dtype)
+            dtype = _tree.compute_dtype(g.dtype, n.dtype)
+            g, n = _tree.to(g, dtype), _tree.to(n, dtype)
             return jnp.maximum(
-                tree.to(jnp.abs(g), dtype) + tree.cast(eps, dtype), tree.cast(decay, dtype) * n
+                _tree.to(jnp.abs(g), dtype) + _tree.cast(eps, dtype), _tree.cast(decay, dtype) * n
             )
 
         nu = jax.tree.map(infinity_moment, gradient, state.nu)
         out = jax.tree.map(
-            lambda x, n: (tree.to(x, tree.compute_dtype(x.dtype, n.dtype)) / n).astype(x.dtype), updates, nu
+            lambda x, n: (_tree.to(x, _tree.compute_dtype(x.dtype, n.dtype)) / n).astype(x.dtype), updates, nu
         )
         new_state = ScaleByInfinityNormState(
-            count=safe_increment(state.count), nu=tree.cast_like(nu, state.nu)
+            count=safe_increment(state.count), nu=_tree.cast_like(nu, state.nu)
         )
         return out, new_state
 
 
-@_checks.checked
+@_checks.checked(
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    eps_root=_checks.nonnegative,
+    mu_dtype=_checks.dtype,
+    nesterov=_checks.flag,
+    nu_dtype=_checks.dtype,
+)
 def scale_by_adam(
     b1: Any = 0.9,
     b2: Any = 0.999,
@@ -369,7 +379,16 @@ def scale_by_adam(
     )
 
 
-@_checks.checked
+@_checks.checked(
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    eps_root=_checks.nonnegative,
+    mu_dtype=_checks.dtype,
+    bias_correction_mu=_checks.flag,
+    bias_correction_nu=_checks.flag,
+    nu_dtype=_checks.dtype,
+)
 def scale_by_amsgrad(
     b1: Any = 0.9,
     b2: Any = 0.999,
@@ -421,7 +440,9 @@ def scale_by_amsgrad(
     )
 
 
-@_checks.checked
+@_checks.checked(
+    b1=_checks.beta, b2=_checks.beta, eps=_checks.nonnegative, mu_dtype=_checks.dtype, nu_dtype=_checks.dtype
+)
 def scale_by_adamax(
     b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, *, mu_dtype: Any = None, nu_dtype: Any = None
 ) -> Chain:

@@ -13,10 +13,10 @@ import jax
 import jax.numpy as jnp
 
 from gradtx.base import Context, OptState, Params, Transform, Updates, _as_transform
+from gradtx.blocks.momentum import EmaState, ema
+from gradtx.blocks.utility import stateless
 from gradtx.chains import Chain
 from gradtx.data import hyper, pytree_dataclass, static
-from gradtx.transforms.momentum import EmaState, ema
-from gradtx.transforms.utility import stateless
 
 
 class SnapshotState(NamedTuple):

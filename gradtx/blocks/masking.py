@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradtx import _checks
+from gradtx._checks import InputError
 from gradtx.base import Context, OptState, Params, Stateless, Transform, Updates, Wrapper, _as_transform
 from gradtx.data import FrozenTree, hyper, pytree_dataclass, static
 from gradtx.packed import Packed, broadcast_prefix, unpacked
@@ -109,7 +111,7 @@ class masked(Wrapper):
 
     inner: Transform = hyper()
     mask: Any = static()
-    mask_compatible_extra_args: bool = static(default=False, kw_only=True)
+    mask_compatible_extra_args: bool = static(default=False, kw_only=True, rule=_checks.flag)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mask", freeze_mask(self.mask))
@@ -184,7 +186,7 @@ class partition(Transform):
 
     transforms: dict[Any, Transform] = hyper()
     param_labels: Any = static()
-    mask_compatible_extra_args: bool = static(default=False, kw_only=True)
+    mask_compatible_extra_args: bool = static(default=False, kw_only=True, rule=_checks.flag)
 
     _check_buffers = False
 
@@ -214,10 +216,11 @@ class partition(Transform):
         labels = self._labels(params)
         unknown = set(jax.tree.leaves(labels)) - set(self.transforms)
         if unknown:
-            raise ValueError(
-                f"partition: parameters are labelled {sorted(map(str, unknown))}, which have no "
-                f"transform; the transforms are labelled {sorted(map(str, self.transforms))}. "
-                "Give a transform for every label."
+            raise InputError(
+                "partition",
+                f"parameters are labelled {sorted(map(str, unknown))}, which have no transform; the "
+                f"transforms are labelled {sorted(map(str, self.transforms))}. Give a transform for every "
+                "label.",
             )
         return PartitionState({k: self._group(k, labels).init(params) for k in self.transforms})
 

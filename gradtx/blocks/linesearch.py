@@ -28,7 +28,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import tree
+from gradtx import _checks, _tree
+from gradtx._checks import InputError
 from gradtx.base import Context, Params, Transform, Updates, require_params
 from gradtx.data import hyper, pytree_dataclass, static
 from gradtx.tree_utils import tree_get
@@ -150,15 +151,15 @@ class scale_by_backtracking_linesearch(Transform):
       Armijo, 1966. ``optax.scale_by_backtracking_linesearch`` (same numbers).
     """
 
-    max_backtracking_steps: int = static()
+    max_backtracking_steps: int = static(rule=_checks.positive_count)
     slope_rtol: Any = hyper(default=1e-4)
     decrease_factor: Any = hyper(default=0.8)
     increase_factor: Any = hyper(default=1.5)
     max_learning_rate: Any = hyper(default=1.0)
     atol: Any = hyper(default=0.0)
     rtol: Any = hyper(default=0.0)
-    store_grad: bool = static(default=False)
-    verbose: bool = static(default=False)
+    store_grad: bool = static(default=False, rule=_checks.flag)
+    verbose: bool = static(default=False, rule=_checks.flag)
     _check_buffers = False
 
     def init(self, params: Params) -> ScaleByBacktrackingLinesearchState:
@@ -166,7 +167,7 @@ class scale_by_backtracking_linesearch(Transform):
         return ScaleByBacktrackingLinesearchState(
             learning_rate=jnp.asarray(1.0, dtype),
             value=jnp.asarray(jnp.inf, dtype),
-            grad=tree.zeros_like(params) if self.store_grad else None,
+            grad=_tree.zeros_like(params) if self.store_grad else None,
             info=BacktrackingLinesearchInfo(
                 num_linesearch_steps=jnp.asarray(0), decrease_error=jnp.asarray(jnp.inf, dtype)
             ),
@@ -179,7 +180,7 @@ class scale_by_backtracking_linesearch(Transform):
         require_params(owner, params, updates)
         value, grad, value_fn, fn_kwargs = _needs(owner, ctx.extra)
         fn = functools.partial(value_fn, **fn_kwargs)
-        slope = jnp.real(tree.vdot(updates, jax.tree.map(jnp.conj, grad)))
+        slope = jnp.real(_tree.vdot(updates, jax.tree.map(jnp.conj, grad)))
         rtol, atol, slope_rtol = self.rtol, self.atol, self.slope_rtol
         max_steps = self.max_backtracking_steps
 
@@ -193,7 +194,7 @@ class scale_by_backtracking_linesearch(Transform):
 
         def body(s: _Backtrack) -> _Backtrack:
             lr = jnp.where(s.iter_num > 0, self.decrease_factor * s.learning_rate, s.learning_rate)
-            new_params = tree.add_scale(params, lr, updates)
+            new_params = _tree.add_scale(params, lr, updates)
             new_grad = s.new_grad
             if self.store_grad:
                 new_value, linear = jax.linearize(fn, new_params)
@@ -208,13 +209,13 @@ class scale_by_backtracking_linesearch(Transform):
                 new_value = fn(new_params)
                 error = decrease_error(lr, new_value)
             out = _Backtrack(lr, new_value, new_grad, error, s.iter_num + 1)
-            return tree.cast_like(out, s)
+            return _tree.cast_like(out, s)
 
         lr0 = jnp.minimum(self.increase_factor * state.learning_rate, self.max_learning_rate)
         start = _Backtrack(
             learning_rate=jnp.asarray(lr0),
             new_value=jnp.asarray(value),
-            new_grad=tree.zeros_like(params),
+            new_grad=_tree.zeros_like(params),
             decrease_error=jnp.asarray(jnp.inf),
             iter_num=jnp.asarray(0),
         )
@@ -234,7 +235,7 @@ class scale_by_backtracking_linesearch(Transform):
             _cond_print(
                 jnp.isinf(found.decrease_error), "Using a stepsize of 0 to avoid infinite or nan values."
             )
-        out = jax.tree.map(lambda u: tree.to(new_lr, u.dtype) * u, updates)
+        out = jax.tree.map(lambda u: _tree.to(new_lr, u.dtype) * u, updates)
         new_state = ScaleByBacktrackingLinesearchState(
             learning_rate=new_lr,
             value=found.new_value,
@@ -243,7 +244,7 @@ class scale_by_backtracking_linesearch(Transform):
                 num_linesearch_steps=found.iter_num, decrease_error=found.decrease_error
             ),
         )
-        return out, tree.cast_like(new_state, state)
+        return out, _tree.cast_like(new_state, state)
 
 
 class ZoomLinesearchInfo(NamedTuple):
@@ -359,7 +360,7 @@ class scale_by_zoom_linesearch(Transform):
       ``optax.scale_by_zoom_linesearch`` (same numbers).
     """
 
-    max_linesearch_steps: int = static()
+    max_linesearch_steps: int = static(rule=_checks.positive_count)
     max_learning_rate: Any = hyper(default=None)
     tol: Any = hyper(default=0.0)
     increase_factor: Any = hyper(default=2.0)
@@ -368,14 +369,14 @@ class scale_by_zoom_linesearch(Transform):
     approx_dec_rtol: Any = hyper(default=1e-6)
     stepsize_precision: Any = hyper(default=1e-5)
     initial_guess_strategy: str = static(default="keep")
-    verbose: bool = static(default=False)
+    verbose: bool = static(default=False, rule=_checks.flag)
     _check_buffers = False
 
     def __post_init__(self) -> None:
         if self.initial_guess_strategy not in ("keep", "one"):
-            raise ValueError(
-                "scale_by_zoom_linesearch: initial_guess_strategy must be 'keep' or 'one', "
-                f"got {self.initial_guess_strategy!r}"
+            raise InputError(
+                "scale_by_zoom_linesearch",
+                f"initial_guess_strategy must be 'keep' or 'one', got {self.initial_guess_strategy!r}",
             )
         super().__post_init__()
 
@@ -384,7 +385,7 @@ class scale_by_zoom_linesearch(Transform):
         return ScaleByZoomLinesearchState(
             learning_rate=jnp.asarray(1.0, dtype),
             value=jnp.asarray(jnp.inf, dtype),
-            grad=tree.zeros_like(params),
+            grad=_tree.zeros_like(params),
             info=ZoomLinesearchInfo(
                 num_linesearch_steps=jnp.asarray(0),
                 decrease_error=jnp.asarray(jnp.inf),
@@ -466,7 +467,7 @@ class scale_by_zoom_linesearch(Transform):
             safe_value=safe_value,
             safe_grad=safe_grad,
         )
-        return tree.cast_like(out, s)
+        return _tree.cast_like(out, s)
 
     def _zoom(self, s: _Zoom, on_line: Callable[[Any], Any]) -> _Zoom:
         low, high = s.low, s.high
@@ -523,7 +524,7 @@ class scale_by_zoom_linesearch(Transform):
             safe_value=safe_value,
             safe_grad=safe_grad,
         )
-        return tree.cast_like(out, s)
+        return _tree.cast_like(out, s)
 
     def _safe_step(self, s: _Zoom) -> _Zoom:
         """After a failed search: the best step with sufficient decrease, if any."""
@@ -533,7 +534,7 @@ class scale_by_zoom_linesearch(Transform):
         stepsize, value, grad = _where(
             use_safe, [s.safe_stepsize, s.safe_value, s.safe_grad], [s.stepsize, s.value, s.grad]
         )
-        return tree.cast_like(s._replace(stepsize=stepsize, value=value, grad=grad), s)
+        return _tree.cast_like(s._replace(stepsize=stepsize, value=value, grad=grad), s)
 
     def _diagnose(self, s: _Zoom) -> None:
         too_small = jnp.abs(s.low - s.high) <= self.stepsize_precision
@@ -571,13 +572,13 @@ class scale_by_zoom_linesearch(Transform):
         value_and_grad = jax.value_and_grad(value_fn)
 
         def on_line(stepsize: Any) -> tuple[Any, Any, Any]:
-            value_step, grad_step = value_and_grad(tree.add_scale(params, stepsize, updates), **fn_kwargs)
-            slope = jnp.real(tree.vdot(jax.tree.map(jnp.conj, grad_step), updates))
+            value_step, grad_step = value_and_grad(_tree.add_scale(params, stepsize, updates), **fn_kwargs)
+            slope = jnp.real(_tree.vdot(jax.tree.map(jnp.conj, grad_step), updates))
             return value_step, grad_step, slope
 
         dtype = _value_dtype(params)
         guess = jnp.asarray(1.0) if self.initial_guess_strategy == "one" else state.learning_rate
-        slope = jnp.real(tree.vdot(updates, grad))
+        slope = jnp.real(_tree.vdot(updates, grad))
         value = jnp.asarray(value)
         start = _Zoom(
             count=jnp.asarray(0),
@@ -615,10 +616,10 @@ class scale_by_zoom_linesearch(Transform):
                 s,
             )
             new = jax.lax.cond(new.failed, self._safe_step, lambda x: x, new)
-            return tree.cast_like(new, s)
+            return _tree.cast_like(new, s)
 
         final = jax.lax.while_loop(lambda s: ~(s.done | s.failed), step, start)
-        out = jax.tree.map(lambda u: tree.to(final.stepsize, u.dtype) * u, updates)
+        out = jax.tree.map(lambda u: _tree.to(final.stepsize, u.dtype) * u, updates)
         new_state = ScaleByZoomLinesearchState(
             learning_rate=final.stepsize,
             value=final.value,
@@ -629,7 +630,7 @@ class scale_by_zoom_linesearch(Transform):
                 curvature_error=final.curvature_error,
             ),
         )
-        return out, tree.cast_like(new_state, state)
+        return out, _tree.cast_like(new_state, state)
 
 
 def value_and_grad_from_state(value_fn: Callable[..., Any]) -> Callable[..., tuple[Any, Any]]:
@@ -659,10 +660,11 @@ def value_and_grad_from_state(value_fn: Callable[..., Any]) -> Callable[..., tup
         value = tree_get(state, "value")
         grad = tree_get(state, "grad")
         if value is None or grad is None:
-            raise ValueError(
-                "value_and_grad_from_state: the state holds no 'value' and 'grad'; use it with an "
-                "optimizer whose line search stores them (gradtx.lbfgs, scale_by_zoom_linesearch, "
-                "scale_by_backtracking_linesearch(store_grad=True))."
+            raise InputError(
+                "value_and_grad_from_state",
+                "the state holds no 'value' and 'grad'; use it with an optimizer whose line search stores "
+                "them (gradtx.lbfgs, scale_by_zoom_linesearch, "
+                "scale_by_backtracking_linesearch(store_grad=True)).",
             )
         return jax.lax.cond(
             (~jnp.isinf(value)) & (~jnp.isnan(value)),

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import tree
+from gradtx import _checks, _tree
 from gradtx.base import (
     Context,
     Params,
@@ -19,9 +19,9 @@ from gradtx.base import (
     safe_increment,
     zero_count,
 )
+from gradtx.blocks.masking import freeze_mask, is_mask_function
 from gradtx.data import hyper, pytree_dataclass, static
 from gradtx.packed import Packed, broadcast_prefix
-from gradtx.transforms.masking import freeze_mask, is_mask_function
 
 
 class AddDecayedWeightsState(NamedTuple):
@@ -60,7 +60,7 @@ class add_decayed_weights(Transform):
       Loshchilov and Hutter, 2019. ``optax.add_decayed_weights`` (same numbers).
     """
 
-    weight_decay: Any = hyper(default=0.0)
+    weight_decay: Any = hyper(default=0.0, rule=_checks.nonnegative)
     mask: Any = static(default=None)
 
     def __post_init__(self) -> None:
@@ -83,7 +83,7 @@ class add_decayed_weights(Transform):
             return None, new_state
 
         def decay(g: jax.Array, p: jax.Array) -> jax.Array:
-            return g + tree.cast(wd, g.dtype) * tree.to(p, g.dtype)
+            return g + _tree.cast(wd, g.dtype) * _tree.to(p, g.dtype)
 
         if self.mask is None:
             return jax.tree.map(decay, updates, params), new_state
@@ -147,7 +147,7 @@ class shrink_weights(Transform):
       Bernstein et al., 2020, Fromage (the factor ``1 / sqrt(1 + eta^2)``).
     """
 
-    multiplier: Any = hyper(complement=True)
+    multiplier: Any = hyper(complement=True, rule=_checks.decay)
 
     def init(self, params: Params) -> ShrinkWeightsState:
         del params
@@ -163,6 +163,6 @@ class shrink_weights(Transform):
             change = -self.one_minus("multiplier")
 
         def shrink(u: jax.Array, p: jax.Array) -> jax.Array:
-            return u + tree.cast(change, u.dtype) * tree.to(p, u.dtype)
+            return u + _tree.cast(change, u.dtype) * _tree.to(p, u.dtype)
 
         return jax.tree.map(shrink, updates, params), ShrinkWeightsState(count=safe_increment(state.count))

@@ -7,7 +7,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradtx import tree
+from gradtx import _checks, _tree
+from gradtx._checks import InputError
 from gradtx.base import EmptyState, Params, Stateless, Updates, require_params
 from gradtx.data import hyper, pytree_dataclass, static
 from gradtx.packed import map_leaves
@@ -32,14 +33,14 @@ class clip(Stateless):
       ``optax.clip`` (same numbers).
     """
 
-    max_delta: Any = hyper()
+    max_delta: Any = hyper(rule=_checks.nonnegative)
 
     def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
         del params
         max_delta = self.at("max_delta", count)
 
         def clip_one(g: jax.Array) -> jax.Array:
-            bound = tree.cast(max_delta, g.dtype)
+            bound = _tree.cast(max_delta, g.dtype)
             return jnp.clip(g, -bound, bound)
 
         return jax.tree.map(clip_one, updates)
@@ -71,18 +72,18 @@ class clip_by_global_norm(Stateless):
       Pascanu et al., 2013. ``optax.clip_by_global_norm``.
     """
 
-    max_norm: Any = hyper()
+    max_norm: Any = hyper(rule=_checks.nonnegative)
 
     def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
         del params
         max_norm = self.at("max_norm", count)
-        norm = tree.global_norm(updates)
-        bound = tree.cast(max_norm, norm.dtype)
+        norm = _tree.global_norm(updates)
+        bound = _tree.cast(max_norm, norm.dtype)
         # min(1, bound / norm), except that zero updates stay zero for a zero bound
         # (optax's 0 / 0 gives NaN there); the inner where keeps gradients finite.
         clipped = norm > bound
         factor = jnp.where(clipped, bound / jnp.where(clipped, norm, 1), 1)
-        return jax.tree.map(lambda g: g * tree.to(factor, g.dtype), updates)
+        return jax.tree.map(lambda g: g * _tree.to(factor, g.dtype), updates)
 
 
 ClipState = EmptyState
@@ -118,8 +119,8 @@ class clip_by_block_rms(Stateless):
         threshold = self.at("threshold", count)
 
         def clip_one(u: jax.Array) -> jax.Array:
-            rms = jnp.sqrt(jnp.mean(tree.abs_sq(u)))
-            return u / jnp.maximum(1, rms / tree.cast(threshold, rms.dtype)).astype(u.dtype)
+            rms = jnp.sqrt(jnp.mean(_tree.abs_sq(u)))
+            return u / jnp.maximum(1, rms / _tree.cast(threshold, rms.dtype)).astype(u.dtype)
 
         return map_leaves(clip_one, updates)
 
@@ -128,17 +129,18 @@ def unitwise_norm(x: jax.Array, axis: int | tuple[int, ...] | None = None) -> ja
     """The L2 norm of each unit of ``x`` (optax's rule for which axes make a unit),
     broadcast to ``x``'s shape."""
     if axis is not None:
-        squared = jnp.sum(tree.abs_sq(x), axis=axis, keepdims=True)
+        squared = jnp.sum(_tree.abs_sq(x), axis=axis, keepdims=True)
     elif jnp.squeeze(x).ndim <= 1:
-        squared = jnp.sum(tree.abs_sq(x), keepdims=True)
+        squared = jnp.sum(_tree.abs_sq(x), keepdims=True)
     elif x.ndim in (2, 3):
-        squared = jnp.sum(tree.abs_sq(x), axis=0, keepdims=True)
+        squared = jnp.sum(_tree.abs_sq(x), axis=0, keepdims=True)
     elif x.ndim in (4, 5):
-        squared = jnp.sum(tree.abs_sq(x), axis=tuple(range(x.ndim - 1)), keepdims=True)
+        squared = jnp.sum(_tree.abs_sq(x), axis=tuple(range(x.ndim - 1)), keepdims=True)
     else:
-        raise ValueError(
-            f"adaptive_grad_clip: expected parameters of 1 to 5 dimensions, got shape {x.shape}; "
-            "give axis= to say which axes to reduce."
+        raise InputError(
+            "adaptive_grad_clip",
+            f"expected parameters of 1 to 5 dimensions, got shape {x.shape}; give axis= to say which axes "
+            "to reduce.",
         )
     return jnp.broadcast_to(jnp.sqrt(squared), x.shape)
 
@@ -171,7 +173,7 @@ class adaptive_grad_clip(Stateless):
     """
 
     clipping: Any = hyper()
-    eps: Any = hyper(default=1e-3)
+    eps: Any = hyper(default=1e-3, rule=_checks.nonnegative)
     axis: int | tuple[int, ...] | None = static(default=None)
 
     def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
@@ -180,8 +182,8 @@ class adaptive_grad_clip(Stateless):
 
         def clip_one(g: jax.Array, p: jax.Array) -> jax.Array:
             g_norm, p_norm = unitwise_norm(g, self.axis), unitwise_norm(p, self.axis)
-            max_norm = tree.cast(clipping, p_norm.dtype) * jnp.maximum(p_norm, tree.cast(eps, p_norm.dtype))
-            clipped = g * (max_norm / jnp.maximum(g_norm, tree.cast(1e-6, g_norm.dtype)))
+            max_norm = _tree.cast(clipping, p_norm.dtype) * jnp.maximum(p_norm, _tree.cast(eps, p_norm.dtype))
+            clipped = g * (max_norm / jnp.maximum(g_norm, _tree.cast(1e-6, g_norm.dtype)))
             return jnp.where(g_norm < max_norm, g, clipped)
 
         return map_leaves(clip_one, updates, params)
@@ -190,9 +192,10 @@ class adaptive_grad_clip(Stateless):
 def _check_batch_dim(owner: str, grads: Any) -> None:
     leaves = jax.tree.leaves(grads)
     if not leaves or not all(g.ndim >= 1 and g.shape[0] == leaves[0].shape[0] for g in leaves):
-        raise ValueError(
-            f"{owner}: expects per-example gradients, every leaf with the same leading batch "
-            f"axis; got shapes {jax.tree.map(jnp.shape, grads)}."
+        raise InputError(
+            owner,
+            "expects per-example gradients, every leaf with the same leading batch axis; got shapes "
+            f"{jax.tree.map(jnp.shape, grads)}.",
         )
 
 
@@ -219,12 +222,12 @@ def per_example_global_norm_clip(grads: Any, l2_norm_clip: Any) -> tuple[Any, ja
       ``optax.per_example_global_norm_clip`` (same numbers).
     """
     _check_batch_dim("per_example_global_norm_clip", grads)
-    norms = jax.vmap(tree.global_norm)(grads)
+    norms = jax.vmap(_tree.global_norm)(grads)
     multipliers = jnp.nan_to_num(jnp.minimum(l2_norm_clip / norms, 1.0), nan=1.0)
     num_clipped = jnp.sum(multipliers < 1.0)
 
     def weighted_sum(g: jax.Array) -> jax.Array:
-        dtype = tree.wider(g.dtype, multipliers.dtype)  # integer gradients sum as floats
+        dtype = _tree.wider(g.dtype, multipliers.dtype)  # integer gradients sum as floats
         return jnp.tensordot(multipliers.astype(dtype), g.astype(dtype), axes=1)
 
     return jax.tree.map(weighted_sum, grads), num_clipped
@@ -265,4 +268,4 @@ def per_example_layer_norm_clip(
         total = sum(g[0].size for g in jax.tree.leaves(grads))
         bounds = jax.tree.map(lambda g: global_l2_norm_clip * (g[0].size / total) ** 0.5, grads)
     result = jax.tree.map(per_example_global_norm_clip, grads, bounds)
-    return tree.unzip(grads, result, 2)
+    return _tree.unzip(grads, result, 2)

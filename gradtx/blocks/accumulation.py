@@ -18,10 +18,10 @@ import jax
 import jax.numpy as jnp
 from jax.core import Tracer
 
-from gradtx import channel, tree
+from gradtx import _checks, _tree, channel
+from gradtx._checks import InputError
 from gradtx.base import (
     Context,
-    InputError,
     OptState,
     Params,
     Transform,
@@ -187,9 +187,9 @@ class MultiSteps(Wrapper):
 
     opt: Transform = hyper()
     every_k_schedule: int | Callable[[jax.Array], Any] = hyper()
-    use_grad_mean: bool = static(default=True)
+    use_grad_mean: bool = static(default=True, rule=_checks.flag)
     should_skip_update_fn: Callable[..., Any] | None = static(default=None)
-    accumulator_dtype: Any = static(default=jnp.float32)
+    accumulator_dtype: Any = static(default=jnp.float32, rule=_checks.dtype)
 
     _inner_field = "opt"
     _inner_state_field = "inner_opt_state"
@@ -198,7 +198,9 @@ class MultiSteps(Wrapper):
         k = self.every_k_schedule
         if not callable(k) and not isinstance(k, Tracer):
             if isinstance(k, bool) or not float(k).is_integer() or k < 1:
-                raise ValueError(f"MultiSteps: every_k_schedule must be an int >= 1 or a schedule, got {k!r}")
+                raise InputError(
+                    "MultiSteps", f"every_k_schedule must be an int >= 1 or a schedule, got {k!r}"
+                )
         super().__post_init__()
 
     @property
@@ -219,16 +221,16 @@ class MultiSteps(Wrapper):
 
     def init(self, params: Params) -> MultiStepsState:
         gradient_step = zero_count()
-        _, skip_state = self._skip_fn()(tree.zeros_like(params), gradient_step, params)
+        _, skip_state = self._skip_fn()(_tree.zeros_like(params), gradient_step, params)
         carried = sorted(channel.outside() & channel.reads(self.opt))
         return MultiStepsState(
             mini_step=zero_count(),
             gradient_step=gradient_step,
             inner_opt_state=self.opt.init(params),
-            acc_grads=tree.zeros_like(params, self.accumulator_dtype),
+            acc_grads=_tree.zeros_like(params, self.accumulator_dtype),
             skip_state=skip_state,
             acc_weight=jnp.zeros([], jnp.float32),
-            acc_slots={name: tree.zeros_like(params, self.accumulator_dtype) for name in carried},
+            acc_slots={name: _tree.zeros_like(params, self.accumulator_dtype) for name in carried},
         )
 
     def _update(self, updates: Updates, state: MultiStepsState, params: Params | None, ctx: Context):
@@ -237,9 +239,10 @@ class MultiSteps(Wrapper):
         skip, skip_state = self._skip_fn()(updates, state.gradient_step, params)
         skip = jnp.asarray(skip)
         if (skip.dtype, skip.shape) != (jnp.bool_, ()):
-            raise ValueError(
-                "MultiSteps: should_skip_update_fn must return a boolean scalar first, got an array "
-                f"of dtype {skip.dtype} and shape {skip.shape}."
+            raise InputError(
+                "MultiSteps",
+                "should_skip_update_fn must return a boolean scalar first, got an array of dtype "
+                f"{skip.dtype} and shape {skip.shape}.",
             )
         k = self._k(state.gradient_step)
         emit = state.mini_step == k - 1
@@ -253,12 +256,12 @@ class MultiSteps(Wrapper):
             )
 
         def inner(acc: PyTree, slots: dict[str, PyTree]) -> tuple[Updates, OptState]:
-            acc = tree.cast_like(acc, updates)
+            acc = _tree.cast_like(acc, updates)
             inner_ctx = ctx.withholding(
                 "MultiSteps does not accumulate (its inner optimizer did not read it when the "
                 "chain's init ran)",
                 extra=extra,
-                kept={n: tree.cast_like(a, ctx.value(n)) for n, a in slots.items()},
+                kept={n: _tree.cast_like(a, ctx.value(n)) for n, a in slots.items()},
             )
             return self.opt._apply(acc, state.inner_opt_state, params, inner_ctx)
 
@@ -281,10 +284,10 @@ class MultiSteps(Wrapper):
                         mini_step=zero_count(),
                         gradient_step=safe_increment(state.gradient_step),
                         inner_opt_state=inner_state,
-                        acc_grads=tree.zeros_like(acc),
+                        acc_grads=_tree.zeros_like(acc),
                         skip_state=skip_state,
                         acc_weight=jnp.zeros([], jnp.float32),
-                        acc_slots=tree.zeros_like(slots),
+                        acc_slots=_tree.zeros_like(slots),
                     )
 
                 def hold() -> tuple[Updates, MultiStepsState]:
@@ -308,18 +311,18 @@ class MultiSteps(Wrapper):
         try:
             # An optimizer's updates have the gradients' structure and dtypes: the inner
             # optimizer is traced once, inside the condition.
-            return step(lambda: tree.zeros_like(updates))
+            return step(lambda: _tree.zeros_like(updates))
         except TypeError:
             # One that changes them (a foreign transform, say) costs a second trace.
             shapes = jax.eval_shape(lambda: inner(state.acc_grads, acc_slots)[0])
             return step(lambda: jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes))
 
     def _accumulate(self, g: jax.Array, acc: jax.Array, w: jax.Array, total: jax.Array) -> jax.Array:
-        dtype = tree.compute_dtype(g.dtype, acc.dtype)
-        g, a = tree.to(g, dtype), tree.to(acc, dtype)
-        w, total = tree.to(w, dtype), tree.to(total, dtype)
+        dtype = _tree.compute_dtype(g.dtype, acc.dtype)
+        g, a = _tree.to(g, dtype), _tree.to(acc, dtype)
+        w, total = _tree.to(w, dtype), _tree.to(total, dtype)
         new = a + (g - a) * w / total if self.use_grad_mean else a + g * w
-        return tree.to(new, acc.dtype)
+        return _tree.to(new, acc.dtype)
 
     def has_updated(self, state: MultiStepsState) -> jax.Array:
         """Whether the last ``update`` emitted the inner optimizer's update."""
@@ -363,7 +366,7 @@ class apply_every(Transform):
     k: Any = hyper(default=1)
 
     def init(self, params: Params) -> ApplyEvery:
-        return ApplyEvery(count=zero_count(), grad_acc=tree.zeros_like(params))
+        return ApplyEvery(count=zero_count(), grad_acc=_tree.zeros_like(params))
 
     def _update(self, updates: Updates, state: ApplyEvery, params: Params | None, ctx: Context):
         del params, ctx
@@ -417,19 +420,19 @@ def accumulate(
     """
     leaves = jax.tree.leaves(batches)
     if not leaves:
-        raise ValueError("accumulate: batches has no arrays; stack the micro-batches on a leading axis")
+        raise InputError("accumulate", "batches has no arrays; stack the micro-batches on a leading axis")
     n = leaves[0].shape[0]
     w = jnp.ones([n], accumulator_dtype) if weights is None else jnp.asarray(weights, accumulator_dtype)
     if w.shape != (n,):
-        raise ValueError(f"accumulate: expected {n} weights (one per micro-batch), got shape {w.shape}")
+        raise InputError("accumulate", f"expected {n} weights (one per micro-batch), got shape {w.shape}")
     first = jax.eval_shape(fun, params, jax.tree.map(lambda x: x[0], batches))
-    sums = jax.tree.map(lambda s: jnp.zeros(s.shape, tree.compute_dtype(s.dtype, accumulator_dtype)), first)
+    sums = jax.tree.map(lambda s: jnp.zeros(s.shape, _tree.compute_dtype(s.dtype, accumulator_dtype)), first)
 
     def step(total: PyTree, item: tuple[PyTree, jax.Array]) -> tuple[PyTree, None]:
         batch, wi = item
         out = fun(params, batch)
-        return jax.tree.map(lambda t, o: t + tree.to(o, t.dtype) * tree.to(wi, t.dtype), total, out), None
+        return jax.tree.map(lambda t, o: t + _tree.to(o, t.dtype) * _tree.to(wi, t.dtype), total, out), None
 
     sums, _ = jax.lax.scan(step, sums, (batches, w))
     total_weight = jnp.sum(w)
-    return jax.tree.map(lambda t, s: tree.to(t / tree.to(total_weight, t.dtype), s.dtype), sums, first)
+    return jax.tree.map(lambda t, s: _tree.to(t / _tree.to(total_weight, t.dtype), s.dtype), sums, first)
