@@ -231,7 +231,7 @@ MUTANTS = [
     Mutant(
         "torch-dampening-first",
         "PyTorch SGD dampens the first step too",
-        "gradtx/blocks/frameworks.py",
+        "gradtx/torch/moments.py",
         "            return jnp.where(first, g, later)",
         "            return later",
         ("tests/test_torch_presets.py",),
@@ -239,7 +239,7 @@ MUTANTS = [
     Mutant(
         "torch-clip-no-1e-6",
         "clip_grad_norm divides by the norm without PyTorch's + 1e-6",
-        "gradtx/blocks/frameworks.py",
+        "gradtx/torch/clipping.py",
         "* (1 / (total + 1e-6)), 1.0)",
         "* (1 / total), 1.0)",
         ("tests/test_torch_presets.py",),
@@ -247,12 +247,12 @@ MUTANTS = [
     Mutant(
         "torch-correction-float32",
         "PyTorch Adam's bias correction from the float32-rounded decay (optax's way)",
-        "gradtx/blocks/frameworks.py",
+        "gradtx/torch/numerics.py",
         "    return -jnp.expm1(t * jnp.log1p(-jnp.asarray(one_minus_decay, dtype=t.dtype)))",
         "    return 1 - (1 - jnp.asarray(one_minus_decay, dtype=t.dtype)) ** t",
         ("tests/test_torch_presets.py",),
     ),
-    # --- the chain's channel (issue 22: the first two were the shipped behaviour) ---
+    # --- the chain's channel (the first two were the shipped behaviour before named slots) ---
     Mutant(
         "flatten-fresh-channel",
         "flatten hands its inner transform a fresh channel (Adam's second moment then reads m)",

@@ -129,6 +129,7 @@ from gradtx.blocks.momentum import (
     trace,
 )
 from gradtx.blocks.monitoring import MonitorState, SnapshotState, measure_with_ema, monitor, snapshot
+from gradtx.blocks.rectified import rectified, scale_by_radam, scale_by_rectified_rms
 from gradtx.blocks.scaling import (
     ScaleByLearningRateState,
     ScaleByScheduleState,
@@ -143,7 +144,6 @@ from gradtx.blocks.statistics import (
     ScaleByBeliefState,
     ScaleByLayerwiseRmsState,
     ScaleByYogiState,
-    rectified,
     scale_by_adadelta,
     scale_by_adan,
     scale_by_adan_rms,
@@ -151,8 +151,6 @@ from gradtx.blocks.statistics import (
     scale_by_belief_rms,
     scale_by_layerwise_rms,
     scale_by_novograd,
-    scale_by_radam,
-    scale_by_rectified_rms,
     scale_by_yogi,
     scale_by_yogi_rms,
 )

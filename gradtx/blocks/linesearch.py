@@ -16,6 +16,10 @@ in the next iteration instead of computing them again.
   Wright, 2006, algorithms 3.5 and 3.6).
 
 The numbers follow ``optax``'s implementations of both, step for step.
+
+(One file over 600 lines on purpose: the two searches share their state handling,
+``value_fn``'s argument filtering and the reuse of the stored value and gradient, and
+are read side by side with optax's ``_linesearch.py``.)
 """
 
 from __future__ import annotations

@@ -39,21 +39,16 @@ from gradtx.base import Transform
 from gradtx.blocks.adaptive import scale_by_rms, scale_by_rss, scale_by_stddev
 from gradtx.blocks.clipping import clip, clip_by_global_norm
 from gradtx.blocks.elementwise import scale_by_lion
-from gradtx.blocks.frameworks import (
-    clip_by_norm,
-    ftrl,
-    max_abs_scaling,
-    nadam_moments,
-    params_average,
-    subtract_decayed_weights,
-)
 from gradtx.blocks.momentum import momentum, scale_by_bias_correction, trace
 from gradtx.blocks.scaling import scale, scale_by_learning_rate
 from gradtx.blocks.statistics import scale_by_adadelta
 from gradtx.blocks.trust import scale_by_trust_ratio
 from gradtx.chains import Chain, labelled
 from gradtx.keras import schedules
+from gradtx.keras.blocks import clip_by_norm, ftrl, max_abs_scaling, subtract_decayed_weights
 from gradtx.schedules.decay import concrete
+from gradtx.torch.moments import nadam_moments
+from gradtx.torch.parameters import params_average
 
 __all__ = [
     "Adadelta",

@@ -23,13 +23,13 @@ from gradtx.blocks.decay import add_decayed_weights
 from gradtx.blocks.elementwise import scale_by_optimistic_gradient
 from gradtx.blocks.factored import scale_by_factored_rms, scale_by_sm3
 from gradtx.blocks.momentum import ema
+from gradtx.blocks.rectified import scale_by_radam
 from gradtx.blocks.scaling import ScalarOrSchedule, scale, scale_by_learning_rate
 from gradtx.blocks.statistics import (
     scale_by_adadelta,
     scale_by_adan,
     scale_by_belief,
     scale_by_novograd,
-    scale_by_radam,
     scale_by_yogi,
 )
 from gradtx.blocks.trust import scale_by_param_block_rms

@@ -21,6 +21,10 @@ Not provided: ``ReduceLROnPlateau`` (it reads a metric, not the step: keep the
 learning rate as data and change it between jitted calls, which needs no recompile)
 and ``MultiplicativeLR`` (a product over a user function's past values; write
 its closed form as a `LambdaLR`).
+
+`asgd_learning_rate` is PyTorch ASGD's own step size, kept here with the schedulers.
+One file over 600 lines on purpose: it mirrors ``torch.optim.lr_scheduler``, one class
+per scheduler in PyTorch's order, sharing the cosine and cycle helpers at the top.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ __all__ = [
     "PolynomialLR",
     "SequentialLR",
     "StepLR",
+    "asgd_learning_rate",
     "per_epoch",
 ]
 
@@ -691,3 +696,33 @@ class per_epoch(Schedule):
 
     def __call__(self, count: Any) -> jax.Array:
         return self.schedule(jnp.asarray(count) // self.steps_per_epoch)
+
+
+@pytree_dataclass
+class asgd_learning_rate(Schedule):
+    r"""PyTorch ASGD's step size: :math:`\eta_t = \eta / (1 + \lambda \eta t)^\alpha`, t from 0.
+
+    Args:
+      lr: :math:`\eta`.
+      lambd: :math:`\lambda`.
+      alpha: :math:`\alpha`.
+
+    Returns:
+      A schedule.
+
+    Example:
+      >>> import gradtx
+      >>> float(gradtx.torch.asgd_learning_rate(0.5, 1.0, 1.0)(2))  # 0.5 / (1 + 1)
+      0.25
+
+    References:
+      ``torch.optim.ASGD`` (its ``eta``).
+    """
+
+    lr: Any = hyper()
+    lambd: Any = hyper()
+    alpha: Any = hyper()
+
+    def __call__(self, count: Any) -> jax.Array:
+        t = steps_of(count)
+        return self.lr / (1 + self.lambd * self.lr * t) ** self.alpha
