@@ -145,8 +145,59 @@ def labelled(label: str, *transforms: Any, readout_names: dict[str, str] | None 
     for `hyperparams`; ``""`` leaves the field out (a block that reads another block's
     argument again, such as the learning rate of a weight decay block).
     """
-    return Chain(
-        tuple(_as_transform(tx, label) for tx in transforms),
-        label=label,
-        readout_names=tuple(sorted((readout_names or {}).items())),
-    )
+    blocks = tuple(_as_transform(tx, label) for tx in transforms)
+    unknown = sorted(set(readout_names or {}) - _readout_keys(blocks))
+    if unknown:
+        raise TypeError(
+            f"labelled {label}: readout_names {unknown} name no field of its blocks; the "
+            f"names it can rename are {sorted(_readout_keys(blocks))}"
+        )
+    return Chain(blocks, label=label, readout_names=tuple(sorted((readout_names or {}).items())))
+
+
+def present_readout_names(table: dict[str, str], transforms: Any) -> dict[str, str]:
+    """The entries of a preset's ``readout_names`` table whose block is among
+    ``transforms`` (a preset that adds a block only for some arguments keeps one table
+    for all of them). A key that names no field of any gradtx block raises `TypeError`,
+    so a mistyped name fails when the preset is built, not silently."""
+    present = _readout_keys(tuple(_as_transform(tx, "readout_names") for tx in transforms))
+    fields = _block_fields()
+    unknown = sorted(key for key in table if key not in present and key not in fields)
+    if unknown:
+        raise TypeError(f"readout_names {unknown} name no field of a gradtx block")
+    return {key: name for key, name in table.items() if key in present}
+
+
+def _block_fields() -> set[str]:
+    """``"block.field"`` for every hyperparameter field of every gradtx block class."""
+    found: set[str] = set()
+    stack = list(Transform.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        found |= {f"{cls.__name__}.{field}" for field in getattr(cls, "_hyper_fields", ())}
+    return found
+
+
+def _readout_keys(transforms: tuple[Transform, ...]) -> set[str]:
+    """Every ``"transform.field"`` that `gradtx.hyperparams` can report for the blocks of
+    a chain, before the chain's own renames: the keys ``readout_names`` may rename."""
+    keys: set[str] = set()
+    for tx in transforms:
+        if isinstance(tx, Chain):
+            renames = dict(tx.readout_names)
+            for key in _readout_keys(tx.transforms):
+                new = renames.get(key)
+                if new is None:
+                    keys.add(key)
+                elif new:
+                    keys.add(f"{tx.label or 'chain'}.{new}")
+            continue
+        inside = tx._inside()
+        keys |= _readout_keys(tuple(inside))
+        keys |= {
+            f"{type(tx).__name__}.{field}"
+            for field in tx._hyper_fields
+            if not any(getattr(tx, field) is t for t in inside)
+        }
+    return keys

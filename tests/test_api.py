@@ -198,3 +198,56 @@ def test_preset_name_is_documented(module, name):
     doc = inspect.getdoc(getattr(module, name)) or ""
     for section in ("Args:", "Returns:", "Example:", "References:"):
         assert section in doc, f"{module.__name__}.{name}: docstring lacks {section}"
+
+
+# gradtx's own blocks in the package of blocks that no optax-named optimizer uses, each
+# with the reason it belongs there (a block optax users compose) and not beside a
+# framework's presets.
+OWN_GENERAL_BLOCKS = {
+    "injected": "the type inject_hyperparams returns (optax's name is the function)",
+    "scale_by_bias_correction": "bias correction as its own block, for chains that debias a moment later",
+}
+
+
+def _block_types_inside(tx, found):
+    found.add(type(tx).__name__)
+    for inner in tx._inside():
+        _block_types_inside(inner, found)
+
+
+def test_the_package_of_blocks_holds_only_blocks_optax_users_compose():
+    import optax
+
+    used = set()
+    for name in dir(optax):
+        factory = getattr(gradtx, name, None) if not name.startswith("_") else None
+        if factory is None or inspect.isclass(factory) or not callable(factory):
+            continue
+        for args in ((), (0.1,), (0.1, 0.9)):
+            try:
+                tx = factory(*args)
+            except Exception:  # a function of trees, or a factory needing other arguments
+                continue
+            if isinstance(tx, gradtx.Transform):
+                _block_types_inside(tx, used)
+                break
+    assert {"momentum", "scale_by_rms", "rectified", "interpolated_sign", "shrink_weights"} <= used
+    modules = [
+        importlib.import_module(m.name)
+        for m in pkgutil.iter_modules(gradtx.blocks.__path__, "gradtx.blocks.")
+    ]
+    assert len(modules) >= 15
+    for module in modules:
+        blocks = [
+            name
+            for name, obj in vars(module).items()
+            if inspect.isclass(obj)
+            and issubclass(obj, gradtx.Transform)
+            and obj.__module__ == module.__name__
+        ]
+        public = [name for name in getattr(module, "__all__", vars(module)) if not name.startswith("_")]
+        assert any(hasattr(optax, n) or n in used for n in public), f"{module.__name__} serves no optax name"
+        lonely = [
+            n for n in blocks if not hasattr(optax, n) and n not in used and n not in OWN_GENERAL_BLOCKS
+        ]
+        assert lonely == [], f"{module.__name__}: {lonely} belong beside the presets that use them"

@@ -561,3 +561,40 @@ def test_running_sum_and_a_bare_zero_state_as_optax():
     np.testing.assert_array_equal(np.asarray(out), [3.0, 6.0])
     out, _ = gradtx.add_decayed_weights(0.1).update(g, 0, g)  # optax's test passes a bare 0
     np.testing.assert_allclose(np.asarray(out), [1.1, 2.2], rtol=1e-6)
+
+
+# --- mistakes in declaring a block or an optimizer, found when it is built --------------
+
+
+def test_a_mistyped_readout_name_fails_when_built():
+    from gradtx.chains import labelled, present_readout_names
+
+    rms = gradtx.scale_by_rms()
+    with pytest.raises(
+        TypeError, match=r"labelled mine: readout_names \['scale_by_rms.decy'\] name no field"
+    ):
+        labelled("mine", rms, readout_names={"scale_by_rms.decy": "b2"})
+    # a real field of a block that is not in the chain matches nothing either
+    with pytest.raises(TypeError, match=r"\['scale_by_rss.eps'\]"):
+        labelled("mine", rms, readout_names={"scale_by_rss.eps": "epsilon"})
+    ok = labelled("mine", rms, readout_names={"scale_by_rms.decay": "b2"})
+    assert "b2" in gradtx.hyperparams(ok, ok.init(jnp.zeros(2)))
+    # A preset's table for several configurations keeps the entries of the blocks it
+    # built, and still refuses a key that names no field of any block.
+    table = {"scale_by_rms.decay": "b2", "trace.decay": "momentum"}
+    assert present_readout_names(table, [rms]) == {"scale_by_rms.decay": "b2"}
+    with pytest.raises(TypeError, match=r"\['trace.decai'\] name no field of a gradtx block"):
+        present_readout_names({**table, "trace.decai": "momentum"}, [rms])
+
+
+def test_a_field_declared_without_hyper_or_static_names_the_declarations():
+    import dataclasses
+
+    with pytest.raises(TypeError, match=r"with gradtx.hyper or gradtx.static") as info:
+
+        @gradtx.pytree_dataclass
+        class plain(gradtx.Transform):  # pyright: ignore[reportUnusedClass]
+            offset: float = dataclasses.field(default=1.0)
+
+    assert "['offset']" in str(info.value) and "base.hyper" not in str(info.value)
+    assert callable(gradtx.hyper) and callable(gradtx.static)  # the names it gives exist

@@ -43,7 +43,7 @@ from gradtx.blocks.momentum import momentum, scale_by_bias_correction, trace
 from gradtx.blocks.scaling import scale, scale_by_learning_rate
 from gradtx.blocks.statistics import scale_by_adadelta
 from gradtx.blocks.trust import scale_by_trust_ratio
-from gradtx.chains import Chain, labelled
+from gradtx.chains import Chain, labelled, present_readout_names
 from gradtx.keras import schedules
 from gradtx.keras.blocks import clip_by_norm, ftrl, max_abs_scaling, subtract_decayed_weights
 from gradtx.schedules.decay import concrete
@@ -127,7 +127,6 @@ def _build(
         **_LR,
         "subtract_decayed_weights.weight_decay": "weight_decay",
         "subtract_decayed_weights.learning_rate": "",
-        "clip_by_norm.max_norm": "clipnorm",
         "clip_by_global_norm.max_norm": "global_clipnorm",
         "clip.max_delta": "clipvalue",
         "params_average.momentum": "ema_momentum",
@@ -137,7 +136,7 @@ def _build(
         "scale_by_bias_correction.decay": "",  # a copy of beta_1 or beta_2
         **(names or {}),
     }
-    return labelled(f"keras.{name}", *blocks, readout_names=readout)
+    return labelled(f"keras.{name}", *blocks, readout_names=present_readout_names(readout, blocks))
 
 
 def _base(

@@ -33,7 +33,7 @@ from gradtx.blocks.statistics import (
     scale_by_yogi,
 )
 from gradtx.blocks.trust import scale_by_param_block_rms
-from gradtx.chains import Chain, labelled
+from gradtx.chains import Chain, labelled, present_readout_names
 from gradtx.types import MaskOrFn
 
 
@@ -458,7 +458,7 @@ def adafactor(
         "ema.decay": "momentum",
         "add_decayed_weights.weight_decay": "weight_decay_rate",
     }
-    return labelled("adafactor", *blocks, readout_names=names)
+    return labelled("adafactor", *blocks, readout_names=present_readout_names(names, blocks))
 
 
 @_checks.checked(learning_rate=_checks.nonnegative, momentum=_checks.decay)

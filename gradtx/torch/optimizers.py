@@ -21,7 +21,7 @@ from gradtx.blocks.momentum import momentum as first_moment
 from gradtx.blocks.momentum import trace
 from gradtx.blocks.scaling import scale, scale_by_learning_rate
 from gradtx.blocks.statistics import scale_by_adadelta
-from gradtx.chains import Chain, labelled
+from gradtx.chains import Chain, labelled, present_readout_names
 from gradtx.schedules.compose import multiply_schedules
 from gradtx.schedules.decay import concrete, inverse_time_decay
 from gradtx.torch.lr_scheduler import asgd_learning_rate
@@ -123,7 +123,8 @@ def SGD(
         else:
             blocks.append(trace(momentum, nesterov))
     names = {**_LR, "trace.decay": "momentum", "dampened_trace.decay": "momentum"}
-    return labelled("torch.SGD", *blocks, *_tail(lr), readout_names=names)
+    blocks += _tail(lr)
+    return labelled("torch.SGD", *blocks, readout_names=present_readout_names(names, blocks))
 
 
 def _adam_core(b1: Any, b2: Any, eps: Any, amsgrad: bool) -> list[Transform]:
@@ -197,7 +198,7 @@ def Adam(
         blocks = [*_head(maximize), *_adam_core(b1, b2, eps, amsgrad), *_tail(lr, weight_decay)]
     else:
         blocks = [*_head(maximize, weight_decay), *_adam_core(b1, b2, eps, amsgrad), *_tail(lr)]
-    return labelled("torch.Adam", *blocks, readout_names=_ADAM_NAMES)
+    return labelled("torch.Adam", *blocks, readout_names=present_readout_names(_ADAM_NAMES, blocks))
 
 
 def AdamW(
@@ -248,7 +249,7 @@ def AdamW(
     b1, b2 = _betas("AdamW", betas)
     _checks.check("AdamW", _checks.nonnegative, lr=lr, eps=eps, weight_decay=weight_decay)
     blocks = [*_head(maximize), *_adam_core(b1, b2, eps, amsgrad), *_tail(lr, weight_decay, keep=True)]
-    return labelled("torch.AdamW", *blocks, readout_names=_ADAM_NAMES)
+    return labelled("torch.AdamW", *blocks, readout_names=present_readout_names(_ADAM_NAMES, blocks))
 
 
 def RMSprop(
@@ -321,7 +322,8 @@ def RMSprop(
         "scale_by_stddev.decay": "alpha",
         "trace.decay": "momentum",
     }
-    return labelled("torch.RMSprop", *blocks, *_tail(lr), readout_names=names)
+    blocks += _tail(lr)
+    return labelled("torch.RMSprop", *blocks, readout_names=present_readout_names(names, blocks))
 
 
 def Adagrad(
@@ -384,7 +386,7 @@ def Adagrad(
         scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt=False),
         *_tail(rate),
     ]
-    return labelled("torch.Adagrad", *blocks, readout_names=_LR)
+    return labelled("torch.Adagrad", *blocks, readout_names=present_readout_names(_LR, blocks))
 
 
 def Adadelta(
@@ -429,7 +431,7 @@ def Adadelta(
     del foreach, capturable, differentiable
     _checks.check("Adadelta", _checks.nonnegative, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
     blocks = [*_head(maximize, weight_decay), scale_by_adadelta(rho, eps), *_tail(lr)]
-    return labelled("torch.Adadelta", *blocks, readout_names=_LR)
+    return labelled("torch.Adadelta", *blocks, readout_names=present_readout_names(_LR, blocks))
 
 
 def Adamax(
@@ -476,7 +478,7 @@ def Adamax(
     _checks.check("Adamax", _checks.nonnegative, lr=lr, eps=eps, weight_decay=weight_decay)
     blocks = [*_head(maximize, weight_decay), first_moment(b1), scale_by_infinity_norm(b2, eps), *_tail(lr)]
     names = {**_LR, "momentum.b1": "beta1", "scale_by_infinity_norm.decay": "beta2"}
-    return labelled("torch.Adamax", *blocks, readout_names=names)
+    return labelled("torch.Adamax", *blocks, readout_names=present_readout_names(names, blocks))
 
 
 def NAdam(
@@ -531,7 +533,7 @@ def NAdam(
     decoupled = weight_decay if decoupled_weight_decay else 0.0
     blocks = [*_head(maximize, coupled), nadam_moments(b1, b2, eps, momentum_decay), *_tail(lr, decoupled)]
     names = {**_LR, "nadam_moments.b1": "beta1", "nadam_moments.b2": "beta2"}
-    return labelled("torch.NAdam", *blocks, readout_names=names)
+    return labelled("torch.NAdam", *blocks, readout_names=present_readout_names(names, blocks))
 
 
 def RAdam(
@@ -583,7 +585,7 @@ def RAdam(
     decoupled = weight_decay if decoupled_weight_decay else 0.0
     blocks = [*_head(maximize, coupled), first_moment(b1), rectified_rms(b2, eps), *_tail(lr, decoupled)]
     names = {**_LR, "momentum.b1": "beta1", "rectified_rms.b2": "beta2"}
-    return labelled("torch.RAdam", *blocks, readout_names=names)
+    return labelled("torch.RAdam", *blocks, readout_names=present_readout_names(names, blocks))
 
 
 def ASGD(
@@ -649,7 +651,7 @@ def ASGD(
         "multiply_weights.weight_decay": "lambd",
         "add_decayed_weights.weight_decay": "weight_decay",
     }
-    return labelled("torch.ASGD", *blocks, readout_names=names)
+    return labelled("torch.ASGD", *blocks, readout_names=present_readout_names(names, blocks))
 
 
 def Rprop(
@@ -705,7 +707,7 @@ def Rprop(
         "rprop_steps.max_step_size": "max_step_size",
         "scale.step_size": "",
     }
-    return labelled("torch.Rprop", *blocks, readout_names=names)
+    return labelled("torch.Rprop", *blocks, readout_names=present_readout_names(names, blocks))
 
 
 def Adafactor(
