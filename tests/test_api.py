@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import gradtx
+import gradtx.blocks
 
 MODULES = [importlib.import_module(m.name) for m in pkgutil.walk_packages(gradtx.__path__, "gradtx.")]
 

@@ -171,13 +171,14 @@ WIDER = {
 
 
 def _kind(owner: str, name: str) -> str | None:
-    return WIDER.get((owner, name), VOCABULARY.get(name))
+    wider = WIDER.get((owner, name))
+    return wider if wider is not None else VOCABULARY.get(name)
 
 
 def _kind_of_rule(rule) -> str:
     from gradtx import _checks
 
-    return {
+    kinds = {
         _checks.nonnegative: "numeric >= 0",
         _checks.beta: "beta",
         _checks.decay: "decay",
@@ -186,7 +187,8 @@ def _kind_of_rule(rule) -> str:
         _checks.positive_count: "count > 0",
         _checks.nonnegative_count: "count >= 0",
         _checks.positive_int: "count > 0",
-    }.get(rule, rule.what)
+    }
+    return kinds[rule] if rule in kinds else str(rule.what)
 
 
 # Valid values for required arguments, by name, so that every factory can be built.
