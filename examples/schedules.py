@@ -18,7 +18,7 @@ import gradtx
 STEPS = 300
 LR = 0.1
 
-# (title, schedule): the seeds' six first (note 002), then the rest.
+# (title, schedule): the study notes' six first (note 002), then the rest.
 SCHEDULES: list[tuple[str, gradtx.Schedule]] = [
     ("1. step decay (seed)", gradtx.step_decay(LR, 75, 0.5)),
     ("2. exponential decay (seed)", gradtx.exponential_decay(LR, 1, math.exp(-0.01))),

@@ -1,4 +1,5 @@
-"""A tour of gradtx: the seeds' optimizers train a small MLP on handwritten digits.
+"""A tour of gradtx: the optimizers of the study notes (docs page "The study notes")
+train a small MLP on handwritten digits.
 
 Each of SGD, Momentum, AdaGrad, RMSProp and Adam trains the same MLP (64-64-10) on
 scikit-learn's bundled digits set with mini-batches of 128, once with gradtx and once
@@ -31,7 +32,7 @@ import gradtx
 BATCH = 128
 SEED = 0
 
-# (name, gradtx optimizer, optax optimizer): the seeds' five, with the same settings.
+# (name, gradtx optimizer, optax optimizer): the study notes' five, with the same settings.
 OPTIMIZERS: list[tuple[str, Callable[[], Any], Callable[[], Any]]] = [
     ("SGD", lambda: gradtx.sgd(0.1), lambda: optax.sgd(0.1)),
     ("Momentum", lambda: gradtx.sgd(0.05, momentum=0.9), lambda: optax.sgd(0.05, momentum=0.9)),

@@ -212,7 +212,7 @@ class scale_by_rss(Transform):
               u_t = x_t / \sqrt{h_t + \epsilon} \ \text{(eps_in_sqrt)} \quad\text{or}\quad
               u_t = x_t / (\sqrt{h_t} + \epsilon)
 
-    and ``u = 0`` where ``h = 0``. The seeds' AdaGrad code (notes 001 and 003) is
+    and ``u = 0`` where ``h = 0``. The :doc:`study notes' </study_notes>` AdaGrad code (notes 001 and 003) is
     ``eps_in_sqrt=False, initial_accumulator_value=0.0``; their formula (003) is the
     default form with ``initial_accumulator_value=0.0``.
 

@@ -23,9 +23,6 @@ class scale_by_sign(Stateless):
 
     .. math:: u_t = \mathrm{sign}(x_t)
 
-    Args:
-      (none)
-
     Returns:
       A stateless transform.
 

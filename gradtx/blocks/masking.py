@@ -265,9 +265,6 @@ def multi_transform(
 class set_to_zero(Stateless):
     """Replaces every update by zeros (in its dtype).
 
-    Args:
-      (none)
-
     Returns:
       A stateless transform.
 

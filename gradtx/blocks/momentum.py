@@ -94,9 +94,10 @@ class ema(Transform):
     .. math:: e_t = (1 - \text{decay})\, g_t + \text{decay}\, e_{t-1}, \qquad
               u_t = e_t / (1 - \text{decay}^t) \ \text{(if debias)}
 
-    The seeds' exponentially weighted average ``V_t = beta*V_{t-1} + (1-beta)*theta_t``
-    with its bias correction. Its output is what later transforms see, so
-    ``chain(ema(b1), scale_by_rms(b2))`` is *not* Adam; use `momentum` for that.
+    The exponentially weighted average of the :doc:`study notes </study_notes>`,
+    ``V_t = beta*V_{t-1} + (1-beta)*theta_t``, with its bias correction. Its output is
+    what later transforms see, so ``chain(ema(b1), scale_by_rms(b2))`` is *not* Adam;
+    use `momentum` for that.
 
     Args:
       decay: the averaging coefficient, in [0, 1).

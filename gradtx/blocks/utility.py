@@ -126,9 +126,6 @@ class ZeroNansState(NamedTuple):
 class zero_nans(Transform):
     """Replaces NaNs in the updates by zeros and records, per leaf, that it did.
 
-    Args:
-      (none)
-
     Returns:
       A transform whose state is `ZeroNansState`.
 
@@ -164,9 +161,6 @@ class keep_params_nonnegative(Stateless):
     """Changes the updates so that no parameter becomes negative.
 
     Where ``p + u < 0`` the update becomes ``-p`` (the parameter lands on 0).
-
-    Args:
-      (none)
 
     Returns:
       A stateless transform; ``update`` needs the parameters.
@@ -284,9 +278,6 @@ def _is_typed_key(key: Any) -> bool:
 class centralize(Stateless):
     """Subtracts from each update of two or more dimensions its mean over all but the
     first axis (gradient centralisation); vectors and scalars pass unchanged.
-
-    Args:
-      (none)
 
     Returns:
       A stateless transform.

@@ -94,7 +94,7 @@ def adam(
       mu_dtype: dtype of the first moment (default: the parameters').
       nesterov: use NAdam's look-ahead first moment.
       nu_dtype: dtype of the second moment (default: the parameters'); not in optax.
-      debias_step_size: the seeds' step-size form (see above).
+      debias_step_size: the :doc:`study notes' </study_notes>` step-size form (see above).
 
     Returns:
       ``chain(momentum(b1), scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True),
@@ -163,7 +163,8 @@ def adamw(
       mask: which parameters to decay (a boolean pytree, or a callable of the params).
       nesterov: use NAdam's look-ahead first moment (NAdamW).
       nu_dtype: dtype of the second moment; not in optax.
-      debias_step_size: the seeds' step-size form of the bias corrections (see `adam`).
+      debias_step_size: the step-size form of the bias corrections of the
+        :doc:`study notes </study_notes>` (see `adam`).
 
     Returns:
       ``chain(momentum(b1), scale_by_rms(b2, ...), add_decayed_weights(weight_decay, mask),

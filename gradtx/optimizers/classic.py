@@ -1,4 +1,5 @@
-"""The seeds' optimizers: SGD (with the seeds' momentum forms), AdaGrad, RMSProp.
+"""The optimizers of the :doc:`study notes </study_notes>`: SGD (with their momentum
+forms), AdaGrad, RMSProp.
 
 Each is one `chain` of building blocks ending with the learning rate.
 """
@@ -43,7 +44,7 @@ def sgd(
     - ``"alpha"`` (:ref:`the study notes <update-rules>`): :math:`v = \mu v - \eta_t g;\ W \leftarrow W + v`
       (the same steps as ``"velocity"``, with ``v`` stored negated).
 
-    Under a schedule they differ: the seeds' forms fold each step's own rate into
+    Under a schedule they differ: the study notes' forms fold each step's own rate into
     ``v``, so past gradients keep the rate they were taken with, whereas ``"trace"``
     multiplies the whole accumulated ``v`` by the current rate (a rate cut takes
     effect at once).
@@ -106,8 +107,9 @@ def adagrad(
     .. math:: h_t = h_{t-1} + g_t^2, \qquad W \leftarrow W - \eta\, g_t / \sqrt{h_t + \epsilon}
 
     With ``eps_in_sqrt=False`` the denominator is :math:`\sqrt{h_t} + \epsilon`. The
-    seeds' code (notes 001 and 003) is ``adagrad(lr, 0.0, 1e-7, eps_in_sqrt=False)``;
-    note 003's formula is ``adagrad(lr, 0.0, eps)``.
+    code of the :doc:`study notes </study_notes>` (notes 001 and 003) is
+    ``adagrad(lr, 0.0, 1e-7, eps_in_sqrt=False)``; note 003's formula is
+    ``adagrad(lr, 0.0, eps)``.
 
     Args:
       learning_rate: a number >= 0, a schedule, or None. None is optax's meaning: no
@@ -162,7 +164,7 @@ def rmsprop(
     .. math:: r_t = \rho\, r_{t-1} + (1 - \rho)\, g_t^2, \qquad
               W \leftarrow W - \eta\, g_t / \sqrt{r_t + \epsilon}
 
-    The seeds' form (notes 000 and 001) puts eps outside the root:
+    The :doc:`study notes' </study_notes>` form (notes 000 and 001) puts eps outside the root:
     ``rmsprop(lr, decay=0.9, eps=1e-7, eps_in_sqrt=False)``. ``centered`` divides by the
     estimated standard deviation instead; ``momentum`` adds a `trace` after the rate.
 

@@ -312,7 +312,7 @@ def warmup_cosine_decay_schedule(
 ) -> Schedule:
     """Linear warm-up to ``peak_value``, then cosine decay to ``end_value``.
 
-    The seeds' warm-up-then-decay.
+    The :doc:`study notes' </study_notes>` warm-up-then-decay.
 
     Args:
       init_value: the value at step 0.

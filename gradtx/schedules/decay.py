@@ -80,7 +80,7 @@ class polynomial_schedule(Schedule):
     .. math:: v(t) = (v_0 - v_1)\,(1 - \tau / T)^{p} + v_1, \qquad
               \tau = \operatorname{clip}(t - t_0, 0, T)
 
-    The seeds' polynomial decay, ``lr0 * (1 - epoch / max_epochs)**power``, is
+    The :doc:`study notes' </study_notes>` polynomial decay, ``lr0 * (1 - epoch / max_epochs)**power``, is
     ``polynomial_schedule(lr0, 0.0, power, max_epochs)``.
 
     Args:
@@ -154,7 +154,7 @@ class exponential_decay(Schedule):
     .. math:: v(t) = v_0\, r^{(t - t_0) / T} \ (\lfloor\cdot\rfloor \text{ if staircase}),
               \quad v(t) = v_0 \text{ for } t \le t_0
 
-    clipped at ``end_value`` if given. The seeds' ``lr0 * exp(-k * epoch)`` is
+    clipped at ``end_value`` if given. The :doc:`study notes' </study_notes>` ``lr0 * exp(-k * epoch)`` is
     ``exponential_decay(lr0, 1, math.exp(-k))``; their step decay
     ``lr0 * factor**floor(epoch / step_size)`` is
     ``exponential_decay(lr0, step_size, factor, staircase=True)`` (or `step_decay`).
@@ -210,7 +210,7 @@ class cosine_decay_schedule(Schedule):
     .. math:: v(t) = v_0 \big((1 - \alpha)\, c(t)^{e} + \alpha\big), \qquad
               c(t) = \tfrac12 \big(1 + \cos(\pi \min(t, T) / T)\big)
 
-    The seeds' cosine annealing (the schedule they call the most used).
+    The :doc:`study notes' </study_notes>` cosine annealing (the schedule they call the most used).
 
     Args:
       init_value: ``v0``.
