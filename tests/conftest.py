@@ -51,8 +51,7 @@ def xla_compiles() -> Iterator[list[str]]:
 #   subprocesses with simulated devices, the benchmark scripts, hypothesis fuzzing;
 # - in the modules that run every catalogue case, block or optimizer (parametrized
 #   tests), three in four parametrizations, chosen by a stable hash of the test's id,
-#   plus the few core ones always kept (CORE), so each module is still exercised;
-# - single tests that cost tens of seconds (HEAVY).
+#   plus the few core ones always kept (CORE), so each module is still exercised.
 SLOW_MODULES = {
     "test_docs", "test_typing", "test_tour", "test_study_notes", "test_from_pytorch",
     "test_readme", "test_many_devices", "test_sharding", "test_benchmarks", "test_fuzz",
@@ -63,12 +62,6 @@ SAMPLED_MODULES = {
     "test_schedules", "test_api", "test_line_search_optimizers",
 }  # fmt: skip
 CORE = ("adam", "sgd", "scale_by_rms", "masked-adam", "MultiSteps", "flatten")
-# Keras evaluates these schedules eagerly, one step at a time: 25 to 39 s each.
-HEAVY = {
-    "test_schedule_matches_keras[cosine-restarts]",
-    "test_schedule_matches_keras[cosine-restarts-flat]",
-    "test_schedule_matches_keras[cosine-warmup]",
-}
 SAMPLE_ONE_IN = 4
 
 
@@ -79,7 +72,7 @@ def pytest_collection_modifyitems(config: object, items: list) -> None:
 
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1]
-        if module in SLOW_MODULES or item.name in HEAVY:
+        if module in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
             continue
         callspec = getattr(item, "callspec", None)
