@@ -554,8 +554,7 @@ def Ftrl(
     """
     if kwargs.get("weight_decay") is not None:
         raise InputError("Ftrl", "weight_decay is not provided: FTRL sets the weights from its own state")
-    if concrete(learning_rate_power) and learning_rate_power > 0:
-        raise InputError("Ftrl", f"learning_rate_power must be <= 0, got {learning_rate_power!r}")
+    _checks.nonpositive.check("Ftrl", "learning_rate_power", learning_rate_power)
     core: list[Transform] = [
         ftrl(
             learning_rate,

@@ -749,8 +749,7 @@ def Adafactor(
       Shazeer and Stern, 2018; ``torch.optim.Adafactor``.
     """
     del foreach
-    if concrete(beta2_decay) and beta2_decay > 0:
-        raise InputError("Adafactor", f"beta2_decay must be <= 0, got {beta2_decay!r}")
+    _checks.nonpositive.check("Adafactor", "beta2_decay", beta2_decay)
     eps1, eps2 = eps
     _checks.check(
         "Adafactor", _checks.nonnegative, lr=lr, eps1=eps1, eps2=eps2, d=d, weight_decay=weight_decay
