@@ -100,7 +100,12 @@ positive_int = Rule(
     lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
     numeric=False,
 )
-"""A Python ``int`` > 0 (PyTorch's schedulers take no float here)."""
+"""A Python ``int`` > 0: a structural count (PyTorch's schedulers, a memory size)."""
+nonnegative_int = Rule(
+    "must be an integer >= 0",
+    lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+    numeric=False,
+)
 
 
 def require(owner: str, name: str, value: Any, ok: bool, what: str) -> None:

@@ -187,6 +187,7 @@ def _kind_of_rule(rule) -> str:
         _checks.positive_count: "count > 0",
         _checks.nonnegative_count: "count >= 0",
         _checks.positive_int: "count > 0",
+        _checks.nonnegative_int: "count >= 0",
     }
     return kinds[rule] if rule in kinds else str(rule.what)
 

@@ -13,7 +13,6 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._checks import InputError
 from gradtx.base import Context, Params, Transform, Updates, Wrapper, safe_increment, zero_count
 from gradtx.data import hyper, pytree_dataclass, static
 
@@ -182,13 +181,7 @@ class apply_if_finite(Wrapper):
     """
 
     inner: Transform = hyper()
-    max_consecutive_errors: int = static(rule=_checks.nonnegative_count)
-
-    def __post_init__(self) -> None:
-        n = self.max_consecutive_errors
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise InputError("apply_if_finite", f"max_consecutive_errors must be an integer >= 0, got {n!r}")
-        super().__post_init__()
+    max_consecutive_errors: int = static(rule=_checks.nonnegative_int)
 
     def init(self, params: Params) -> ApplyIfFiniteState:
         return ApplyIfFiniteState(

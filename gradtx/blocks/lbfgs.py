@@ -17,7 +17,6 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, _tree
-from gradtx._checks import InputError
 from gradtx.base import Context, Params, Transform, Updates, require_params, safe_increment
 from gradtx.data import pytree_dataclass, static
 
@@ -88,16 +87,9 @@ class scale_by_lbfgs(Transform):
       ``optax.scale_by_lbfgs`` (same numbers).
     """
 
-    memory_size: int = static(default=10, rule=_checks.positive_count)
+    memory_size: int = static(default=10, rule=_checks.positive_int)
     scale_init_precond: bool = static(default=True, rule=_checks.flag)
     _check_buffers = False  # stacked memories
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.memory_size, int) and self.memory_size >= 1):
-            raise InputError(
-                "scale_by_lbfgs", f"memory_size must be an integer > 0, got {self.memory_size!r}"
-            )
-        super().__post_init__()
 
     def init(self, params: Params) -> ScaleByLBFGSState:
         stacked = jax.tree.map(lambda x: jnp.zeros((self.memory_size, *x.shape), x.dtype), params)

@@ -73,22 +73,13 @@ class lookahead(Wrapper):
     """
 
     fast_optimizer: Transform = hyper()
-    sync_period: int = static(rule=_checks.positive_count)
+    sync_period: int = static(rule=_checks.positive_int)
     slow_step_size: Any = hyper(complement=True)
     reset_state: bool = static(default=False, rule=_checks.flag)
 
     _inner_field = "fast_optimizer"
     _inner_state_field = "fast_state"
     _params_like_updates = False  # LookaheadParams(fast, slow)
-
-    def __post_init__(self) -> None:
-        if (
-            isinstance(self.sync_period, bool)
-            or not isinstance(self.sync_period, int)
-            or self.sync_period < 1
-        ):
-            raise InputError("lookahead", f"sync_period must be an integer > 0, got {self.sync_period!r}")
-        super().__post_init__()
 
     def init(self, params: Any) -> LookaheadState:
         fast = params.fast if isinstance(params, LookaheadParams) else params
