@@ -108,6 +108,10 @@ nonnegative_int = Rule(
 )
 
 
+ADAM_FAMILY = {"learning_rate": nonnegative, "b1": beta, "b2": beta, "eps": nonnegative}
+"""The arguments every optimizer of the Adam family takes, with their rules."""
+
+
 def require(owner: str, name: str, value: Any, ok: bool, what: str) -> None:
     """A rule between arguments (``decay_steps > warmup_steps``): raises `InputError`
     naming ``owner`` and ``name`` unless ``ok`` or ``value`` is a schedule or traced."""

@@ -48,10 +48,7 @@ def _adam_scaling(
 
 
 @_checks.checked(
-    learning_rate=_checks.nonnegative,
-    b1=_checks.beta,
-    b2=_checks.beta,
-    eps=_checks.nonnegative,
+    **_checks.ADAM_FAMILY,
     eps_root=_checks.nonnegative,
     mu_dtype=_checks.dtype,
     nesterov=_checks.flag,
@@ -120,10 +117,7 @@ def adam(
 
 
 @_checks.checked(
-    learning_rate=_checks.nonnegative,
-    b1=_checks.beta,
-    b2=_checks.beta,
-    eps=_checks.nonnegative,
+    **_checks.ADAM_FAMILY,
     eps_root=_checks.nonnegative,
     mu_dtype=_checks.dtype,
     weight_decay=_checks.nonnegative,
@@ -191,10 +185,7 @@ def adamw(
 
 
 @_checks.checked(
-    learning_rate=_checks.nonnegative,
-    b1=_checks.beta,
-    b2=_checks.beta,
-    eps=_checks.nonnegative,
+    **_checks.ADAM_FAMILY,
     eps_root=_checks.nonnegative,
     mu_dtype=_checks.dtype,
     nesterov=_checks.flag,
@@ -244,10 +235,7 @@ def nadam(
 
 
 @_checks.checked(
-    learning_rate=_checks.nonnegative,
-    b1=_checks.beta,
-    b2=_checks.beta,
-    eps=_checks.nonnegative,
+    **_checks.ADAM_FAMILY,
     eps_root=_checks.nonnegative,
     mu_dtype=_checks.dtype,
     weight_decay=_checks.nonnegative,
@@ -311,14 +299,7 @@ def nadamw(
     )
 
 
-@_checks.checked(
-    learning_rate=_checks.nonnegative,
-    b1=_checks.beta,
-    b2=_checks.beta,
-    eps=_checks.nonnegative,
-    mu_dtype=_checks.dtype,
-    nu_dtype=_checks.dtype,
-)
+@_checks.checked(**_checks.ADAM_FAMILY, mu_dtype=_checks.dtype, nu_dtype=_checks.dtype)
 def adamax(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.9,
@@ -363,10 +344,7 @@ def adamax(
 
 
 @_checks.checked(
-    learning_rate=_checks.nonnegative,
-    b1=_checks.beta,
-    b2=_checks.beta,
-    eps=_checks.nonnegative,
+    **_checks.ADAM_FAMILY,
     eps_root=_checks.nonnegative,
     mu_dtype=_checks.dtype,
     bias_correction_mu=_checks.flag,

@@ -37,14 +37,7 @@ from gradtx.chains import Chain, labelled, present_readout_names
 from gradtx.types import MaskOrFn
 
 
-@_checks.checked(
-    learning_rate=_checks.nonnegative,
-    b1=_checks.beta,
-    b2=_checks.beta,
-    eps=_checks.nonnegative,
-    eps_root=_checks.nonnegative,
-    nesterov=_checks.flag,
-)
+@_checks.checked(**_checks.ADAM_FAMILY, eps_root=_checks.nonnegative, nesterov=_checks.flag)
 def adabelief(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.9,
@@ -90,7 +83,7 @@ def adabelief(
     )
 
 
-@_checks.checked(learning_rate=_checks.nonnegative, b1=_checks.beta, b2=_checks.beta, eps=_checks.nonnegative)
+@_checks.checked(**_checks.ADAM_FAMILY)
 def yogi(learning_rate: ScalarOrSchedule, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-3) -> Chain:
     r"""Yogi: Adam with an additive second moment that cannot grow too fast.
 
@@ -122,14 +115,7 @@ def yogi(learning_rate: ScalarOrSchedule, b1: Any = 0.9, b2: Any = 0.999, eps: A
     return labelled("yogi", *scale_by_yogi(b1, b2, eps).transforms, scale_by_learning_rate(learning_rate))
 
 
-@_checks.checked(
-    learning_rate=_checks.nonnegative,
-    b1=_checks.beta,
-    b2=_checks.beta,
-    eps=_checks.nonnegative,
-    eps_root=_checks.nonnegative,
-    nesterov=_checks.flag,
-)
+@_checks.checked(**_checks.ADAM_FAMILY, eps_root=_checks.nonnegative, nesterov=_checks.flag)
 def radam(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.9,
@@ -176,14 +162,7 @@ def radam(
     )
 
 
-@_checks.checked(
-    learning_rate=_checks.nonnegative,
-    b1=_checks.beta,
-    b2=_checks.beta,
-    eps=_checks.nonnegative,
-    eps_root=_checks.nonnegative,
-    weight_decay=_checks.nonnegative,
-)
+@_checks.checked(**_checks.ADAM_FAMILY, eps_root=_checks.nonnegative, weight_decay=_checks.nonnegative)
 def adan(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.98,
@@ -232,13 +211,7 @@ def adan(
     )
 
 
-@_checks.checked(
-    learning_rate=_checks.nonnegative,
-    b1=_checks.beta,
-    b2=_checks.beta,
-    eps=_checks.nonnegative,
-    weight_decay=_checks.nonnegative,
-)
+@_checks.checked(**_checks.ADAM_FAMILY, weight_decay=_checks.nonnegative)
 def adamaxw(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.9,
@@ -284,14 +257,7 @@ def adamaxw(
     )
 
 
-@_checks.checked(
-    learning_rate=_checks.nonnegative,
-    b1=_checks.beta,
-    b2=_checks.beta,
-    eps=_checks.nonnegative,
-    eps_root=_checks.nonnegative,
-    weight_decay=_checks.nonnegative,
-)
+@_checks.checked(**_checks.ADAM_FAMILY, eps_root=_checks.nonnegative, weight_decay=_checks.nonnegative)
 def novograd(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.9,
@@ -498,13 +464,7 @@ _SM3 = {"scale_by_sm3.b1": "momentum"}
 
 
 @_checks.checked(
-    learning_rate=_checks.nonnegative,
-    b1=_checks.beta,
-    b2=_checks.beta,
-    eps=_checks.nonnegative,
-    eps_root=_checks.nonnegative,
-    mu_dtype=_checks.dtype,
-    nesterov=_checks.flag,
+    **_checks.ADAM_FAMILY, eps_root=_checks.nonnegative, mu_dtype=_checks.dtype, nesterov=_checks.flag
 )
 def optimistic_adam_v2(
     learning_rate: ScalarOrSchedule,
@@ -559,13 +519,7 @@ def optimistic_adam_v2(
 
 
 @_checks.checked(
-    learning_rate=_checks.nonnegative,
-    b1=_checks.beta,
-    b2=_checks.beta,
-    eps=_checks.nonnegative,
-    eps_root=_checks.nonnegative,
-    mu_dtype=_checks.dtype,
-    nesterov=_checks.flag,
+    **_checks.ADAM_FAMILY, eps_root=_checks.nonnegative, mu_dtype=_checks.dtype, nesterov=_checks.flag
 )
 def optimistic_adam(
     learning_rate: float,

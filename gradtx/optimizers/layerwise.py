@@ -20,14 +20,7 @@ from gradtx.chains import Chain, labelled
 from gradtx.types import MaskOrFn
 
 
-@_checks.checked(
-    learning_rate=_checks.nonnegative,
-    b1=_checks.beta,
-    b2=_checks.beta,
-    eps=_checks.nonnegative,
-    eps_root=_checks.nonnegative,
-    weight_decay=_checks.nonnegative,
-)
+@_checks.checked(**_checks.ADAM_FAMILY, eps_root=_checks.nonnegative, weight_decay=_checks.nonnegative)
 def lamb(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.9,
