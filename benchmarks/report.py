@@ -167,7 +167,7 @@ def history_table(paths: list[str]) -> str:
 
 
 def goals_table(paths: list[str]) -> str:
-    """Issue 4's goals, each computed from the step results."""
+    """The step-time goals, each computed from the step results."""
     rows = [r for p in paths for r in load(p)["results"]]
 
     def get(layout: str, opt: str, mode: str, variant: str, field: str = "step_vs_optax") -> Any:
