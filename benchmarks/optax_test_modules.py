@@ -48,7 +48,12 @@ DEFAULT = [
     "_src/factorized_test.py",
     "_src/linesearch_test.py",
     "schedules/_inject_test.py",
+    "schedules/_join_test.py",
+    "schedules/_schedule_test.py",
     "tree_utils/_state_utils_test.py",
+    "tree_utils/_tree_math_test.py",
+    "tree_utils/_casting_test.py",
+    "tree_utils/_random_test.py",
 ]
 
 SHIM = '''
@@ -59,7 +64,7 @@ import gradtx as _gradtx
 import optax as _optax
 
 # optax names that gradtx defines with another meaning: keep optax's.
-_DIFFERENT = {"Schedule", "ScheduleState", "tree"}
+_DIFFERENT = {"Schedule", "ScheduleState"}
 _SHARED = {n for n in dir(_optax) if not n.startswith("_") and hasattr(_gradtx, n)} - _DIFFERENT
 
 
@@ -69,10 +74,17 @@ class _Shim(_types.ModuleType):
     def __init__(self, fallback):
         super().__init__(fallback.__name__)
         object.__setattr__(self, "_fallback", fallback)
+        # optax.X and its private modules (optax.tree_utils._tree_math): gradtx.X's names
+        parts = fallback.__name__.split(".")
+        face = getattr(_gradtx, parts[1], None) if len(parts) > 1 else None
+        object.__setattr__(self, "_face", face if isinstance(face, _types.ModuleType) else None)
 
     def __getattr__(self, name):
         if name in _SHARED:
             return getattr(_gradtx, name)
+        face = object.__getattribute__(self, "_face")
+        if face is not None and hasattr(face, name) and not name.startswith("_"):
+            return getattr(face, name)
         value = getattr(object.__getattribute__(self, "_fallback"), name)
         if isinstance(value, _types.ModuleType) and value.__name__.startswith("optax"):
             return _Shim(value)

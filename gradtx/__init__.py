@@ -4,7 +4,7 @@ An optimizer is an ``(init, update)`` pair over pytrees built by chaining small
 transforms; names shared with optax take the same arguments and give the same numbers.
 """
 
-from gradtx import channel, keras, numerics, rules, testing, torch, tree_utils, types
+from gradtx import channel, keras, numerics, rules, testing, torch, transforms, tree, tree_utils, types
 from gradtx.base import (
     Context,
     EmptyState,
@@ -501,6 +501,8 @@ __all__ = [
     "testing",
     "torch",
     "trace",
+    "transforms",
+    "tree",
     "tree_utils",
     "types",
     "update_infinity_moment",

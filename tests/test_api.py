@@ -165,18 +165,6 @@ def test_shared_names_take_optax_arguments():
     assert set(SIGNATURE_DIFFERENCES) == set(differences), set(SIGNATURE_DIFFERENCES) - set(differences)
 
 
-def test_readme_counts_optax_names():
-    import pathlib
-
-    import optax
-
-    public = [n for n in dir(optax) if not n.startswith("_")]
-    shared = [n for n in public if hasattr(gradtx, n)]
-    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
-    assert f"{len(shared)} of optax's {len(public)} public names" in readme
-    assert f"The {len(public) - len(shared)} others" in readme
-
-
 def test_bias_correction_is_optax_tree_function():
     import optax
 

@@ -126,8 +126,33 @@ class clip_by_block_rms(Stateless):
 
 
 def unitwise_norm(x: jax.Array, axis: int | tuple[int, ...] | None = None) -> jax.Array:
-    """The L2 norm of each unit of ``x`` (optax's rule for which axes make a unit),
-    broadcast to ``x``'s shape."""
+    """The L2 norm of each unit of ``x``, broadcast to ``x``'s shape.
+
+    A unit is a slice along ``axis``; without ``axis``, optax's rule by rank: a vector
+    (or scalar) is one unit, a matrix or a rank-3 array is reduced over axis 0 (inputs of
+    a linear layer, heads of attention), a rank-4 or rank-5 kernel over all axes but the
+    last (convolutions' output channels).
+
+    Args:
+      x: an array (complex entries count ``|x|``).
+      axis: the axes to reduce, or None for the rule above.
+
+    Returns:
+      An array shaped like ``x``.
+
+    Raises:
+      InputError: without ``axis``, for more than 5 dimensions.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> gradtx.transforms.unitwise_norm(jnp.array([[3.0, 0.0], [4.0, 1.0]]))
+      Array([[5., 1.],
+             [5., 1.]], dtype=float32)
+
+    References:
+      Brock et al., 2021 (adaptive gradient clipping). ``optax.transforms.unitwise_norm``
+      (same numbers).
+    """
     if axis is not None:
         squared = jnp.sum(_tree.abs_sq(x), axis=axis, keepdims=True)
     elif jnp.squeeze(x).ndim <= 1:
@@ -138,11 +163,37 @@ def unitwise_norm(x: jax.Array, axis: int | tuple[int, ...] | None = None) -> ja
         squared = jnp.sum(_tree.abs_sq(x), axis=tuple(range(x.ndim - 1)), keepdims=True)
     else:
         raise InputError(
-            "adaptive_grad_clip",
+            "unitwise_norm",
             f"expected parameters of 1 to 5 dimensions, got shape {x.shape}; give axis= to say which axes "
             "to reduce.",
         )
     return jnp.broadcast_to(jnp.sqrt(squared), x.shape)
+
+
+def unitwise_clip(g_norm: jax.Array, max_norm: jax.Array, grad: jax.Array, div_eps: Any = 1e-6) -> jax.Array:
+    """``grad`` where its unit norm ``g_norm`` is below ``max_norm``, else ``grad`` scaled
+    to ``max_norm``.
+
+    Args:
+      g_norm: the unit norms of ``grad`` (`unitwise_norm`), shaped like ``grad``.
+      max_norm: the largest norm allowed per unit, shaped like ``grad``.
+      grad: the gradient.
+      div_eps: the smallest norm divided by (keeps a zero unit finite).
+
+    Returns:
+      The clipped gradient.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> g = jnp.array([3.0, 4.0])
+      >>> gradtx.transforms.unitwise_clip(gradtx.transforms.unitwise_norm(g), jnp.full(2, 1.0), g)
+      Array([0.6, 0.8], dtype=float32)
+
+    References:
+      ``optax.transforms.unitwise_clip`` (same numbers); used by `adaptive_grad_clip`.
+    """
+    clipped = grad * (max_norm / jnp.maximum(g_norm, _tree.cast(div_eps, g_norm.dtype)))
+    return jnp.where(g_norm < max_norm, grad, clipped)
 
 
 @pytree_dataclass
@@ -183,8 +234,7 @@ class adaptive_grad_clip(Stateless):
         def clip_one(g: jax.Array, p: jax.Array) -> jax.Array:
             g_norm, p_norm = unitwise_norm(g, self.axis), unitwise_norm(p, self.axis)
             max_norm = _tree.cast(clipping, p_norm.dtype) * jnp.maximum(p_norm, _tree.cast(eps, p_norm.dtype))
-            clipped = g * (max_norm / jnp.maximum(g_norm, _tree.cast(1e-6, g_norm.dtype)))
-            return jnp.where(g_norm < max_norm, g, clipped)
+            return unitwise_clip(g_norm, max_norm, g)
 
         return map_leaves(clip_one, updates, params)
 

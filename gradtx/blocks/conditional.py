@@ -7,7 +7,7 @@ returned unchanged, bit for bit.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +30,15 @@ class ConditionallyTransformState(NamedTuple):
 
     inner_state: Any
     step: jax.Array  # shape=(), dtype=int32: updates so far
+
+
+class ConditionFn(Protocol):
+    """``fn(step, **extra_args) -> bool scalar``: whether `conditionally_transform` (or
+    `conditionally_mask`) applies its inner transform at this step."""
+
+    def __call__(self, step: jax.Array, **extra_args: Any) -> jax.Array:
+        """Returns a boolean scalar."""
+        ...
 
 
 @pytree_dataclass
