@@ -256,6 +256,7 @@ from gradtx.schedules.decay import (
     polynomial_schedule,
     step_decay,
 )
+from gradtx.tree_utils import tree_map_params
 from gradtx.types import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -503,6 +504,7 @@ __all__ = [
     "trace",
     "transforms",
     "tree",
+    "tree_map_params",
     "tree_utils",
     "types",
     "update_infinity_moment",

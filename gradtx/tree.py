@@ -24,6 +24,7 @@ from gradtx.tree_utils import tree_dtype as dtype
 from gradtx.tree_utils import tree_full_like as full_like
 from gradtx.tree_utils import tree_get as get
 from gradtx.tree_utils import tree_get_all_with_path as get_all_with_path
+from gradtx.tree_utils import tree_map_params as map_params
 from gradtx.tree_utils import tree_max as max
 from gradtx.tree_utils import tree_min as min
 from gradtx.tree_utils import tree_mul as mul
@@ -60,6 +61,7 @@ __all__ = [
     "full_like",
     "get",
     "get_all_with_path",
+    "map_params",
     "max",
     "min",
     "mul",

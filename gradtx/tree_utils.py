@@ -47,6 +47,7 @@ __all__ = [
     "tree_full_like",
     "tree_get",
     "tree_get_all_with_path",
+    "tree_map_params",
     "tree_max",
     "tree_min",
     "tree_mul",
@@ -948,3 +949,73 @@ def tree_unwrap_random_key_data(input_tree: PyTree) -> PyTree:
         return x
 
     return jax.tree.map(unwrap, input_tree)
+
+
+@jax.tree_util.register_pytree_node_class
+class _ParamsPlaceholder:
+    """A tree with no leaves, given to ``init`` in place of the parameters: every buffer
+    the optimizer builds from the parameters comes back as this placeholder."""
+
+    def tree_flatten(self) -> tuple[tuple[()], None]:
+        return (), None
+
+    @classmethod
+    def tree_unflatten(cls, aux: Any, children: Any) -> _ParamsPlaceholder:
+        del aux, children
+        return cls()
+
+
+def tree_map_params(
+    initable: Any,
+    f: Callable[..., Any],
+    state: PyTree,
+    /,
+    *rest: Any,
+    transform_non_params: Callable[..., Any] | None = None,
+    is_leaf: Callable[[Any], bool] | None = None,
+) -> PyTree:
+    """Applies ``f`` to every parameter-shaped buffer of an optimizer state (moments,
+    accumulators, a slow copy of the parameters), leaving counters and the like alone.
+
+    Which buffers are parameter-shaped is found as optax finds it: ``initable`` is called
+    on a placeholder with no leaves in place of the parameters, and every place of the
+    state where the placeholder comes back holds a tree shaped like the parameters.
+    So it works on any gradtx state that ``init`` builds from the parameters by mapping
+    over them, wrappers' states included (`MultiSteps`, `lookahead`, chains). As with
+    optax, a wrapper whose mask or labels are a tree shaped like the parameters
+    (`masked`, `partition` with a tree of labels) cannot be initialised on the
+    placeholder and raises; pass a function of the parameters as the mask instead.
+
+    Args:
+      initable: the optimizer (anything with ``init``) or its ``init`` function.
+      f: the function applied to each leaf of each parameter-shaped buffer.
+      state: the optimizer state.
+      *rest: trees shaped like the parameters, passed to ``f`` beside each buffer leaf.
+      transform_non_params: applied to every other part of the state, if given.
+      is_leaf: passed to ``jax.tree.map`` over each parameter-shaped buffer.
+
+    Returns:
+      The state with ``f`` applied.
+
+    Example:
+      >>> import gradtx, jax, jax.numpy as jnp
+      >>> opt = gradtx.adam(1e-3)
+      >>> state = opt.init({"w": jnp.ones(3)})
+      >>> shapes = gradtx.tree_utils.tree_map_params(opt, lambda x: x.shape, state)
+      >>> shapes[0].mu
+      {'w': (3,)}
+
+    References:
+      ``optax.tree_utils.tree_map_params`` (same semantics); used to shard optimizer
+      states like their parameters.
+    """
+    placeholder = _ParamsPlaceholder()
+    init = initable.init if hasattr(initable, "init") else initable
+    with_placeholders = init(placeholder)
+
+    def visit(marker: Any, value: Any) -> Any:
+        if isinstance(marker, _ParamsPlaceholder):
+            return jax.tree.map(f, value, *rest, is_leaf=is_leaf)
+        return value if transform_non_params is None else transform_non_params(value)
+
+    return jax.tree.map(visit, with_placeholders, state, is_leaf=lambda v: isinstance(v, _ParamsPlaceholder))

@@ -31,10 +31,7 @@ NOT_YET = {
     "projections": "not yet",
     "second_order": "not yet",
 }
-NOT_YET_NAMES = {
-    ("tree", "map_params"): "tree_map_params on gradtx's states is not yet written",
-    ("tree_utils", "tree_map_params"): "as above",
-}
+NOT_YET_NAMES: dict[tuple[str, str], str] = {}
 
 
 def _public(module) -> list[str]:
@@ -142,6 +139,14 @@ CALLS = {
     "random_like": lambda m, x, y: m.random_like(jax.random.key(3), m.real(x)),
     "unwrap_random_key_data": lambda m, x, y: m.unwrap_random_key_data([jax.random.key(4), x]),
     "get": lambda m, x, y: m.get({"a": x}, "a"),
+    "map_params": lambda m, x, y: [
+        m.map_params(opt, lambda p, q: p * 2 + q, opt.init(x), y, transform_non_params=lambda v: v)
+        for opt in (
+            gradtx.adam(1e-3),
+            gradtx.chain(gradtx.clip_by_global_norm(1.0), gradtx.adamw(1e-3)),
+            gradtx.MultiSteps(gradtx.sgd(0.1, 0.9), 2),
+        )
+    ],
     "set": lambda m, x, y: m.set({"a": x}, a=y),
     "get_all_with_path": lambda m, x, y: [v for _, v in m.get_all_with_path({"a": x}, "a")],
     "bias_correction": lambda m, x, y: m.bias_correction(x, 0.9, jnp.asarray(3)),
