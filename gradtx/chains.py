@@ -146,12 +146,14 @@ def labelled(label: str, *transforms: Any, readout_names: dict[str, str] | None 
     argument again, such as the learning rate of a weight decay block).
     """
     blocks = tuple(_as_transform(tx, label) for tx in transforms)
-    unknown = sorted(set(readout_names or {}) - _readout_keys(blocks))
-    if unknown:
-        raise TypeError(
-            f"labelled {label}: readout_names {unknown} name no field of its blocks; the "
-            f"names it can rename are {sorted(_readout_keys(blocks))}"
-        )
+    if readout_names:
+        known = _readout_keys(blocks)
+        unknown = sorted(set(readout_names) - known)
+        if unknown:
+            raise TypeError(
+                f"labelled {label}: readout_names {unknown} name no field of its blocks; the "
+                f"names it can rename are {sorted(known)}"
+            )
     return Chain(blocks, label=label, readout_names=tuple(sorted((readout_names or {}).items())))
 
 
@@ -161,8 +163,9 @@ def present_readout_names(table: dict[str, str], transforms: Any) -> dict[str, s
     for all of them). A key that names no field of any gradtx block raises `TypeError`,
     so a mistyped name fails when the preset is built, not silently."""
     present = _readout_keys(tuple(_as_transform(tx, "readout_names") for tx in transforms))
-    fields = _block_fields()
-    unknown = sorted(key for key in table if key not in present and key not in fields)
+    absent = [key for key in table if key not in present]
+    fields = _block_fields() if absent else set()
+    unknown = sorted(key for key in absent if key not in fields)
     if unknown:
         raise TypeError(f"readout_names {unknown} name no field of a gradtx block")
     return {key: name for key, name in table.items() if key in present}
