@@ -54,6 +54,14 @@ DEFAULT = [
     "tree_utils/_tree_math_test.py",
     "tree_utils/_casting_test.py",
     "tree_utils/_random_test.py",
+    "losses/_classification_test.py",
+    "losses/_fenchel_young_test.py",
+    "losses/_ranking_test.py",
+    "losses/_regression_test.py",
+    "losses/_segmentation_test.py",
+    "losses/_self_supervised_test.py",
+    "losses/_smoothing_test.py",
+    "projections/_projections_test.py",
 ]
 
 SHIM = '''

@@ -59,7 +59,7 @@ SLOW_MODULES = {
 SAMPLED_MODULES = {
     "test_conformance", "test_channel", "test_dtypes", "test_packed", "test_reliability",
     "test_errors", "test_convergence", "test_torch_presets", "test_keras_presets",
-    "test_schedules", "test_api", "test_line_search_optimizers", "test_namespace",
+    "test_schedules", "test_api", "test_line_search_optimizers", "test_namespace", "test_losses",
 }  # fmt: skip
 CORE = ("adam", "sgd", "scale_by_rms", "masked-adam", "MultiSteps", "flatten")
 SAMPLE_ONE_IN = 4

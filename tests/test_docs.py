@@ -41,7 +41,15 @@ def documented_names() -> list[str]:
 
 def public_names() -> set[str]:
     """gradtx's exports and those of its torch, keras and flax presets and helper modules."""
-    modules = [gradtx, gradtx.torch, gradtx.keras, gradtx.keras.schedules, gradtx.flax]
+    modules = [
+        gradtx,
+        gradtx.torch,
+        gradtx.keras,
+        gradtx.keras.schedules,
+        gradtx.flax,
+        gradtx.losses,
+        gradtx.projections,
+    ]
     names = {f"{m.__name__}.{n}" for m in modules for n in m.__all__}
     for m in (gradtx.testing, gradtx.tree_utils):  # modules without __all__: what they define
         names |= {

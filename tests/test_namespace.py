@@ -25,10 +25,8 @@ NOT_YET = {
     "assignment": "not yet: the Hungarian algorithm and its helpers",
     "contrib": "not yet: optax.contrib's optimizers",
     "experimental": "empty in optax 0.2.8",
-    "losses": "not yet: optax's losses (they take arrays, so optax's own work with gradtx)",
     "microbatching": "not yet",
     "perturbations": "not yet",
-    "projections": "not yet",
     "second_order": "not yet",
 }
 NOT_YET_NAMES: dict[tuple[str, str], str] = {}
