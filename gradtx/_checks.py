@@ -43,6 +43,9 @@ class Rule:
     what: str
     ok: Callable[[Any], bool]
     numeric: bool = True
+    # Also checked where the value is used: one number, not an array of several (a
+    # stack of them is valid to build, for jax.vmap; each trace then sees one number).
+    one_number: bool = False
 
     def __repr__(self) -> str:
         return f"Rule({self.what!r})"
@@ -80,6 +83,15 @@ def _is_count(value: Any, smallest: int) -> bool:
 
 
 nonnegative = Rule("must be >= 0", lambda v: bool(np.all(v >= 0)))
+rate = Rule("must be >= 0", lambda v: bool(np.all(v >= 0)), one_number=True)
+"""A learning rate: a number >= 0 (or a schedule of the step), one number at update time
+(`one_number`): an array of several would scale each column of a parameter by its own
+rate, silently, wherever its length matches the parameter's last axis."""
+step_weight = Rule("must be a number", lambda v: True, one_number=True)
+"""A weight a step is multiplied by, of any sign (the optimistic gradient's ``alpha`` and
+``beta``, a learning rate and an optimism there): one number at update time, as `rate`."""
+at_least_one = Rule("must be >= 1", lambda v: bool(np.all(v >= 1)))
+"""A threshold below which a rule stops meaning itself: Adafactor's clipping ``d``."""
 positive = Rule("must be > 0", lambda v: bool(np.all(v > 0)))
 positive_or_none = Rule("must be > 0 or None", lambda v: bool(np.all(v > 0)))
 """Keras's clipping arguments, where None means "no clipping"."""
@@ -108,8 +120,23 @@ nonnegative_int = Rule(
 )
 
 
-ADAM_FAMILY = {"learning_rate": nonnegative, "b1": beta, "b2": beta, "eps": nonnegative}
+ADAM_FAMILY = {"learning_rate": rate, "b1": beta, "b2": beta, "eps": nonnegative}
 """The arguments every optimizer of the Adam family takes, with their rules."""
+
+
+def one_number(owner: str, name: str, value: Any) -> None:
+    """Raises `InputError` unless ``value`` (a number, an array or a traced array, read
+    where it is used) holds exactly one number: a stack of learning rates for a sweep is
+    mapped over with ``jax.vmap``, where each trace sees one."""
+    shape = np.shape(value)
+    if int(np.prod(shape)) != 1:
+        raise InputError(
+            owner,
+            f"{name} must be one number where it is used, got an array of shape {shape}: it would "
+            "scale each entry of the last axis by its own rate. To sweep over rates, build the "
+            "optimizer with the stack and jax.vmap the update over it (each trace sees one "
+            "number); for rates by parameter, use gradtx.partition or gradtx.path_rules",
+        )
 
 
 def require(owner: str, name: str, value: Any, ok: bool, what: str) -> None:

@@ -135,6 +135,7 @@ class Transform(PyTreeData):
         if self._params_like_updates:
             if params is not None:
                 check_params_match(self._name(), updates, params)
+                params = params_where_updates(updates, params)
             self._check_state_layout(updates, state)
         return self._apply(updates, state, params, Context(extra=extra))
 
@@ -329,6 +330,22 @@ def check_params_match(owner: str, updates: Updates, params: Params) -> None:
             f"  parameters: {_brief(jax.tree.structure(params))}\n"
             "Pass the parameters the gradients were taken of.",
         ) from None
+
+
+def params_where_updates(updates: Updates, params: Params) -> Params:
+    """``params`` with ``None`` wherever ``updates`` hold ``None``, once `check_params_match`
+    passed: a parameter is read only where an update exists.
+
+    Equinox code passes the whole model as the parameters (``update(grads, state,
+    model)``): its non-array fields (an ``int`` patch size, a ``float`` dropout rate, an
+    activation function) have ``None`` gradients, and no block may combine them with an
+    update, as optax's ``adamw``, ``lion``, ... skip them. A tree without ``None`` in the
+    updates is returned as it is.
+    """
+    is_none = lambda x: x is None  # noqa: E731
+    if not any(leaf is None for leaf in jax.tree.leaves(updates, is_leaf=is_none)):
+        return params
+    return jax.tree.map(lambda u, p: None if u is None else p, updates, params, is_leaf=is_none)
 
 
 def check_inexact(owner: str, u_leaves: list[Any]) -> None:

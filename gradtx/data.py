@@ -160,11 +160,16 @@ class PyTreeData:
         """The value of hyperparameter ``field`` at step ``count`` (from 0): the number
         itself, or the schedule evaluated there."""
         value = getattr(self, field)
-        if not callable(value):
-            return value
-        if count is None:
-            raise TypeError(f"{type(self).__name__}: {field} is a schedule, but the state counts no steps")
-        return value(count)
+        if callable(value):
+            if count is None:
+                raise TypeError(
+                    f"{type(self).__name__}: {field} is a schedule, but the state counts no steps"
+                )
+            value = value(count)
+        rule = self._rules.get(field)
+        if rule is not None and rule.one_number and value is not None:
+            _checks.one_number(type(self).__name__, field, value)
+        return value
 
     def one_minus_at(self, field: str, count: jax.Array | None) -> Any:
         """``1 - self.at(field, count)``, keeping the precision of `one_minus` for numbers."""

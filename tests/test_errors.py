@@ -53,6 +53,10 @@ def _assert_raises_naming(build, words):
             lambda: gradtx.adam("0.001"),  # pyright: ignore[reportArgumentType]
             ["adam", "learning_rate", "a number", "'0.001'"],
         ),
+        # PyTorch's own refusals: "Invalid rho value", "d should be >= 1"
+        (lambda: gradtx.torch.Adadelta(rho=1.1), ["Adadelta", "rho", "[0, 1]", "1.1"]),
+        (lambda: gradtx.torch.Adafactor(d=0.5), ["Adafactor", "d", ">= 1", "0.5"]),
+        (lambda: gradtx.torch.Adafactor(d=0.0), ["Adafactor", "d", ">= 1", "0.0"]),
     ],
 )
 def test_bad_hyperparameters_raise_when_built(build, words):
@@ -117,6 +121,7 @@ def test_weight_decay_needs_params():
 # A bad value for each kind of rule, and the words its message must hold.
 _BAD = {
     "numeric >= 0": (-0.5, ">= 0"),
+    "rate": (-0.5, ">= 0"),
     "beta": (1.5, "[0, 1)"),
     "decay": (1.5, "[0, 1]"),
     "dtype": ("floaty", "floating-point dtype"),
@@ -133,10 +138,12 @@ _BAD = {
 # `test_declared_rules_follow_the_vocabulary` holds the two together.
 VOCABULARY = {
     **dict.fromkeys(
-        ("learning_rate", "eps", "eps_root", "weight_decay", "initial_accumulator_value",
+        ("eps", "eps_root", "weight_decay", "initial_accumulator_value",
          "initial_scale", "max_norm", "max_delta"),
         "numeric >= 0",
     ),
+    # >= 0, and one number where it is used (a stack only under jax.vmap)
+    **dict.fromkeys(("learning_rate", "lr"), "rate"),
     **dict.fromkeys(("b1", "b2"), "beta"),
     # A decay of exactly 1 has a meaning (optax accepts it): trace(1.0) is a running sum.
     **dict.fromkeys(("decay", "momentum", "multiplier"), "decay"),
@@ -180,6 +187,7 @@ def _kind_of_rule(rule) -> str:
 
     kinds = {
         _checks.nonnegative: "numeric >= 0",
+        _checks.rate: "rate",
         _checks.beta: "beta",
         _checks.decay: "decay",
         _checks.dtype: "dtype",
@@ -601,3 +609,68 @@ def test_a_field_declared_without_hyper_or_static_names_the_declarations():
 
     assert "['offset']" in str(info.value) and "base.hyper" not in str(info.value)
     assert callable(gradtx.hyper) and callable(gradtx.static)  # the names it gives exist
+
+
+# --- a learning rate is one number where it is used -----------------------------------
+
+
+def _optimizers_taking_a_rate():
+    """Every optimizer of optax's names, and every PyTorch and Keras preset, that takes
+    a learning rate, built with ``rate`` (the rate argument by name)."""
+    import inspect
+
+    builders = {}
+    for name in dir(optax):
+        f = getattr(gradtx, name, None)
+        if name.startswith("_") or f is None or inspect.isclass(f) or not callable(f):
+            continue
+        if (
+            name in ("lbfgs", "scale_by_learning_rate")
+            or "learning_rate" not in inspect.signature(f).parameters
+        ):
+            continue
+        builders[name] = lambda rate, f=f: f(learning_rate=rate)
+    for module, key in ((gradtx.torch, "lr"), (gradtx.keras, "learning_rate")):
+        for name in module.__all__:
+            f = getattr(module, name)
+            if inspect.isfunction(f) and name[0].isupper() and key in inspect.signature(f).parameters:
+                builders[f"{module.__name__}.{name}"] = lambda rate, f=f, key=key: f(**{key: rate})
+    return builders
+
+
+RATE_BUILDERS = _optimizers_taking_a_rate()
+
+
+def test_every_optimizer_taking_a_rate_is_swept():
+    assert len(RATE_BUILDERS) >= 50, sorted(RATE_BUILDERS)
+
+
+@pytest.mark.parametrize("name", sorted(RATE_BUILDERS))
+def test_a_learning_rate_of_several_numbers_is_refused_at_update(name):
+    # the parameter's last axis has the array's length: without the check, each column
+    # silently gets its own rate (Rprop's initial step sizes are refused at init)
+    params = {"w": jnp.ones((3, 2)), "b": jnp.ones(2)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        opt = RATE_BUILDERS[name](jnp.array([1e-3, 1e-3]))
+    with pytest.raises(
+        gradtx.InputError, match=r"must be one number where it is used, got an array of shape \(2,\)"
+    ):
+        opt.update(params, opt.init(params), params)
+
+
+def test_a_stack_of_learning_rates_is_a_sweep_under_vmap():
+    params = jnp.array([1.0, -2.0])
+    rates = [0.1, 0.01]
+
+    def one_step(opt):
+        updates, _ = opt.update(params, opt.init(params), params)
+        return updates
+
+    # the optimizers stacked leaf by leaf, as docs/optimizers_are_data.md sweeps them
+    opts = jax.tree.map(lambda *leaves: jnp.stack(leaves), *[gradtx.adamw(r) for r in rates])
+    swept = jax.vmap(one_step)(opts)
+    for i, rate in enumerate(rates):
+        np.testing.assert_array_equal(swept[i], one_step(gradtx.adamw(rate)))
+    # a one-element array is one number
+    np.testing.assert_array_equal(one_step(gradtx.adamw(jnp.array([0.1]))), one_step(gradtx.adamw(0.1)))

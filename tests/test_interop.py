@@ -187,6 +187,68 @@ def test_equinox_filter_jit_takes_new_numbers_without_tracing_again():
     assert_close_to_scale(ours, theirs, 1e-6, "as_arrays under filter_jit against optax")
 
 
+class _PatchModel(eqx.Module):
+    """A model whose non-array fields (an int, a float, a function) have ``None``
+    gradients: equinox code passes the whole model as ``params``."""
+
+    mlp: eqx.nn.MLP
+    patch_size: int = 4
+    dropout_rate: float = 0.1
+    activation: Any = jax.nn.gelu
+
+    def __call__(self, x: Any) -> Any:
+        return self.activation(self.mlp(x))
+
+
+# optax's optimizers that read params and accept the whole model (optax's lamb, lars,
+# fromage, novograd and adafactor raise on it; gradtx accepts it everywhere)
+WHOLE_MODEL = ("adam", "adamw", "nadamw", "adamaxw", "lion", "adan")
+
+
+@pytest.mark.parametrize("name", WHOLE_MODEL)
+def test_the_whole_equinox_model_as_params_gives_optax_numbers(name):
+    model = _PatchModel(eqx_model())
+    ours, theirs = getattr(gradtx, name)(1e-2), getattr(optax, name)(1e-2)
+    arrays = eqx.filter(model, eqx.is_array)
+    our_state, their_state = ours.init(arrays), theirs.init(arrays)
+    our_model = their_model = model
+    for _ in range(3):
+        loss = lambda m: jnp.mean((jax.vmap(m)(X) - Y) ** 2)  # noqa: E731
+        grads = eqx.filter_grad(loss)(our_model)
+        updates, our_state = ours.update(grads, our_state, our_model)
+        our_model = eqx.apply_updates(our_model, updates)
+        with reference_numerics():
+            their_grads = eqx.filter_grad(loss)(their_model)
+            their_updates, their_state = theirs.update(their_grads, their_state, their_model)
+        their_model = eqx.apply_updates(their_model, their_updates)
+    assert our_model.patch_size == 4 and our_model.activation is jax.nn.gelu
+    for a, b in zip(
+        jax.tree.leaves(eqx.filter(our_model, eqx.is_array)),
+        jax.tree.leaves(eqx.filter(their_model, eqx.is_array)),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_the_whole_model_as_params_works_in_every_preset_that_reads_params():
+    model = _PatchModel(eqx_model())
+    grads = eqx.filter_grad(lambda m: jnp.sum(jax.vmap(m)(X)))(model)
+    arrays = eqx.filter(model, eqx.is_array)
+    for opt in (
+        gradtx.lamb(1e-2),
+        gradtx.torch.AdamW(1e-2),
+        gradtx.keras.AdamW(1e-2),
+        gradtx.torch.Adafactor(),
+    ):
+        updates, _ = opt.update(grads, opt.init(arrays), model)
+        assert jax.tree.structure(updates) == jax.tree.structure(grads)
+    # parameters that truly differ from the gradients are still refused, naming the place
+    with pytest.raises(gradtx.InputError, match="the parameters do not have the structure of the updates"):
+        gradtx.adamw(1e-2).update(
+            {"w": jnp.ones(2)}, gradtx.adamw(1e-2).init({"w": jnp.ones(2)}), {"v": jnp.ones(2)}
+        )
+
+
 # --- masks over equinox modules and nnx state --------------------------------------------
 
 

@@ -208,7 +208,7 @@ class scale_by_rprop(Transform):
       Riedmiller and Braun, 1993. ``optax.scale_by_rprop`` (same numbers).
     """
 
-    learning_rate: Any = hyper(rule=_checks.nonnegative)
+    learning_rate: Any = hyper(rule=_checks.rate)
     eta_minus: Any = hyper(default=0.5)
     eta_plus: Any = hyper(default=1.2)
     min_step_size: Any = hyper(default=1e-6)
@@ -224,7 +224,9 @@ class scale_by_rprop(Transform):
             )
 
     def init(self, params: Params) -> ScaleByRpropState:
-        return ScaleByRpropState(_tree.full_like(params, self.learning_rate), _tree.zeros_like(params))
+        return ScaleByRpropState(
+            _tree.full_like(params, self.at("learning_rate", None)), _tree.zeros_like(params)
+        )
 
     def _update(self, updates: Updates, state: ScaleByRpropState, params: Params | None, ctx: Context):
         del params, ctx
@@ -283,8 +285,8 @@ class scale_by_optimistic_gradient(Transform):
       ``optax.scale_by_optimistic_gradient`` (same numbers).
     """
 
-    alpha: Any = hyper(default=1.0)
-    beta: Any = hyper(default=1.0)
+    alpha: Any = hyper(default=1.0, rule=_checks.step_weight)
+    beta: Any = hyper(default=1.0, rule=_checks.step_weight)
     _unchecked_fields = ("is_initial_step",)
 
     def init(self, params: Params) -> ScaleByOptimisticGradientState:
@@ -296,12 +298,13 @@ class scale_by_optimistic_gradient(Transform):
         self, updates: Updates, state: ScaleByOptimisticGradientState, params: Params | None, ctx: Context
     ):
         del params, ctx
+        alpha_t, beta_t = self.at("alpha", None), self.at("beta", None)
 
         def one(g: jax.Array, prev: jax.Array) -> jax.Array:
             dtype = _tree.compute_dtype(g.dtype, prev.dtype)
             g_, prev = _tree.to(g, dtype), _tree.to(prev, dtype)
             prev = jnp.where(state.is_initial_step, g_, prev)
-            alpha, beta = _tree.cast(self.alpha, dtype), _tree.cast(self.beta, dtype)
+            alpha, beta = _tree.cast(alpha_t, dtype), _tree.cast(beta_t, dtype)
             return ((alpha + beta) * g_ - beta * prev).astype(g.dtype)
 
         out = jax.tree.map(one, updates, state.previous_gradient)

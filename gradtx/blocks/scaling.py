@@ -42,7 +42,8 @@ class scale(Stateless):
     """Multiplies the updates by ``step_size``.
 
     Args:
-      step_size: the factor (any sign).
+      step_size: the factor (any sign): one number, or a schedule of the step (an
+        array of several is refused where it is used; see `scale_by_learning_rate`).
 
     Returns:
       A stateless transform.
@@ -56,7 +57,7 @@ class scale(Stateless):
       ``optax.scale`` (same numbers).
     """
 
-    step_size: Any = hyper()
+    step_size: Any = hyper(rule=_checks.step_weight)
 
     def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
         del params
@@ -98,7 +99,7 @@ class scale_by_learning_rate(Transform):
       constant rate).
     """
 
-    learning_rate: ScalarOrSchedule | None = hyper(default=None, rule=_checks.nonnegative)
+    learning_rate: ScalarOrSchedule | None = hyper(default=None, rule=_checks.rate)
     flip_sign: bool = static(default=True, kw_only=True, rule=_checks.flag)
 
     def init(self, params: Params) -> ScaleByLearningRateState:
@@ -108,11 +109,9 @@ class scale_by_learning_rate(Transform):
     def _update(self, updates: Updates, state: ScaleByLearningRateState, params: Params | None, ctx: Context):
         del params, ctx
         new_state = ScaleByLearningRateState(count=safe_increment(state.count))
-        lr: Any = self.learning_rate
+        lr: Any = self.at("learning_rate", state.count)
         if lr is None:
             return updates, new_state
-        if callable(lr):
-            lr = lr(state.count)
         step = -lr if self.flip_sign else lr
         return jax.tree.map(lambda g: _times(step, g), updates), new_state
 

@@ -113,7 +113,7 @@ class ftrl(Transform):
       McMahan et al., 2013; ``keras.optimizers.Ftrl``.
     """
 
-    learning_rate: Any = hyper(default=1e-3, rule=_checks.nonnegative)
+    learning_rate: Any = hyper(default=1e-3, rule=_checks.rate)
     learning_rate_power: Any = hyper(default=-0.5)
     initial_accumulator_value: Any = hyper(default=0.1, rule=_checks.nonnegative)
     l1_regularization_strength: Any = hyper(default=0.0)

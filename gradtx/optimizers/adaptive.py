@@ -303,7 +303,7 @@ def novograd(
     )
 
 
-@_checks.checked(learning_rate=_checks.nonnegative, eps=_checks.nonnegative, weight_decay=_checks.nonnegative)
+@_checks.checked(learning_rate=_checks.rate, eps=_checks.nonnegative, weight_decay=_checks.nonnegative)
 def adadelta(
     learning_rate: ScalarOrSchedule | None = None,
     rho: Any = 0.9,
@@ -345,7 +345,7 @@ def adadelta(
 
 
 @_checks.checked(
-    learning_rate=_checks.nonnegative,
+    learning_rate=_checks.rate,
     min_dim_size_to_factor=_checks.nonnegative_count,
     decay_offset=_checks.nonnegative_count,
     multiply_by_parameter_scale=_checks.flag,
@@ -427,7 +427,7 @@ def adafactor(
     return labelled("adafactor", *blocks, readout_names=present_readout_names(names, blocks))
 
 
-@_checks.checked(learning_rate=_checks.nonnegative, momentum=_checks.decay)
+@_checks.checked(learning_rate=_checks.rate, momentum=_checks.decay)
 def sm3(learning_rate: Any, momentum: Any = 0.9) -> Chain:
     r"""SM3: AdaGrad with per-axis accumulators (sub-linear memory), then momentum.
 

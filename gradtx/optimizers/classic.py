@@ -20,7 +20,7 @@ from gradtx.chains import Chain, labelled
 
 
 @_checks.checked(
-    learning_rate=_checks.nonnegative,
+    learning_rate=_checks.rate,
     momentum=_checks.decay,
     nesterov=_checks.flag,
     accumulator_dtype=_checks.dtype,
@@ -90,7 +90,7 @@ def sgd(
 
 
 @_checks.checked(
-    learning_rate=_checks.nonnegative,
+    learning_rate=_checks.rate,
     initial_accumulator_value=_checks.nonnegative,
     eps=_checks.nonnegative,
     eps_in_sqrt=_checks.flag,
@@ -138,7 +138,7 @@ def adagrad(
 
 
 @_checks.checked(
-    learning_rate=_checks.nonnegative,
+    learning_rate=_checks.rate,
     decay=_checks.decay,
     eps=_checks.nonnegative,
     initial_scale=_checks.nonnegative,
@@ -209,7 +209,7 @@ def rmsprop(
     )
 
 
-@_checks.checked(learning_rate=_checks.nonnegative)
+@_checks.checked(learning_rate=_checks.rate)
 def noisy_sgd(
     learning_rate: ScalarOrSchedule,
     eta: Any = 0.01,
@@ -247,7 +247,7 @@ def noisy_sgd(
     return labelled("noisy_sgd", add_noise(eta, gamma, key, seed=seed), scale_by_learning_rate(learning_rate))
 
 
-@_checks.checked(learning_rate=_checks.nonnegative)
+@_checks.checked(learning_rate=_checks.rate)
 def optimistic_gradient_descent(
     learning_rate: ScalarOrSchedule, alpha: ScalarOrSchedule = 1.0, beta: ScalarOrSchedule = 1.0
 ) -> Chain:

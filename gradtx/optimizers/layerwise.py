@@ -72,7 +72,7 @@ def lamb(
 
 
 @_checks.checked(
-    learning_rate=_checks.nonnegative,
+    learning_rate=_checks.rate,
     weight_decay=_checks.nonnegative,
     eps=_checks.nonnegative,
     momentum=_checks.decay,
@@ -133,7 +133,7 @@ def lars(
     )
 
 
-@_checks.checked(learning_rate=_checks.nonnegative)
+@_checks.checked(learning_rate=_checks.rate)
 def fromage(learning_rate: ScalarOrSchedule, min_norm: Any = 1e-6) -> Chain:
     r"""Fromage: a step of relative size ``learning_rate`` per layer, then a rescaling
     that keeps the parameters' norm from growing.

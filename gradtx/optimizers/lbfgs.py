@@ -15,7 +15,7 @@ _DEFAULT_LINESEARCH = scale_by_zoom_linesearch(max_linesearch_steps=20, initial_
 
 
 @_checks.checked(
-    learning_rate=_checks.nonnegative, memory_size=_checks.positive_count, scale_init_precond=_checks.flag
+    learning_rate=_checks.rate, memory_size=_checks.positive_count, scale_init_precond=_checks.flag
 )
 def lbfgs(
     learning_rate: ScalarOrSchedule | None = None,

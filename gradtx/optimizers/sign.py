@@ -17,7 +17,7 @@ from gradtx.chains import Chain, labelled
 from gradtx.types import MaskOrFn
 
 
-@_checks.checked(learning_rate=_checks.nonnegative)
+@_checks.checked(learning_rate=_checks.rate)
 def sign_sgd(learning_rate: ScalarOrSchedule) -> Chain:
     r"""signSGD: a step of the learning rate against each gradient's sign.
 
@@ -42,7 +42,7 @@ def sign_sgd(learning_rate: ScalarOrSchedule) -> Chain:
     return labelled("sign_sgd", scale_by_sign(), scale_by_learning_rate(learning_rate))
 
 
-@_checks.checked(learning_rate=_checks.nonnegative, accumulator_dtype=_checks.dtype)
+@_checks.checked(learning_rate=_checks.rate, accumulator_dtype=_checks.dtype)
 def signum(learning_rate: ScalarOrSchedule, beta: Any = 0.9, accumulator_dtype: Any = None) -> Chain:
     r"""Signum: the sign of the gradient's moving average.
 
@@ -77,7 +77,7 @@ def signum(learning_rate: ScalarOrSchedule, beta: Any = 0.9, accumulator_dtype: 
 
 
 @_checks.checked(
-    learning_rate=_checks.nonnegative,
+    learning_rate=_checks.rate,
     b1=_checks.beta,
     b2=_checks.beta,
     mu_dtype=_checks.dtype,
@@ -127,7 +127,7 @@ def lion(
     )
 
 
-@_checks.checked(learning_rate=_checks.nonnegative)
+@_checks.checked(learning_rate=_checks.rate)
 def rprop(
     learning_rate: Any,
     eta_minus: Any = 0.5,

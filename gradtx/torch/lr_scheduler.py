@@ -86,7 +86,7 @@ class StepLR(Schedule):
       ``torch.optim.lr_scheduler.StepLR``.
     """
 
-    lr: Any = hyper()
+    lr: Any = hyper(rule=_checks.rate)
     step_size: int = static(rule=_checks.positive_int)
     gamma: Any = hyper(default=0.1)
 
@@ -116,7 +116,7 @@ class MultiStepLR(Schedule):
       ``torch.optim.lr_scheduler.MultiStepLR``.
     """
 
-    lr: Any = hyper()
+    lr: Any = hyper(rule=_checks.rate)
     milestones: Sequence[int] = static()
     gamma: Any = hyper(default=0.1)
 
@@ -150,7 +150,7 @@ class ExponentialLR(Schedule):
       ``torch.optim.lr_scheduler.ExponentialLR``.
     """
 
-    lr: Any = hyper()
+    lr: Any = hyper(rule=_checks.rate)
     gamma: Any = hyper()
 
     def __call__(self, count: Any) -> jax.Array:
@@ -179,7 +179,7 @@ class CosineAnnealingLR(Schedule):
       ``torch.optim.lr_scheduler.CosineAnnealingLR``.
     """
 
-    lr: Any = hyper()
+    lr: Any = hyper(rule=_checks.rate)
     T_max: int = static(rule=_checks.positive_int)
     eta_min: Any = hyper(default=0.0)
 
@@ -213,7 +213,7 @@ class CosineAnnealingWarmRestarts(Schedule):
       Loshchilov and Hutter, 2017; ``torch.optim.lr_scheduler.CosineAnnealingWarmRestarts``.
     """
 
-    lr: Any = hyper()
+    lr: Any = hyper(rule=_checks.rate)
     T_0: int = static(rule=_checks.positive_int)
     T_mult: int = static(default=1, rule=_checks.positive_int)
     eta_min: Any = hyper(default=0.0)
@@ -484,7 +484,7 @@ class LinearLR(Schedule):
       ``torch.optim.lr_scheduler.LinearLR``.
     """
 
-    lr: Any = hyper()
+    lr: Any = hyper(rule=_checks.rate)
     start_factor: Any = hyper(default=1.0 / 3)
     end_factor: Any = hyper(default=1.0)
     total_iters: int = static(default=5, rule=_checks.positive_int)
@@ -516,7 +516,7 @@ class ConstantLR(Schedule):
       ``torch.optim.lr_scheduler.ConstantLR``.
     """
 
-    lr: Any = hyper()
+    lr: Any = hyper(rule=_checks.rate)
     factor: Any = hyper(default=1.0 / 3)
     total_iters: int = static(default=5)
 
@@ -546,7 +546,7 @@ class PolynomialLR(Schedule):
       ``torch.optim.lr_scheduler.PolynomialLR``.
     """
 
-    lr: Any = hyper()
+    lr: Any = hyper(rule=_checks.rate)
     total_iters: int = static(default=5, rule=_checks.positive_int)
     power: Any = hyper(default=1.0)
 
@@ -578,7 +578,7 @@ class LambdaLR(Schedule):
       each group its own schedule).
     """
 
-    lr: Any = hyper()
+    lr: Any = hyper(rule=_checks.rate)
     lr_lambda: Callable[[Any], Any] = static()
 
     def __call__(self, count: Any) -> jax.Array:
@@ -719,7 +719,7 @@ class asgd_learning_rate(Schedule):
       ``torch.optim.ASGD`` (its ``eta``).
     """
 
-    lr: Any = hyper()
+    lr: Any = hyper(rule=_checks.rate)
     lambd: Any = hyper()
     alpha: Any = hyper()
 

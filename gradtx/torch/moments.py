@@ -374,11 +374,11 @@ class factored_relative_rms(Transform):
       Shazeer and Stern, 2018; ``torch.optim.Adafactor``.
     """
 
-    lr: Any = hyper(default=1e-2)
+    lr: Any = hyper(default=1e-2, rule=_checks.rate)
     beta2_decay: Any = hyper(default=-0.8)
     eps1: Any = hyper(default=None)
     eps2: Any = hyper(default=1e-3)
-    d: Any = hyper(default=1.0)
+    d: Any = hyper(default=1.0, rule=_checks.at_least_one)
     weight_decay: Any = hyper(default=0.0, rule=_checks.nonnegative)
 
     # Shaped by rows and columns, not like the parameters.

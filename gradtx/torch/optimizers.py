@@ -407,7 +407,7 @@ def Adadelta(
 
     Args:
       lr: the learning rate (1.0), or a schedule.
-      rho: the decay of both averages (0.9).
+      rho: the decay of both averages (0.9), in [0, 1] as PyTorch requires.
       eps: inside both roots (1e-6).
       weight_decay: coupled L2 decay (0).
       foreach: ignored (PyTorch's kernel choice).
@@ -429,7 +429,8 @@ def Adadelta(
       Zeiler, 2012; ``torch.optim.Adadelta``.
     """
     del foreach, capturable, differentiable
-    _checks.check("Adadelta", _checks.nonnegative, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
+    _checks.check("Adadelta", _checks.nonnegative, lr=lr, eps=eps, weight_decay=weight_decay)
+    _checks.check("Adadelta", _checks.decay, rho=rho)  # PyTorch: "Invalid rho value"
     blocks = [*_head(maximize, weight_decay), scale_by_adadelta(rho, eps), *_tail(lr)]
     return labelled("torch.Adadelta", *blocks, readout_names=present_readout_names(_LR, blocks))
 
@@ -728,7 +729,8 @@ def Adafactor(
       beta2_decay: the exponent of ``1 - beta2_t = t ** beta2_decay`` (-0.8).
       eps: ``(eps1, eps2)``: the variance floor (None: the dtype's epsilon) and the
         floor of the parameters' RMS (1e-3).
-      d: the clipping threshold of the update's RMS (1.0).
+      d: the clipping threshold of the update's RMS (1.0), >= 1 as PyTorch requires (below
+        1 it would shrink every update, not clip the large ones).
       weight_decay: decoupled, ``p *= 1 - lr * wd`` (0).
       foreach: ignored (PyTorch's kernel choice).
       maximize: ascend instead of descend.
@@ -751,9 +753,8 @@ def Adafactor(
     del foreach
     _checks.nonpositive.check("Adafactor", "beta2_decay", beta2_decay)
     eps1, eps2 = eps
-    _checks.check(
-        "Adafactor", _checks.nonnegative, lr=lr, eps1=eps1, eps2=eps2, d=d, weight_decay=weight_decay
-    )
+    _checks.check("Adafactor", _checks.nonnegative, lr=lr, eps1=eps1, eps2=eps2, weight_decay=weight_decay)
+    _checks.check("Adafactor", _checks.at_least_one, d=d)  # PyTorch: "d should be >= 1"
     block = factored_relative_rms(lr, beta2_decay, eps1, eps2, d, weight_decay)
     return labelled(
         "torch.Adafactor", *_head(maximize), block, readout_names={"factored_relative_rms.lr": "lr"}

@@ -63,7 +63,7 @@ class multiply_weights(Transform):
       ``torch.optim.AdamW`` (and the ``decoupled_weight_decay`` of Adam, NAdam, RAdam).
     """
 
-    learning_rate: Any = hyper(rule=_checks.nonnegative)
+    learning_rate: Any = hyper(rule=_checks.rate)
     weight_decay: Any = hyper(rule=_checks.nonnegative)
 
     def init(self, params: Params) -> MultiplyWeightsState:
@@ -223,7 +223,7 @@ class rprop_steps(Transform):
       Riedmiller and Braun, 1993; ``torch.optim.Rprop``.
     """
 
-    learning_rate: Any = hyper(default=1e-2, rule=_checks.nonnegative)
+    learning_rate: Any = hyper(default=1e-2, rule=_checks.rate)
     eta_minus: Any = hyper(default=0.5)
     eta_plus: Any = hyper(default=1.2)
     min_step_size: Any = hyper(default=1e-6)
@@ -231,7 +231,7 @@ class rprop_steps(Transform):
 
     def init(self, params: Params) -> RpropStepsState:
         return RpropStepsState(
-            step_sizes=_tree.full_like(params, self.learning_rate), prev=_tree.zeros_like(params)
+            step_sizes=_tree.full_like(params, self.at("learning_rate", None)), prev=_tree.zeros_like(params)
         )
 
     def _update(self, updates: Updates, state: RpropStepsState, params: Params | None, ctx: Context):
