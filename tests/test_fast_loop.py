@@ -1,7 +1,8 @@
 """The fast local loop (``pytest -m "not slow" -n 2``) keeps its budget and its reach.
 
-Budget: at most 850 tests (779 when it was set up, 3 min 25 s on 2 cores; the whole
-suite is 2,613 tests, 12 min). Reach: every test module outside `conftest.SLOW_MODULES`
+Budget: at most 880 tests (779 when it was set up, 3 min 25 s on 2 cores; the whole
+suite was 2,613 tests, 12 min; raised from 850 when the losses, the learning-rate sweep
+and the interop tests joined the sampled modules, the loop still under 4 minutes). Reach: every test module outside `conftest.SLOW_MODULES`
 keeps at least one test in it, so every part of the package is still exercised.
 """
 
@@ -12,7 +13,7 @@ import sys
 
 from conftest import SLOW_MODULES
 
-BUDGET = 850
+BUDGET = 880
 TESTS = pathlib.Path(__file__).parent
 
 
