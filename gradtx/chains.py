@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
 from gradtx import channel
 from gradtx.base import Context, InputError, OptState, Params, Transform, Updates, _as_transform
 from gradtx.data import hyper, pytree_dataclass, static
@@ -25,17 +29,24 @@ class Chain(Transform):
       label: the optimizer this chain is (``"adam"``), shown by ``repr``; or None.
       readout_names: ``("transform.field", "name")`` pairs: the names under which
         `hyperparams` reports its blocks' fields (``scale_by_rms.decay`` is adam's ``b2``).
+      complex_as_real: the blocks see each complex leaf as a real array with a last axis
+        of 2 (real, imaginary), as PyTorch's optimizers see one (``torch.view_as_real``):
+        every entry has its own statistics, and the updates come back complex. optax's
+        convention (False) keeps complex leaves: a second moment is ``|g|^2`` per entry.
     """
 
     transforms: tuple[Transform, ...] = hyper()
     names: tuple[str, ...] | None = static(default=None)
     label: str | None = static(default=None)
     readout_names: tuple[tuple[str, str], ...] = static(default=())
+    complex_as_real: bool = static(default=False, kw_only=True)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_complements", {})
 
     def init(self, params: Params) -> OptState:
+        if self.complex_as_real:
+            params = _as_real(params)
         published = channel.outside()
         states = []
         for tx in self.transforms:
@@ -52,6 +63,12 @@ class Chain(Transform):
         return frozenset().union(*(channel.publishes(tx) for tx in self.transforms))
 
     def _apply(self, updates: Updates, state: OptState, params: Params | None, ctx: Context):
+        if self.complex_as_real and _has_complex(updates):
+            out, new_state = self._apply_blocks(_as_real(updates), state, _as_real(params), ctx)
+            return _as_complex_like(updates, out), new_state
+        return self._apply_blocks(updates, state, params, ctx)
+
+    def _apply_blocks(self, updates: Updates, state: OptState, params: Params | None, ctx: Context):
         name = self._name()
         if self.names is None:
             if not isinstance(state, tuple) or len(state) != len(self.transforms):
@@ -93,6 +110,28 @@ class Chain(Transform):
         if self.label:
             head = f"{self.label} = {head}"
         return head + "\n" + "\n".join(lines) + "\n)"
+
+
+def _is_complex(x: Any) -> bool:
+    return isinstance(x, (jax.Array, np.ndarray)) and jnp.iscomplexobj(x)
+
+
+def _has_complex(tree: Any) -> bool:
+    return any(_is_complex(leaf) for leaf in jax.tree.leaves(tree))
+
+
+def _as_real(tree: Any) -> Any:
+    """Each complex array leaf as real pairs on a new last axis (``torch.view_as_real``)."""
+    return jax.tree.map(lambda x: jnp.stack([x.real, x.imag], axis=-1) if _is_complex(x) else x, tree)
+
+
+def _as_complex_like(like: Any, tree: Any) -> Any:
+    """``tree``'s leaves back to complex where ``like``'s leaves are complex."""
+
+    def back(original: Any, x: Any) -> Any:
+        return jax.lax.complex(x[..., 0], x[..., 1]) if _is_complex(original) else x
+
+    return jax.tree.map(back, like, tree, is_leaf=lambda x: x is None)
 
 
 def _describe(state: Any) -> str:
@@ -138,12 +177,18 @@ def named_chain(*named_transforms: tuple[str, Any]) -> Chain:
     return Chain(transforms, names=names)
 
 
-def labelled(label: str, *transforms: Any, readout_names: dict[str, str] | None = None) -> Chain:
+def labelled(
+    label: str,
+    *transforms: Any,
+    readout_names: dict[str, str] | None = None,
+    complex_as_real: bool = False,
+) -> Chain:
     """A `chain` that ``repr`` shows as ``label = chain(...)``; used by the optimizers.
 
     ``readout_names`` maps ``"transform.field"`` to the optimizer's own argument name,
     for `hyperparams`; ``""`` leaves the field out (a block that reads another block's
     argument again, such as the learning rate of a weight decay block).
+    ``complex_as_real``: see `Chain` (PyTorch's presets).
     """
     blocks = tuple(_as_transform(tx, label) for tx in transforms)
     if readout_names:
@@ -154,7 +199,12 @@ def labelled(label: str, *transforms: Any, readout_names: dict[str, str] | None 
                 f"labelled {label}: readout_names {unknown} name no field of its blocks; the "
                 f"names it can rename are {sorted(known)}"
             )
-    return Chain(blocks, label=label, readout_names=tuple(sorted((readout_names or {}).items())))
+    return Chain(
+        blocks,
+        label=label,
+        readout_names=tuple(sorted((readout_names or {}).items())),
+        complex_as_real=complex_as_real,
+    )
 
 
 def present_readout_names(table: dict[str, str], transforms: Any) -> dict[str, str]:

@@ -695,3 +695,49 @@ def test_presets_are_data_new_numbers_do_not_recompile() -> None:
         lambda lr: gt.SGD(lr=lr, momentum=0.9).update(g, gt.SGD(lr=lr, momentum=0.9).init(p))[0]
     )(rates)
     np.testing.assert_allclose(np.asarray(batch), -np.outer(np.asarray(rates), np.asarray(g)), rtol=1e-6)
+
+
+# --- complex parameters: PyTorch optimizes them as pairs of reals ------------------------
+
+COMPLEX_STEPS = 20
+COMPLEX_CONFIGS = [
+    ("sgd-momentum", gt.SGD, torch.optim.SGD, {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.01}),
+    ("adam", gt.Adam, torch.optim.Adam, {"lr": 0.01}),
+    ("adam-amsgrad", gt.Adam, torch.optim.Adam, {"lr": 0.01, "amsgrad": True, "weight_decay": 0.01}),
+    ("adamw", gt.AdamW, torch.optim.AdamW, {"lr": 0.01}),
+    ("adamax", gt.Adamax, torch.optim.Adamax, {"lr": 0.01}),
+    ("nadam", gt.NAdam, torch.optim.NAdam, {"lr": 0.01}),
+    ("radam", gt.RAdam, torch.optim.RAdam, {"lr": 0.01}),
+    ("adagrad", gt.Adagrad, torch.optim.Adagrad, {"lr": 0.1}),
+    ("adadelta", gt.Adadelta, torch.optim.Adadelta, {}),
+    ("rmsprop-centered", gt.RMSprop, torch.optim.RMSprop, {"lr": 0.01, "centered": True, "momentum": 0.5}),
+    ("asgd", gt.ASGD, torch.optim.ASGD, {"lr": 0.01}),
+    ("rprop", gt.Rprop, torch.optim.Rprop, {"lr": 0.01}),
+]
+
+
+def _complex(tree: Any, seed: int) -> Any:
+    rng = np.random.default_rng(seed)
+    return jax.tree.map(lambda x: (x + 1j * rng.normal(size=np.shape(x))).astype(np.complex64), tree)
+
+
+@pytest.mark.parametrize("config", COMPLEX_CONFIGS, ids=[c[0] for c in COMPLEX_CONFIGS])
+def test_complex_parameters_match_torch(config: Any, torch_default_threads: None) -> None:
+    # PyTorch's view_as_real: each complex entry is two real parameters, with their own
+    # moments (gradtx's blocks alone follow optax: one second moment |g|^2 per entry)
+    _, ours, theirs, kwargs = config
+    params = _complex(PARAMS, 2)
+    grads = [_complex(g, 3 + t) for t, g in enumerate(GRADS[:COMPLEX_STEPS])]
+    expected = run_torch(lambda leaves: theirs(leaves, **kwargs), params, grads)
+    ps, us, _ = run_gradtx(ours(**kwargs), params, grads)
+    assert_matches((ps, us), expected, params, rtol=2e-6, ulps=2.0)
+
+
+def test_adafactor_refuses_complex_parameters_as_torch_does() -> None:
+    p = torch.zeros(2, dtype=torch.complex64, requires_grad=True)
+    p.grad = torch.ones(2, dtype=torch.complex64)
+    with pytest.raises(RuntimeError, match="Adafactor does not support complex parameters"):
+        torch.optim.Adafactor([p]).step()
+    opt = gt.Adafactor()
+    with pytest.raises(gradtx.InputError, match="factored_relative_rms: .*complex"):
+        opt.init({"w": jnp.zeros(2, jnp.complex64)})

@@ -19,6 +19,14 @@ ignored: they choose PyTorch's kernels, not its numbers. A learning rate (or mom
 or beta) may be a schedule, such as the schedulers of `gradtx.torch.lr_scheduler`
 (exported here too). Parameter groups are `param_groups`.
 
+Complex parameters are optimized as PyTorch optimizes them: each entry as a pair of
+reals (``torch.view_as_real``), with its own moments for the real and the imaginary
+part (``Chain.complex_as_real``); the optax-named optimizers keep optax's convention,
+one second moment ``|g|^2`` per complex entry. ``SGD`` needs neither (its steps are the
+same either way); ``Adafactor`` refuses complex parameters, as PyTorch's does. A
+learning rate is one number where it is used: an array of several is refused at the
+update (a stack of them under ``jax.vmap`` is a sweep, each trace seeing one).
+
 ``SparseAdam`` is not provided: it updates only the coordinates present in a sparse
 gradient, and JAX gradients are dense.
 """  # noqa: E501

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, _tree
+from gradtx._checks import InputError
 from gradtx.base import (
     Context,
     Params,
@@ -397,6 +398,14 @@ class factored_relative_rms(Transform):
             return jnp.zeros_like(p) if p.ndim < 2 else jnp.zeros([], p.dtype)
 
         plain = unpacked(params)  # packed parameters: the statistics of the original leaves
+        if any(jnp.iscomplexobj(p) for p in jax.tree.leaves(plain)):
+            raise InputError(
+                "factored_relative_rms",
+                "PyTorch's Adafactor does not support complex parameters (torch raises too): its "
+                "row and column statistics have no complex form. Optimize complex parameters "
+                "with another preset (gradtx.torch.Adam, ... see them as pairs of reals), or "
+                "split them with gradtx.partition.",
+            )
         return FactoredRelativeRmsState(
             count=zero_count(),
             row_var=jax.tree.map(rows, plain),

@@ -198,7 +198,9 @@ def Adam(
         blocks = [*_head(maximize), *_adam_core(b1, b2, eps, amsgrad), *_tail(lr, weight_decay)]
     else:
         blocks = [*_head(maximize, weight_decay), *_adam_core(b1, b2, eps, amsgrad), *_tail(lr)]
-    return labelled("torch.Adam", *blocks, readout_names=present_readout_names(_ADAM_NAMES, blocks))
+    return labelled(
+        "torch.Adam", *blocks, readout_names=present_readout_names(_ADAM_NAMES, blocks), complex_as_real=True
+    )
 
 
 def AdamW(
@@ -249,7 +251,9 @@ def AdamW(
     b1, b2 = _betas("AdamW", betas)
     _checks.check("AdamW", _checks.nonnegative, lr=lr, eps=eps, weight_decay=weight_decay)
     blocks = [*_head(maximize), *_adam_core(b1, b2, eps, amsgrad), *_tail(lr, weight_decay, keep=True)]
-    return labelled("torch.AdamW", *blocks, readout_names=present_readout_names(_ADAM_NAMES, blocks))
+    return labelled(
+        "torch.AdamW", *blocks, readout_names=present_readout_names(_ADAM_NAMES, blocks), complex_as_real=True
+    )
 
 
 def RMSprop(
@@ -323,7 +327,9 @@ def RMSprop(
         "trace.decay": "momentum",
     }
     blocks += _tail(lr)
-    return labelled("torch.RMSprop", *blocks, readout_names=present_readout_names(names, blocks))
+    return labelled(
+        "torch.RMSprop", *blocks, readout_names=present_readout_names(names, blocks), complex_as_real=True
+    )
 
 
 def Adagrad(
@@ -386,7 +392,9 @@ def Adagrad(
         scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt=False),
         *_tail(rate),
     ]
-    return labelled("torch.Adagrad", *blocks, readout_names=present_readout_names(_LR, blocks))
+    return labelled(
+        "torch.Adagrad", *blocks, readout_names=present_readout_names(_LR, blocks), complex_as_real=True
+    )
 
 
 def Adadelta(
@@ -432,7 +440,9 @@ def Adadelta(
     _checks.check("Adadelta", _checks.nonnegative, lr=lr, eps=eps, weight_decay=weight_decay)
     _checks.check("Adadelta", _checks.decay, rho=rho)  # PyTorch: "Invalid rho value"
     blocks = [*_head(maximize, weight_decay), scale_by_adadelta(rho, eps), *_tail(lr)]
-    return labelled("torch.Adadelta", *blocks, readout_names=present_readout_names(_LR, blocks))
+    return labelled(
+        "torch.Adadelta", *blocks, readout_names=present_readout_names(_LR, blocks), complex_as_real=True
+    )
 
 
 def Adamax(
@@ -479,7 +489,9 @@ def Adamax(
     _checks.check("Adamax", _checks.nonnegative, lr=lr, eps=eps, weight_decay=weight_decay)
     blocks = [*_head(maximize, weight_decay), first_moment(b1), scale_by_infinity_norm(b2, eps), *_tail(lr)]
     names = {**_LR, "momentum.b1": "beta1", "scale_by_infinity_norm.decay": "beta2"}
-    return labelled("torch.Adamax", *blocks, readout_names=present_readout_names(names, blocks))
+    return labelled(
+        "torch.Adamax", *blocks, readout_names=present_readout_names(names, blocks), complex_as_real=True
+    )
 
 
 def NAdam(
@@ -534,7 +546,9 @@ def NAdam(
     decoupled = weight_decay if decoupled_weight_decay else 0.0
     blocks = [*_head(maximize, coupled), nadam_moments(b1, b2, eps, momentum_decay), *_tail(lr, decoupled)]
     names = {**_LR, "nadam_moments.b1": "beta1", "nadam_moments.b2": "beta2"}
-    return labelled("torch.NAdam", *blocks, readout_names=present_readout_names(names, blocks))
+    return labelled(
+        "torch.NAdam", *blocks, readout_names=present_readout_names(names, blocks), complex_as_real=True
+    )
 
 
 def RAdam(
@@ -586,7 +600,9 @@ def RAdam(
     decoupled = weight_decay if decoupled_weight_decay else 0.0
     blocks = [*_head(maximize, coupled), first_moment(b1), rectified_rms(b2, eps), *_tail(lr, decoupled)]
     names = {**_LR, "momentum.b1": "beta1", "rectified_rms.b2": "beta2"}
-    return labelled("torch.RAdam", *blocks, readout_names=present_readout_names(names, blocks))
+    return labelled(
+        "torch.RAdam", *blocks, readout_names=present_readout_names(names, blocks), complex_as_real=True
+    )
 
 
 def ASGD(
@@ -652,7 +668,9 @@ def ASGD(
         "multiply_weights.weight_decay": "lambd",
         "add_decayed_weights.weight_decay": "weight_decay",
     }
-    return labelled("torch.ASGD", *blocks, readout_names=present_readout_names(names, blocks))
+    return labelled(
+        "torch.ASGD", *blocks, readout_names=present_readout_names(names, blocks), complex_as_real=True
+    )
 
 
 def Rprop(
@@ -708,7 +726,9 @@ def Rprop(
         "rprop_steps.max_step_size": "max_step_size",
         "scale.step_size": "",
     }
-    return labelled("torch.Rprop", *blocks, readout_names=present_readout_names(names, blocks))
+    return labelled(
+        "torch.Rprop", *blocks, readout_names=present_readout_names(names, blocks), complex_as_real=True
+    )
 
 
 def Adafactor(
