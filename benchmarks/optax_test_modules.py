@@ -62,6 +62,7 @@ DEFAULT = [
     "losses/_self_supervised_test.py",
     "losses/_smoothing_test.py",
     "projections/_projections_test.py",
+    "perturbations/_make_pert_test.py",
 ]
 
 SHIM = '''
@@ -74,6 +75,9 @@ import optax as _optax
 # optax names that gradtx defines with another meaning: keep optax's.
 _DIFFERENT = {"Schedule", "ScheduleState"}
 _SHARED = {n for n in dir(_optax) if not n.startswith("_") and hasattr(_gradtx, n)} - _DIFFERENT
+# classes optax keeps in a private module that gradtx exports: what its top-level
+# functions return (optax.multi_normal returns a _src.utils.MultiNormalDiagFromLogScale)
+_SHARED |= {"MultiNormalDiagFromLogScale"}
 
 
 class _Shim(_types.ModuleType):

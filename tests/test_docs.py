@@ -49,6 +49,8 @@ def public_names() -> set[str]:
         gradtx.flax,
         gradtx.losses,
         gradtx.projections,
+        gradtx.second_order,
+        gradtx.perturbations,
     ]
     names = {f"{m.__name__}.{n}" for m in modules for n in m.__all__}
     for m in (gradtx.testing, gradtx.tree_utils):  # modules without __all__: what they define

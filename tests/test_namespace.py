@@ -26,8 +26,6 @@ NOT_YET = {
     "contrib": "not yet: optax.contrib's optimizers",
     "experimental": "empty in optax 0.2.8",
     "microbatching": "not yet",
-    "perturbations": "not yet",
-    "second_order": "not yet",
 }
 NOT_YET_NAMES: dict[tuple[str, str], str] = {}
 

@@ -739,5 +739,5 @@ def test_adafactor_refuses_complex_parameters_as_torch_does() -> None:
     with pytest.raises(RuntimeError, match="Adafactor does not support complex parameters"):
         torch.optim.Adafactor([p]).step()
     opt = gt.Adafactor()
-    with pytest.raises(gradtx.InputError, match="factored_relative_rms: .*complex"):
+    with pytest.raises(gradtx.InputError, match=r"factored_relative_rms: .*complex"):
         opt.init({"w": jnp.zeros(2, jnp.complex64)})

@@ -11,6 +11,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.core import Tracer
 
 from gradtx.losses import _inputs
 
@@ -78,7 +79,7 @@ def dice_loss(
         totals = jnp.sum(predictions, axis=-1)
         # checked on concrete values only: under jit the loss is computed as given
         # (optax's check raises a concretization error there)
-        if not isinstance(totals, jax.core.Tracer) and not jnp.allclose(totals, 1.0, rtol=1e-5):
+        if not isinstance(totals, Tracer) and not jnp.allclose(totals, 1.0, rtol=1e-5):
             raise ValueError(
                 f"{owner}: with apply_softmax=False, predictions must be valid probability "
                 "distributions that sum to 1 over the class axis; their sums range over "
