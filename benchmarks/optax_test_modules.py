@@ -63,6 +63,7 @@ DEFAULT = [
     "losses/_smoothing_test.py",
     "projections/_projections_test.py",
     "perturbations/_make_pert_test.py",
+    "microbatching/_microbatching_test.py",
 ]
 
 SHIM = '''

@@ -10,6 +10,7 @@ from gradtx import (
     keras,
     linalg,
     losses,
+    microbatching,
     numerics,
     perturbations,
     projections,
@@ -222,6 +223,7 @@ from gradtx.losses import (
     softmax_cross_entropy_with_integer_labels,
     squared_error,
 )
+from gradtx.microbatching import microbatch
 from gradtx.numerics import (
     global_norm,
     safe_int32_increment,
@@ -469,6 +471,8 @@ __all__ = [
     "masked",
     "matrix_inverse_pth_root",
     "measure_with_ema",
+    "microbatch",
+    "microbatching",
     "momentum",
     "monitor",
     "multi_normal",

@@ -1,6 +1,7 @@
 """The public API: every exported name is documented, and every docstring example runs."""
 
 import doctest
+import enum
 import importlib
 import inspect
 import pkgutil
@@ -114,6 +115,9 @@ def _signature(obj):
 def _same_default(a, b) -> bool:
     if a is b:
         return True
+    # the same member of each library's own enum (microbatching's AccumulationType.SUM)
+    if isinstance(a, enum.Enum) and isinstance(b, enum.Enum):
+        return type(a).__name__ == type(b).__name__ and a.name == b.name
     # the same kind of stateless object, each library's own class (perturbations' Gumbel())
     if (
         not inspect.isroutine(a)

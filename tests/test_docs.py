@@ -51,6 +51,7 @@ def public_names() -> set[str]:
         gradtx.projections,
         gradtx.second_order,
         gradtx.perturbations,
+        gradtx.microbatching,
     ]
     names = {f"{m.__name__}.{n}" for m in modules for n in m.__all__}
     for m in (gradtx.testing, gradtx.tree_utils):  # modules without __all__: what they define

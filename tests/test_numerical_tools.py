@@ -128,3 +128,71 @@ def test_multi_normal_is_optax():
     z = (np.array([1.0, -2.0]) - np.array([0.5, -1.0])) / np.exp([0.1, -0.3])
     hand = np.sum(-0.5 * z**2 - np.array([0.1, -0.3]) - 0.5 * np.log(2 * np.pi))
     np.testing.assert_allclose(ours.log_prob(x)[1], hand, rtol=1e-6)
+
+
+# --- microbatching ------------------------------------------------------------------------
+
+BATCH = jnp.asarray(rng.normal(size=(8, 3)), jnp.float32)
+
+
+@pytest.mark.parametrize("kind", ["SUM", "MEAN", "RUNNING_MEAN", "CONCAT"])
+def test_microbatch_is_optax_and_the_whole_batch(kind):
+    def fun(x, scale):
+        return {"sum": scale * jnp.sum(x, axis=0), "rows": x[:, :1]}
+
+    def run(module, real=None):
+        acc = getattr(module.AccumulationType, kind)
+        return module.microbatch(fun, 0, 2, {"sum": acc, "rows": module.AccumulationType.CONCAT},
+                                 num_real_microbatches=real)(BATCH, 2.0)  # fmt: skip
+
+    ours = run(gradtx.microbatching)
+    with reference_numerics():
+        theirs = run(optax.microbatching)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), ours, theirs)
+    # by hand: four microbatches of two examples (0 and 4, 1 and 5, ...)
+    whole = 2.0 * np.asarray(BATCH).reshape(2, 4, 3).sum(axis=0)  # per microbatch
+    expected = {"SUM": whole.sum(0), "MEAN": whole.mean(0), "RUNNING_MEAN": whole.mean(0)}
+    if kind in expected:
+        np.testing.assert_allclose(ours["sum"], expected[kind], rtol=1e-5)
+    np.testing.assert_array_equal(ours["rows"], BATCH[:, :1])  # concatenated in batch order
+    # two real microbatches of four: the running mean is the mean of those two
+    partial = run(gradtx.microbatching, real=2)
+    with reference_numerics():
+        their_partial = run(optax.microbatching, real=2)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), partial, their_partial)
+
+
+def test_micro_grad_clips_each_example_as_optax():
+    w = jnp.array([0.5, -1.0, 2.0])
+
+    def loss(params, x):
+        return jnp.sum(jnp.tanh(x @ params))
+
+    def clip(g):
+        return g / jnp.maximum(1.0, jnp.linalg.norm(g))
+
+    def run(module):
+        grad_fn = module.micro_grad(loss, microbatch_size=4, transform_fn=clip, metrics_fn=jnp.linalg.norm)
+        return grad_fn(w, BATCH)
+
+    grad, aux = run(gradtx.microbatching)
+    with reference_numerics():
+        their_grad, their_aux = run(optax.microbatching)
+    np.testing.assert_allclose(grad, their_grad, rtol=1e-6)
+    np.testing.assert_allclose(aux.values, their_aux.values, rtol=1e-6)
+    np.testing.assert_allclose(aux.metrics, their_aux.metrics, rtol=1e-6)
+    # by hand: each example's gradient, clipped to norm 1, summed
+    per_example = jax.vmap(jax.grad(lambda p, x: loss(p, x[None])), in_axes=(None, 0))(w, BATCH)
+    norms = np.linalg.norm(per_example, axis=1, keepdims=True)
+    np.testing.assert_allclose(grad, (per_example / np.maximum(1.0, norms)).sum(0), rtol=1e-5)
+    np.testing.assert_allclose(aux.metrics, norms[:, 0], rtol=1e-5)
+
+
+def test_micro_vmap_is_vmap():
+    f = gradtx.microbatching.micro_vmap(lambda x, y: jnp.sin(x) * y, in_axes=(0, None), microbatch_size=2)
+    np.testing.assert_allclose(f(BATCH, 3.0), jax.vmap(lambda x: jnp.sin(x) * 3.0)(BATCH), rtol=1e-6)
+
+
+def test_microbatch_takes_optax_s_accumulation_types_too():
+    total = gradtx.microbatching.microbatch(jnp.sum, 0, 2, optax.microbatching.AccumulationType.MEAN)
+    np.testing.assert_allclose(total(BATCH), np.asarray(BATCH).sum() / 4, rtol=1e-6)
