@@ -64,6 +64,7 @@ DEFAULT = [
     "projections/_projections_test.py",
     "perturbations/_make_pert_test.py",
     "microbatching/_microbatching_test.py",
+    "assignment/_hungarian_algorithm_test.py",
 ]
 
 SHIM = '''

@@ -5,6 +5,7 @@ transforms; names shared with optax take the same arguments and give the same nu
 """
 
 from gradtx import (
+    assignment,
     channel,
     distributions,
     keras,
@@ -410,6 +411,7 @@ __all__ = [
     "apply_if_finite",
     "apply_updates",
     "as_arrays",
+    "assignment",
     "bias_correction",
     "centralize",
     "chain",

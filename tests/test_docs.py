@@ -52,6 +52,7 @@ def public_names() -> set[str]:
         gradtx.second_order,
         gradtx.perturbations,
         gradtx.microbatching,
+        gradtx.assignment,
     ]
     names = {f"{m.__name__}.{n}" for m in modules for n in m.__all__}
     for m in (gradtx.testing, gradtx.tree_utils):  # modules without __all__: what they define

@@ -22,7 +22,6 @@ MODULES = sorted(
 # What optax has and gradtx does not provide yet, by module, each with its reason. The
 # test fails on anything else missing, and on anything listed here that gradtx gained.
 NOT_YET = {
-    "assignment": "not yet: the Hungarian algorithm and its helpers",
     "contrib": "not yet: optax.contrib's optimizers",
     "experimental": "empty in optax 0.2.8",
 }

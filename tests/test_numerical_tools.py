@@ -196,3 +196,23 @@ def test_micro_vmap_is_vmap():
 def test_microbatch_takes_optax_s_accumulation_types_too():
     total = gradtx.microbatching.microbatch(jnp.sum, 0, 2, optax.microbatching.AccumulationType.MEAN)
     np.testing.assert_allclose(total(BATCH), np.asarray(BATCH).sum() / 4, rtol=1e-6)
+
+
+# --- assignment ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 5), (3, 7), (7, 3), (6, 6)])
+@pytest.mark.parametrize("name", ["hungarian_algorithm", "base_hungarian_algorithm"])
+def test_assignment_is_optax_and_least_cost(name, shape):
+    from scipy.optimize import linear_sum_assignment
+
+    costs = jnp.asarray(rng.normal(size=shape), jnp.float32)
+    ours = jax.jit(getattr(gradtx.assignment, name))(costs)
+    with reference_numerics():
+        theirs = jax.jit(getattr(optax.assignment, name))(costs)
+    np.testing.assert_array_equal(ours[0], theirs[0])  # the same pairs in the same order
+    np.testing.assert_array_equal(ours[1], theirs[1])
+    rows, cols = linear_sum_assignment(np.asarray(costs))
+    np.testing.assert_allclose(costs[ours].sum(), np.asarray(costs)[rows, cols].sum(), rtol=1e-5)
+    batched = jax.vmap(getattr(gradtx.assignment, name))(jnp.stack([costs, -costs]))
+    np.testing.assert_array_equal(batched[0][0], ours[0])
