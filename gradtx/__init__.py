@@ -13,6 +13,7 @@ from gradtx import (
     losses,
     microbatching,
     numerics,
+    optax_states,
     perturbations,
     projections,
     rules,
@@ -234,6 +235,12 @@ from gradtx.numerics import (
     update_moment,
     update_moment_per_elem_norm,
 )
+from gradtx.optax_states import (
+    ScaleByAdamState,
+    ScaleByAmsgradState,
+    ScaleByNovogradState,
+    ScaleByRStdDevState,
+)
 from gradtx.optimizers.adam import adam, adamax, adamw, amsgrad, nadam, nadamw
 from gradtx.optimizers.adaptive import (
     adabelief,
@@ -357,7 +364,9 @@ __all__ = [
     "PyTreeData",
     "ScalarOrSchedule",
     "ScaleByAdaDeltaState",
+    "ScaleByAdamState",
     "ScaleByAdanState",
+    "ScaleByAmsgradState",
     "ScaleByBacktrackingLinesearchState",
     "ScaleByBeliefState",
     "ScaleByDistanceOverGradientsState",
@@ -366,7 +375,9 @@ __all__ = [
     "ScaleByLayerwiseRmsState",
     "ScaleByLearningRateState",
     "ScaleByLionState",
+    "ScaleByNovogradState",
     "ScaleByOptimisticGradientState",
+    "ScaleByRStdDevState",
     "ScaleByRmsState",
     "ScaleByRpropState",
     "ScaleByRssState",
@@ -489,6 +500,7 @@ __all__ = [
     "novograd",
     "ntxent",
     "numerics",
+    "optax_states",
     "optimistic_adam",
     "optimistic_adam_v2",
     "optimistic_gradient_descent",

@@ -216,3 +216,47 @@ def test_assignment_is_optax_and_least_cost(name, shape):
     np.testing.assert_allclose(costs[ours].sum(), np.asarray(costs)[rows, cols].sum(), rtol=1e-5)
     batched = jax.vmap(getattr(gradtx.assignment, name))(jnp.stack([costs, -costs]))
     np.testing.assert_array_equal(batched[0][0], ours[0])
+
+
+# --- optax's state layout, read from gradtx's ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, view",
+    [
+        ("adam", "ScaleByAdamState"),
+        ("adamw", "ScaleByAdamState"),
+        ("amsgrad", "ScaleByAmsgradState"),
+        ("novograd", "ScaleByNovogradState"),
+        ("scale_by_stddev", "ScaleByRStdDevState"),
+    ],
+)
+def test_optax_state_layout_of_a_gradtx_state_equals_optax_s_state(name, view):
+    params = {"w": jnp.array([1.0, -2.0]), "b": jnp.array(0.5)}
+    build = (lambda m: getattr(m, name)()) if name.startswith("scale") else (lambda m: getattr(m, name)(0.1))
+    ours, theirs = build(gradtx), build(optax)
+    state, their_state = ours.init(params), theirs.init(params)
+    for t in range(3):
+        grads = jax.tree.map(lambda p, t=t: jnp.cos(p * (t + 1)), params)
+        _, state = ours.update(grads, state, params)
+        with reference_numerics():
+            _, their_state = theirs.update(grads, their_state, params)
+    mine = getattr(gradtx, view).of(state)
+    # optax's own state of that type (scale_by_stddev's is ScaleByRStdDevWithCountState)
+    names = (view, "ScaleByRStdDevWithCountState")
+    found = jax.tree.leaves(their_state, is_leaf=lambda x: type(x).__name__ in names)
+    reference = next(s for s in found if type(s).__name__ in names)
+    assert type(mine).__name__ == view and mine._fields == getattr(optax, view)._fields
+    for field in mine._fields:
+        jax.tree.map(
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-7),
+            getattr(mine, field),
+            getattr(reference, field),
+        )
+
+
+def test_reading_adam_s_nu_where_optax_keeps_it_says_where_gradtx_does():
+    state = gradtx.adam(0.1).init({"w": jnp.zeros(2)})
+    np.testing.assert_array_equal(state[0].mu["w"], np.zeros(2))  # the first moment: as in optax
+    with pytest.raises(AttributeError, match=r"state\[1\]\.nu for gradtx\.adam.*ScaleByAdamState\.of"):
+        _ = state[0].nu

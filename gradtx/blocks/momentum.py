@@ -140,6 +140,17 @@ class MomentumState(NamedTuple):
     count: jax.Array  # shape=(), dtype=int32: updates so far  # pyright: ignore[reportIncompatibleMethodOverride]
     mu: Updates
 
+    def __getattr__(self, name: str) -> Any:
+        # optax code reads Adam's state[0].nu; gradtx keeps nu in the next block
+        if name in ("nu", "nu_max"):
+            raise AttributeError(
+                f"MomentumState has no {name!r}: gradtx keeps the second moment in the "
+                f"scale_by_rms block after momentum (state[1].{name} for gradtx.adam). "
+                "gradtx.ScaleByAdamState.of(state) gives optax's layout (count, mu, nu); "
+                f"gradtx.tree_utils.tree_get(state, {name!r}) finds it wherever it is."
+            )
+        raise AttributeError(f"'MomentumState' object has no attribute {name!r}")
+
 
 @pytree_dataclass
 class momentum(Transform):
