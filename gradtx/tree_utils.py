@@ -29,6 +29,7 @@ from gradtx.blocks.momentum import bias_correction as tree_bias_correction
 from gradtx.numerics import update_infinity_moment as tree_update_infinity_moment
 from gradtx.numerics import update_moment as tree_update_moment
 from gradtx.numerics import update_moment_per_elem_norm as tree_update_moment_per_elem_norm
+from gradtx.packed import Packed, unpacked
 
 __all__ = [
     "NamedTupleKey",
@@ -965,6 +966,20 @@ class _ParamsPlaceholder:
         return cls()
 
 
+def _map_packed(f: Callable[..., Any], value: Packed, rest: tuple[Any, ...], is_leaf: Any) -> Any:
+    """``f`` over each original leaf of a packed buffer (``rest`` given like the original
+    parameters, or packed), packed again when ``f`` kept every leaf's shape and dtype,
+    else the tree of its results (shapes, sharding specs, ...)."""
+    out = jax.tree.map(f, value.unpack(), *(unpacked(r) for r in rest), is_leaf=is_leaf)
+    kept = [
+        isinstance(o, jax.Array) and o.shape == s.shape and o.dtype == s.dtype
+        for o, s in zip(jax.tree.leaves(out), value.layout.slots, strict=False)
+    ]
+    if len(kept) == len(value.layout.slots) and all(kept):
+        return value.layout.pack(out)
+    return out
+
+
 def tree_map_params(
     initable: Any,
     f: Callable[..., Any],
@@ -985,6 +1000,12 @@ def tree_map_params(
     optax, a wrapper whose mask or labels are a tree shaped like the parameters
     (`masked`, `partition` with a tree of labels) cannot be initialised on the
     placeholder and raises; pass a function of the parameters as the mask instead.
+
+    On packed parameters (`gradtx.pack`), each buffer of the state stands for many
+    parameters: ``f`` is applied to each original parameter's part (``rest`` given like
+    the original parameters), and the results are packed again when ``f`` keeps every
+    shape and dtype (a scaling, a clip), else returned as a tree like the original
+    parameters (shapes, sharding specs).
 
     Args:
       initable: the optimizer (anything with ``init``) or its ``init`` function.
@@ -1015,6 +1036,8 @@ def tree_map_params(
 
     def visit(marker: Any, value: Any) -> Any:
         if isinstance(marker, _ParamsPlaceholder):
+            if isinstance(value, Packed):
+                return _map_packed(f, value, rest, is_leaf)
             return jax.tree.map(f, value, *rest, is_leaf=is_leaf)
         return value if transform_non_params is None else transform_non_params(value)
 

@@ -195,3 +195,30 @@ def _mixed_dtype_message() -> str:
     with pytest.raises(ValueError) as info:
         gradtx.tree.dtype({"a": jnp.ones(1), "b": jnp.ones(1, jnp.float16)})
     return str(info.value)
+
+
+def test_tree_map_params_on_packed_parameters_maps_each_original_parameter():
+    params = {"w": jnp.arange(6.0).reshape(2, 3), "b": jnp.array([1.0, -1.0, 2.0])}
+    grads = jax.tree.map(jnp.cos, params)
+    opt = gradtx.MultiSteps(gradtx.adamw(0.1), every_k_schedule=2)
+    plain_state = opt.update(grads, opt.init(params), params)[1]
+    packed = gradtx.pack(params)
+    packed_state = opt.update(gradtx.pack(grads), opt.init(packed), packed)[1]
+    offsets = {"w": jnp.ones((2, 3)), "b": jnp.full(3, 2.0)}  # given like the original parameters
+
+    def shift(x, o):
+        return 2 * x + o
+
+    mapped = gradtx.tree_map_params(opt, shift, packed_state, offsets)
+    expected = gradtx.tree_map_params(opt, shift, plain_state, offsets)
+    # shape- and dtype-keeping: packed again, equal leaf by leaf to the plain state's
+    as_plain = jax.tree.map(lambda x: x.unpack() if isinstance(x, gradtx.Packed) else x, mapped,
+                            is_leaf=lambda x: isinstance(x, gradtx.Packed))  # fmt: skip
+    assert any(
+        isinstance(x, gradtx.Packed)
+        for x in jax.tree.leaves(mapped, is_leaf=lambda x: isinstance(x, gradtx.Packed))
+    )
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), as_plain, expected)
+    # a function that does not keep shapes: the tree like the original parameters
+    shapes = gradtx.tree_map_params(opt, lambda x: x.shape, packed_state)
+    assert shapes.inner_opt_state[0].mu == {"w": (2, 3), "b": (3,)}
