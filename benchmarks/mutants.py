@@ -310,6 +310,33 @@ MUTANTS = [
         "    *,\n    nesterov: bool = False,",
         ("tests/test_api.py", "tests/test_scheduled_hyperparameters.py"),
     ),
+    Mutant(
+        "rate-array-accepted",
+        "a learning rate of several numbers is used as given (per-column rates)",
+        "gradtx/data.py",
+        "if rule is not None and rule.one_number and value is not None:",
+        "if False:",
+        ("tests/test_errors.py",),
+        k="several_numbers",
+    ),
+    Mutant(
+        "torch-complex-as-optax",
+        "the torch presets treat complex parameters as optax does (one squared modulus per entry)",
+        "gradtx/chains.py",
+        "if self.complex_as_real and _has_complex(updates):",
+        "if False:",
+        ("tests/test_torch_presets.py",),
+        k="complex",
+    ),
+    Mutant(
+        "params-read-without-update",
+        "blocks read parameters where the gradient is None (equinox's whole model)",
+        "gradtx/base.py",
+        "                params = params_where_updates(updates, params)\n",
+        "",
+        ("tests/test_interop.py",),
+        k="whole",
+    ),
 ]
 
 COPIED = ("gradtx", "tests", "examples", "README.md", "pyproject.toml", "benchmarks")
