@@ -50,7 +50,7 @@ def xla_compiles() -> Iterator[list[str]]:
 #   pages, pyright on a user project, the tour and the examples, the README's blocks,
 #   subprocesses with simulated devices, the benchmark scripts, hypothesis fuzzing;
 # - in the modules that run every catalogue case, block or optimizer (parametrized
-#   tests), three in four parametrizations, chosen by a stable hash of the test's id,
+#   tests), five in six parametrizations, chosen by a stable hash of the test's id,
 #   plus the few core ones always kept (CORE), so each module is still exercised.
 SLOW_MODULES = {
     "test_docs", "test_typing", "test_tour", "test_study_notes", "test_from_pytorch",
@@ -60,10 +60,10 @@ SAMPLED_MODULES = {
     "test_conformance", "test_channel", "test_dtypes", "test_packed", "test_reliability",
     "test_errors", "test_convergence", "test_torch_presets", "test_keras_presets",
     "test_schedules", "test_api", "test_line_search_optimizers", "test_namespace", "test_losses",
-    "test_interop",
+    "test_numerical_tools", "test_interop",
 }  # fmt: skip
 CORE = ("adam", "sgd", "scale_by_rms", "masked-adam", "MultiSteps", "flatten")
-SAMPLE_ONE_IN = 4
+SAMPLE_ONE_IN = 6
 
 
 def pytest_collection_modifyitems(config: object, items: list) -> None:
