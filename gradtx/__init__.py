@@ -7,6 +7,7 @@ transforms; names shared with optax take the same arguments and give the same nu
 from gradtx import (
     assignment,
     channel,
+    contrib,
     distributions,
     keras,
     linalg,
@@ -433,6 +434,7 @@ __all__ = [
     "conditionally_mask",
     "conditionally_transform",
     "constant_schedule",
+    "contrib",
     "convex_kl_divergence",
     "cosine_decay_schedule",
     "cosine_distance",
