@@ -16,8 +16,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, _tree
-from gradtx.base import Context, Params, Transform, Updates, require_params, safe_increment, zero_count
 from gradtx._checks import InputError
+from gradtx.base import Context, Params, Transform, Updates, require_params, safe_increment, zero_count
 from gradtx.blocks.adaptive import ScaleByRmsState, scale_by_rms
 from gradtx.blocks.decay import add_decayed_weights
 from gradtx.blocks.momentum import MomentumState, momentum
@@ -259,19 +259,28 @@ class ScaleByAdemamixState(NamedTuple):
     @classmethod
     def of(cls, state: Any) -> ScaleByAdemamixState:
         """The optax layout of a gradtx AdEMAMix state."""
-        moment, slow, rms = (_find(cls.__name__, state, kind) for kind in (MomentumState, AddSlowMomentumState, ScaleByRmsState))
+        moment, slow, rms = (
+            _find(cls.__name__, state, kind)
+            for kind in (MomentumState, AddSlowMomentumState, ScaleByRmsState)
+        )
         return cls(count=moment.count, count_m2=slow.count, m1=moment.mu, m2=slow.m2, nu=rms.nu)
 
 
 def _find(owner: str, state: Any, kind: type) -> Any:
     found = [s for s in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, kind)) if isinstance(s, kind)]
     if not found:
-        raise InputError(owner, f"this state holds no {kind.__name__}: pass the state of an AdEMAMix optimizer.")
+        raise InputError(
+            owner, f"this state holds no {kind.__name__}: pass the state of an AdEMAMix optimizer."
+        )
     return found[0]
 
 
 @_checks.checked(
-    b1=_checks.beta, b2=_checks.beta, eps=_checks.nonnegative, eps_root=_checks.nonnegative, mu_dtype=_checks.dtype
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    eps_root=_checks.nonnegative,
+    mu_dtype=_checks.dtype,
 )
 def scale_by_ademamix(
     b1: Any = 0.9,
@@ -585,9 +594,7 @@ class scale_by_acprop(Transform):
         return out, ScaleByAcpropState(count=count, mu=mu, nu=nu)
 
 
-@_checks.checked(
-    **_checks.ADAM_FAMILY, eps_root=_checks.nonnegative, weight_decay=_checks.nonnegative
-)
+@_checks.checked(**_checks.ADAM_FAMILY, eps_root=_checks.nonnegative, weight_decay=_checks.nonnegative)
 def acprop(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.9,
@@ -713,7 +720,10 @@ class scale_by_madgrad(Transform):
 
 
 @_checks.checked(
-    learning_rate=_checks.rate, momentum=_checks.decay, weight_decay=_checks.nonnegative, eps=_checks.nonnegative
+    learning_rate=_checks.rate,
+    momentum=_checks.decay,
+    weight_decay=_checks.nonnegative,
+    eps=_checks.nonnegative,
 )
 def madgrad(
     learning_rate: ScalarOrSchedule,
