@@ -41,6 +41,17 @@ from gradtx.contrib.parameter_free import (
     scale_by_dog,
     scale_by_dowg,
 )
+from gradtx.contrib.wrappers import (
+    NormalizeState,
+    ReduceLROnPlateauState,
+    SAMState,
+    SplitRealAndImaginaryArrays,
+    SplitRealAndImaginaryState,
+    normalize,
+    reduce_on_plateau,
+    sam,
+    split_real_and_imaginary,
+)
 
 __all__ = [
     "AddSlowMomentumState",
@@ -50,11 +61,16 @@ __all__ = [
     "DoWGState",
     "MadgradState",
     "MechanicState",
+    "NormalizeState",
     "ProdigyState",
+    "ReduceLROnPlateauState",
+    "SAMState",
     "ScaleByAcpropState",
     "ScaleByAdemamixState",
     "ScaleByAdoptState",
     "ScaleBySimplifiedAdEMAMixState",
+    "SplitRealAndImaginaryArrays",
+    "SplitRealAndImaginaryState",
     "acprop",
     "add_slow_momentum",
     "ademamix",
@@ -65,7 +81,10 @@ __all__ = [
     "dowg",
     "madgrad",
     "mechanize",
+    "normalize",
     "prodigy",
+    "reduce_on_plateau",
+    "sam",
     "scale_by_acprop",
     "scale_by_ademamix",
     "scale_by_adopt",
@@ -75,4 +94,5 @@ __all__ = [
     "scale_by_madgrad",
     "scale_by_simplified_ademamix",
     "simplified_ademamix",
+    "split_real_and_imaginary",
 ]
