@@ -41,6 +41,13 @@ from gradtx.contrib.parameter_free import (
     scale_by_dog,
     scale_by_dowg,
 )
+from gradtx.contrib.schedule_free import (
+    ScheduleFreeState,
+    schedule_free,
+    schedule_free_adamw,
+    schedule_free_eval_params,
+    schedule_free_sgd,
+)
 from gradtx.contrib.wrappers import (
     NormalizeState,
     ReduceLROnPlateauState,
@@ -69,6 +76,7 @@ __all__ = [
     "ScaleByAdemamixState",
     "ScaleByAdoptState",
     "ScaleBySimplifiedAdEMAMixState",
+    "ScheduleFreeState",
     "SplitRealAndImaginaryArrays",
     "SplitRealAndImaginaryState",
     "acprop",
@@ -93,6 +101,10 @@ __all__ = [
     "scale_by_dowg",
     "scale_by_madgrad",
     "scale_by_simplified_ademamix",
+    "schedule_free",
+    "schedule_free_adamw",
+    "schedule_free_eval_params",
+    "schedule_free_sgd",
     "simplified_ademamix",
     "split_real_and_imaginary",
 ]
