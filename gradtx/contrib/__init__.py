@@ -24,6 +24,12 @@ from gradtx.contrib.adaptive import (
     scale_by_simplified_ademamix,
     simplified_ademamix,
 )
+from gradtx.contrib.momo import (
+    MomoAdamState,
+    MomoState,
+    momo,
+    momo_adam,
+)
 from gradtx.contrib.parameter_free import (
     COCOBState,
     DAdaptAdamWState,
@@ -68,6 +74,8 @@ __all__ = [
     "DoWGState",
     "MadgradState",
     "MechanicState",
+    "MomoAdamState",
+    "MomoState",
     "NormalizeState",
     "ProdigyState",
     "ReduceLROnPlateauState",
@@ -89,6 +97,8 @@ __all__ = [
     "dowg",
     "madgrad",
     "mechanize",
+    "momo",
+    "momo_adam",
     "normalize",
     "prodigy",
     "reduce_on_plateau",
