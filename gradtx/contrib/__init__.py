@@ -54,6 +54,14 @@ from gradtx.contrib.schedule_free import (
     schedule_free_eval_params,
     schedule_free_sgd,
 )
+from gradtx.contrib.sophia import (
+    HutchinsonState,
+    ScaleByDiagHessianState,
+    SophiaState,
+    hutchinson_estimator_diag_hessian,
+    scale_by_diag_hessian,
+    sophia,
+)
 from gradtx.contrib.wrappers import (
     NormalizeState,
     ReduceLROnPlateauState,
@@ -72,6 +80,7 @@ __all__ = [
     "DAdaptAdamWState",
     "DoGState",
     "DoWGState",
+    "HutchinsonState",
     "MadgradState",
     "MechanicState",
     "MomoAdamState",
@@ -83,8 +92,10 @@ __all__ = [
     "ScaleByAcpropState",
     "ScaleByAdemamixState",
     "ScaleByAdoptState",
+    "ScaleByDiagHessianState",
     "ScaleBySimplifiedAdEMAMixState",
     "ScheduleFreeState",
+    "SophiaState",
     "SplitRealAndImaginaryArrays",
     "SplitRealAndImaginaryState",
     "acprop",
@@ -95,6 +106,7 @@ __all__ = [
     "dadapt_adamw",
     "dog",
     "dowg",
+    "hutchinson_estimator_diag_hessian",
     "madgrad",
     "mechanize",
     "momo",
@@ -107,6 +119,7 @@ __all__ = [
     "scale_by_ademamix",
     "scale_by_adopt",
     "scale_by_cocob",
+    "scale_by_diag_hessian",
     "scale_by_dog",
     "scale_by_dowg",
     "scale_by_madgrad",
@@ -116,5 +129,6 @@ __all__ = [
     "schedule_free_eval_params",
     "schedule_free_sgd",
     "simplified_ademamix",
+    "sophia",
     "split_real_and_imaginary",
 ]

@@ -16,13 +16,13 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, _tree
-from gradtx._checks import InputError
 from gradtx.base import Context, Params, Transform, Updates, require_params, safe_increment, zero_count
 from gradtx.blocks.adaptive import ScaleByRmsState, scale_by_rms
 from gradtx.blocks.decay import add_decayed_weights
 from gradtx.blocks.momentum import MomentumState, momentum
 from gradtx.blocks.scaling import ScalarOrSchedule, scale_by_learning_rate
 from gradtx.chains import Chain, labelled
+from gradtx.contrib._common import find_state
 from gradtx.data import hyper, pytree_dataclass, static
 
 # --- ADOPT ---------------------------------------------------------------------------
@@ -260,19 +260,10 @@ class ScaleByAdemamixState(NamedTuple):
     def of(cls, state: Any) -> ScaleByAdemamixState:
         """The optax layout of a gradtx AdEMAMix state."""
         moment, slow, rms = (
-            _find(cls.__name__, state, kind)
+            find_state(cls.__name__, state, kind, "an AdEMAMix optimizer")
             for kind in (MomentumState, AddSlowMomentumState, ScaleByRmsState)
         )
         return cls(count=moment.count, count_m2=slow.count, m1=moment.mu, m2=slow.m2, nu=rms.nu)
-
-
-def _find(owner: str, state: Any, kind: type) -> Any:
-    found = [s for s in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, kind)) if isinstance(s, kind)]
-    if not found:
-        raise InputError(
-            owner, f"this state holds no {kind.__name__}: pass the state of an AdEMAMix optimizer."
-        )
-    return found[0]
 
 
 @_checks.checked(

@@ -17,14 +17,8 @@ import jax.numpy as jnp
 from gradtx import _checks, _tree
 from gradtx._checks import InputError
 from gradtx.base import Context, Params, Transform, Updates, require_params, safe_increment, zero_count
+from gradtx.contrib._common import lowest_dtype
 from gradtx.data import hyper, pytree_dataclass, static
-
-
-def _lowest_dtype(params: Params) -> Any:
-    dtypes = [jnp.asarray(p).dtype for p in jax.tree.leaves(params)]
-    if not dtypes:
-        return _tree.float_dtype()
-    return _tree.real_dtype(min(dtypes, key=lambda d: jnp.finfo(d).bits))
 
 
 def _loss(owner: str, ctx: Context) -> Any:
@@ -98,7 +92,7 @@ class momo(Transform):
     _unchecked_fields = ("barf", "gamma", "lb")
 
     def init(self, params: Params) -> MomoState:
-        dtype = _lowest_dtype(params)
+        dtype = lowest_dtype(params)
         zero = jnp.zeros([], dtype)
         return MomoState(
             _tree.zeros_like(params), zero, zero, jnp.array(self.lower_bound, dtype=dtype), zero_count()
@@ -199,7 +193,7 @@ class momo_adam(Transform):
     _unchecked_fields = ("barf", "gamma", "lb")
 
     def init(self, params: Params) -> MomoAdamState:
-        dtype = _lowest_dtype(params)
+        dtype = lowest_dtype(params)
         zero = jnp.zeros([], dtype)
         zeros = _tree.zeros_like(params)
         return MomoAdamState(zeros, zeros, zero, zero, jnp.array(self.lower_bound, dtype=dtype), zero_count())

@@ -32,19 +32,8 @@ from gradtx.base import (
 from gradtx.blocks.decay import add_decayed_weights
 from gradtx.blocks.scaling import ScalarOrSchedule, scale_by_learning_rate
 from gradtx.chains import Chain, labelled
+from gradtx.contrib._common import lowest_dtype
 from gradtx.data import hyper, pytree_dataclass, static
-
-
-def _lowest_dtype(params: Params) -> Any:
-    """optax's ``tree.dtype(params, 'lowest')``: the narrowest float dtype of the tree."""
-    dtypes = [jnp.asarray(p).dtype for p in jax.tree.leaves(params)]
-    if not dtypes:
-        return _tree.float_dtype()
-    lowest = dtypes[0]
-    for d in dtypes[1:]:
-        if jnp.finfo(d).bits < jnp.finfo(lowest).bits:
-            lowest = d
-    return _tree.real_dtype(lowest)
 
 
 def _f32(*arrays: jax.Array) -> Any:
@@ -133,7 +122,7 @@ class prodigy(Transform):
         _checks.check("prodigy", _checks.beta, b1=b1, b2=b2)
 
     def init(self, params: Params) -> ProdigyState:
-        dtype = _lowest_dtype(params)
+        dtype = lowest_dtype(params)
         zeros = _tree.zeros_like(params)
         return ProdigyState(
             exp_avg=zeros,
@@ -252,7 +241,7 @@ class dadapt_adamw(Transform):
         _checks.check("dadapt_adamw", _checks.beta, b1=b1, b2=b2)
 
     def init(self, params: Params) -> DAdaptAdamWState:
-        dtype = _lowest_dtype(params)
+        dtype = lowest_dtype(params)
         zeros = _tree.zeros_like(params)
         return DAdaptAdamWState(
             exp_avg=zeros,
@@ -364,7 +353,7 @@ class scale_by_dog(Transform):
 
     def init(self, params: Params) -> DoGState:
         kind, value = self.init_step
-        dtype = _lowest_dtype(params)
+        dtype = lowest_dtype(params)
         if kind == "distance":
             r = value
         elif kind == "heuristic":
@@ -473,7 +462,7 @@ class scale_by_dowg(Transform):
     _unchecked_fields = ("weighted_sq_norm_grads", "estim_sq_dist")
 
     def init(self, params: Params) -> DoWGState:
-        dtype = _lowest_dtype(params)
+        dtype = lowest_dtype(params)
         start = self.eps if self.init_estim_sq_dist is None else self.init_estim_sq_dist
         return DoWGState(
             init_params=params,
@@ -725,7 +714,7 @@ class mechanize(Wrapper):
     _inner_state_field = "base_optimizer_state"
 
     def init(self, params: Params) -> MechanicState:
-        dtype = _lowest_dtype(params)
+        dtype = lowest_dtype(params)
         n = self.num_betas
         return MechanicState(
             base_optimizer_state=self.base_optimizer.init(params),

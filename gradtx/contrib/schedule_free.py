@@ -28,6 +28,7 @@ from gradtx.blocks.adaptive import scale_by_rms
 from gradtx.blocks.decay import add_decayed_weights
 from gradtx.blocks.scaling import scale_by_learning_rate
 from gradtx.chains import chain
+from gradtx.contrib._common import lowest_dtype
 from gradtx.data import hyper, pytree_dataclass, static
 from gradtx.optimizers.classic import sgd
 from gradtx.schedules.compose import warmup_constant_schedule
@@ -44,13 +45,6 @@ class ScheduleFreeState(NamedTuple):
     max_lr: jax.Array  # shape=()
     base_optimizer_state: Any
     z: Params
-
-
-def _lowest_dtype(params: Params) -> Any:
-    dtypes = [jnp.asarray(p).dtype for p in jax.tree.leaves(params)]
-    if not dtypes:
-        return _tree.float_dtype()
-    return _tree.real_dtype(min(dtypes, key=lambda d: jnp.finfo(d).bits))
 
 
 @pytree_dataclass
@@ -101,7 +95,7 @@ class schedule_free(Wrapper):
     _inner_state_field = "base_optimizer_state"
 
     def init(self, params: Params) -> ScheduleFreeState:
-        dtype = _lowest_dtype(params)
+        dtype = lowest_dtype(params)
         z = params if self.state_dtype is None else jax.tree.map(lambda p: p.astype(self.state_dtype), params)
         return ScheduleFreeState(
             b1=jnp.asarray(self.b1, dtype=dtype),

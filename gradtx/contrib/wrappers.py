@@ -28,6 +28,7 @@ from gradtx.base import (
     apply_updates,
     safe_increment,
 )
+from gradtx.contrib._common import highest_dtype, lowest_dtype
 from gradtx.data import hyper, pytree_dataclass, static
 
 NormalizeState = EmptyState
@@ -206,17 +207,6 @@ class ReduceLROnPlateauState(NamedTuple):
     avg_value: jax.Array  # shape=()
 
 
-def _dtype_of(params: Params, pick: Callable[[int, int], bool]) -> Any:
-    dtypes = [jnp.asarray(p).dtype for p in jax.tree.leaves(params)]
-    if not dtypes:
-        return _tree.float_dtype()
-    best = dtypes[0]
-    for d in dtypes[1:]:
-        if pick(jnp.finfo(d).bits, jnp.finfo(best).bits):
-            best = d
-    return _tree.real_dtype(best)
-
-
 @pytree_dataclass
 class reduce_on_plateau(Transform):
     r"""Multiplies the updates by a scale that drops by ``factor`` when the loss stops
@@ -272,8 +262,8 @@ class reduce_on_plateau(Transform):
             raise InputError(owner, "rtol or atol must be > 0, got both 0")
 
     def init(self, params: Params) -> ReduceLROnPlateauState:
-        low = _dtype_of(params, lambda a, b: a < b)
-        high = _dtype_of(params, lambda a, b: a > b)
+        low = lowest_dtype(params)
+        high = highest_dtype(params)
         return ReduceLROnPlateauState(
             scale=jnp.asarray(1.0, low),
             best_value=jnp.asarray(float("inf"), high),
