@@ -228,25 +228,12 @@ class add_noise(Transform):
     _check_buffers = False
 
     def __post_init__(self) -> None:
-        if self.seed is not None and self.key is not None:
-            raise InputError("add_noise", "give key or seed, not both")
-        key = self.seed if self.key is None else self.key
-        if key is None:
-            key = 0
-        if isinstance(key, Tracer):
-            pass  # a seed traced by inject_hyperparams: used as it is, inside that trace
-        elif not isinstance(key, int):
-            key = tuple(np.asarray(jax.random.key_data(key) if _is_typed_key(key) else key).tolist())
-        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "key", static_key("add_noise", self.key, self.seed))
         object.__setattr__(self, "seed", None)
         super().__post_init__()
 
     def _key(self) -> jax.Array:
-        if isinstance(self.key, Tracer):
-            return jax.random.key(self.key) if not _is_typed_key(self.key) else self.key
-        if isinstance(self.key, int):
-            return jax.random.key(self.key)
-        return jax.random.wrap_key_data(jnp.asarray(self.key, jnp.uint32))
+        return key_array(self.key)
 
     def init(self, params: Params) -> AddNoiseState:
         del params
@@ -268,6 +255,31 @@ class add_noise(Transform):
         )
         out = repacked(updates, out)
         return out, AddNoiseState(count=count, rng_key=rng_key)
+
+
+def static_key(owner: str, key: Any, seed: Any) -> Any:
+    """A random key given as ``key`` or optax's older ``seed`` (an int, a typed or raw
+    key) as hashable static data: an int, or the key's data as a tuple (a key traced by
+    `gradtx.inject_hyperparams` is kept as it is)."""
+    if seed is not None and key is not None:
+        raise InputError(owner, "give key or seed, not both")
+    key = seed if key is None else key
+    if key is None:
+        key = 0
+    if isinstance(key, Tracer):
+        return key  # a seed traced by inject_hyperparams: used as it is, inside that trace
+    if not isinstance(key, int):
+        key = tuple(np.asarray(jax.random.key_data(key) if _is_typed_key(key) else key).tolist())
+    return key
+
+
+def key_array(key: Any) -> jax.Array:
+    """The typed JAX key `static_key` stored."""
+    if isinstance(key, Tracer):
+        return jax.random.key(key) if not _is_typed_key(key) else key
+    if isinstance(key, int):
+        return jax.random.key(key)
+    return jax.random.wrap_key_data(jnp.asarray(key, jnp.uint32))
 
 
 def _is_typed_key(key: Any) -> bool:

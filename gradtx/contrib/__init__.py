@@ -47,6 +47,11 @@ from gradtx.contrib.parameter_free import (
     scale_by_dog,
     scale_by_dowg,
 )
+from gradtx.contrib.privacy import (
+    DifferentiallyPrivateAggregateState,
+    differentially_private_aggregate,
+    dpsgd,
+)
 from gradtx.contrib.schedule_free import (
     ScheduleFreeState,
     schedule_free,
@@ -78,6 +83,7 @@ __all__ = [
     "AddSlowMomentumState",
     "COCOBState",
     "DAdaptAdamWState",
+    "DifferentiallyPrivateAggregateState",
     "DoGState",
     "DoWGState",
     "HutchinsonState",
@@ -104,8 +110,10 @@ __all__ = [
     "adopt",
     "cocob",
     "dadapt_adamw",
+    "differentially_private_aggregate",
     "dog",
     "dowg",
+    "dpsgd",
     "hutchinson_estimator_diag_hessian",
     "madgrad",
     "mechanize",
