@@ -306,7 +306,7 @@ def scale_by_ademamix(
     Example:
       >>> import gradtx, jax.numpy as jnp
       >>> tx = gradtx.contrib.scale_by_ademamix(b3=0.5, alpha=2.0, eps=0.0)
-      >>> tx.update(jnp.full(2, 3.0), tx.init(jnp.zeros(2)))[0]  # (3 + 2 * 1.5) / 3
+      >>> tx.update(jnp.full(2, 3.0), tx.init(jnp.zeros(2)))[0].round(4)  # (3 + 2 * 1.5) / 3
       Array([2., 2.], dtype=float32)
 
     References:
@@ -363,7 +363,8 @@ def ademamix(
     Example:
       >>> import gradtx, jax.numpy as jnp
       >>> opt = gradtx.contrib.ademamix(0.1, b3=0.5, alpha=2.0, eps=0.0)
-      >>> opt.update(jnp.full(2, 3.0), opt.init(jnp.zeros(2)))[0]
+      >>> p = jnp.zeros(2)
+      >>> opt.update(jnp.full(2, 3.0), opt.init(p), p)[0].round(4)
       Array([-0.2, -0.2], dtype=float32)
 
     References:
@@ -494,7 +495,8 @@ def simplified_ademamix(
     Example:
       >>> import gradtx, jax.numpy as jnp
       >>> opt = gradtx.contrib.simplified_ademamix(0.1, 0.5, 0.5, alpha=1.0, eps=0.0)
-      >>> opt.update(jnp.full(2, 3.0), opt.init(jnp.zeros(2)))[0]
+      >>> p = jnp.zeros(2)
+      >>> opt.update(jnp.full(2, 3.0), opt.init(p), p)[0]
       Array([-0.2, -0.2], dtype=float32)
 
     References:
@@ -615,7 +617,8 @@ def acprop(
     Example:
       >>> import gradtx, jax.numpy as jnp
       >>> opt = gradtx.contrib.acprop(0.1, eps=0.0)
-      >>> opt.update(jnp.full(2, 3.0), opt.init(jnp.zeros(2)))[0]
+      >>> p = jnp.zeros(2)
+      >>> opt.update(jnp.full(2, 3.0), opt.init(p), p)[0]
       Array([-0.3, -0.3], dtype=float32)
 
     References:

@@ -98,7 +98,7 @@ class prodigy(Transform):
       >>> import gradtx, jax.numpy as jnp
       >>> opt = gradtx.contrib.prodigy(estim_lr0=0.5, eps=0.0)
       >>> p = jnp.zeros(2)
-      >>> opt.update(jnp.ones(2), opt.init(p), p)[0]  # -d_0 * sign(g) at the first step
+      >>> opt.update(jnp.ones(2), opt.init(p), p)[0].round(4)  # -d_0 * sign(g) at the first step
       Array([-0.5, -0.5], dtype=float32)
 
     References:
@@ -220,7 +220,7 @@ class dadapt_adamw(Transform):
       >>> import gradtx, jax.numpy as jnp
       >>> opt = gradtx.contrib.dadapt_adamw(estim_lr0=0.5, eps=0.0)
       >>> p = jnp.zeros(2)
-      >>> opt.update(jnp.ones(2), opt.init(p), p)[0]  # -d_0 * sign(g) at the first step
+      >>> opt.update(jnp.ones(2), opt.init(p), p)[0].round(4)  # -d_0 * sign(g) at the first step
       Array([-0.5, -0.5], dtype=float32)
 
     References:
