@@ -362,10 +362,10 @@ def ademamix(
 
     Example:
       >>> import gradtx, jax.numpy as jnp
-      >>> opt = gradtx.contrib.ademamix(0.1, b3=0.5, alpha=2.0, eps=0.0)
+      >>> opt = gradtx.contrib.ademamix(1.0, b3=0.5, alpha=2.0, eps=0.0)
       >>> p = jnp.zeros(2)
       >>> opt.update(jnp.full(2, 3.0), opt.init(p), p)[0].round(4)
-      Array([-0.2, -0.2], dtype=float32)
+      Array([-2., -2.], dtype=float32)
 
     References:
       Pagliardini et al., 2024, The AdEMAMix optimizer: better, faster, older.
