@@ -24,6 +24,12 @@ from gradtx.contrib.adaptive import (
     scale_by_simplified_ademamix,
     simplified_ademamix,
 )
+from gradtx.contrib.galore import (
+    GaLoreDimensionNumbers,
+    GaLoreState,
+    galore,
+    scale_by_galore,
+)
 from gradtx.contrib.momo import (
     MomoAdamState,
     MomoState,
@@ -97,6 +103,8 @@ __all__ = [
     "DifferentiallyPrivateAggregateState",
     "DoGState",
     "DoWGState",
+    "GaLoreDimensionNumbers",
+    "GaLoreState",
     "HutchinsonState",
     "MadgradState",
     "MatrixRule",
@@ -129,6 +137,7 @@ __all__ = [
     "dowg",
     "dpsgd",
     "explain_matrices",
+    "galore",
     "hutchinson_estimator_diag_hessian",
     "madgrad",
     "mechanize",
@@ -148,6 +157,7 @@ __all__ = [
     "scale_by_diag_hessian",
     "scale_by_dog",
     "scale_by_dowg",
+    "scale_by_galore",
     "scale_by_madgrad",
     "scale_by_muon",
     "scale_by_shape",
