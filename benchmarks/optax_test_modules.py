@@ -65,6 +65,15 @@ DEFAULT = [
     "perturbations/_make_pert_test.py",
     "microbatching/_microbatching_test.py",
     "assignment/_hungarian_algorithm_test.py",
+    "contrib/_common_test.py",
+    "contrib/_complex_valued_test.py",
+    "contrib/_galore_test.py",
+    "contrib/_mechanic_test.py",
+    "contrib/_muon_test.py",
+    "contrib/_privacy_test.py",
+    "contrib/_reduce_on_plateau_test.py",
+    "contrib/_sam_test.py",
+    "contrib/_schedule_free_test.py",
 ]
 
 SHIM = '''

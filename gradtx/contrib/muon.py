@@ -680,12 +680,15 @@ class _MuonDims:
 
     def __call__(self, updates: Updates) -> Any:
         dims = self.labels.dims(updates)
-        return jax.tree.map(
-            lambda d, sub: d if d is not None else MaskedNode(),
-            dims,
-            updates,
-            is_leaf=lambda x: x is None or _is_dim_nums(x) or isinstance(x, MaskedNode),
-        )
+        is_masked = lambda x: isinstance(x, MaskedNode)  # noqa: E731
+
+        def fill(d: Any, sub: Any) -> Any:
+            # a prefix of the tree: the same choice for every leaf under it
+            if d is None:
+                return jax.tree.map(lambda _: MaskedNode(), sub, is_leaf=is_masked)
+            return jax.tree.map(lambda x: MaskedNode() if is_masked(x) else d, sub, is_leaf=is_masked)
+
+        return jax.tree.map(fill, dims, updates, is_leaf=lambda x: x is None or _is_dim_nums(x) or is_masked(x))
 
 
 @_checks.checked(learning_rate=_checks.rate, beta=_checks.beta, weight_decay=_checks.nonnegative)
