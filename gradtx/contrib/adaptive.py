@@ -29,7 +29,7 @@ from gradtx.data import hyper, pytree_dataclass, static
 
 
 def _quarter_power(count: jax.Array) -> jax.Array:
-    return count**0.25
+    return jnp.asarray(count).astype(jnp.float32) ** 0.25
 
 
 class ScaleByAdoptState(NamedTuple):

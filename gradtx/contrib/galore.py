@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _checks, _tree
+from gradtx import _checks
 from gradtx._checks import InputError
 from gradtx.base import Context, Params, Transform, Updates, Wrapper, safe_increment, zero_count
 from gradtx.blocks.adaptive import scale_by_adam
@@ -43,8 +43,17 @@ def _is_dims(x: Any) -> bool:
     return isinstance(x, GaLoreDimensionNumbers)
 
 
-def _is_dims_leaf(x: Any) -> bool:
-    return x is None or _is_dims(x)
+def _dims_of(treedef: Any, dims: Any) -> list[Any]:
+    """The dimension numbers (or None) of each leaf of ``treedef`` (None leaves of the
+    parameters are not leaves; a None in ``dims`` over a subtree covers it)."""
+    return treedef.flatten_up_to(
+        jax.tree.map(
+            lambda d, sub: jax.tree.map(lambda _: d, sub),
+            dims,
+            treedef.unflatten([0] * treedef.num_leaves),
+            is_leaf=lambda x: x is None or _is_dims(x),
+        )
+    )
 
 
 def _matrix(x: Any, dims: GaLoreDimensionNumbers) -> tuple[Any, Any, tuple[int, int]]:
@@ -159,8 +168,12 @@ class scale_by_galore(Wrapper):
     def init(self, params: Params) -> GaLoreState:
         if not jax.tree.leaves(params):
             return GaLoreState(zero_count(), self.base_optimizer.init(params), params)
-        results = jax.tree.map(self._shapes, params, self._dims(params), is_leaf=_is_dims_leaf)
-        projectors, proxies = _tree.unzip(params, results, 2)
+        leaves, treedef = jax.tree.flatten(params)
+        pairs = [
+            self._shapes(p, d) for p, d in zip(leaves, _dims_of(treedef, self._dims(params)), strict=True)
+        ]
+        projectors = treedef.unflatten([a for a, _ in pairs])
+        proxies = treedef.unflatten([b for _, b in pairs])
         return GaLoreState(zero_count(), self.base_optimizer.init(proxies), projectors)
 
     def _update(self, updates: Updates, state: GaLoreState, params: Params | None, ctx: Context):
@@ -184,9 +197,14 @@ class scale_by_galore(Wrapper):
             p = jax.lax.cond(refresh, fresh, lambda: projector)
             return (p.T @ g2 if left else g2 @ p), p
 
-        low, projectors = _tree.unzip(
-            updates, jax.tree.map(project, updates, state.projector, dims, is_leaf=_is_dims_leaf), 2
-        )
+        leaves, treedef = jax.tree.flatten(updates)
+        dim_list = _dims_of(treedef, dims)
+        pairs = [
+            project(g, p, d)
+            for g, p, d in zip(leaves, treedef.flatten_up_to(state.projector), dim_list, strict=True)
+        ]
+        low = treedef.unflatten([a for a, _ in pairs])
+        projectors = treedef.unflatten([b for _, b in pairs])
         inner = ctx.withholding("galore's base optimizer sees low-rank projections, not the full-size trees")
         low_updates, base_state = self.base_optimizer._apply(low, state.base_optimizer_state, None, inner)
         scale = self.scale
@@ -198,7 +216,18 @@ class scale_by_galore(Wrapper):
             full = p @ u if m >= n else u @ p.T
             return (scale * from_2d(full)).astype(g.dtype)
 
-        out = jax.tree.map(back, low_updates, projectors, updates, dims, is_leaf=_is_dims_leaf)
+        out = treedef.unflatten(
+            [
+                back(u, p, g, d)
+                for u, p, g, d in zip(
+                    treedef.flatten_up_to(low_updates),
+                    treedef.flatten_up_to(projectors),
+                    leaves,
+                    dim_list,
+                    strict=True,
+                )
+            ]
+        )
         return out, GaLoreState(safe_increment(state.count), base_state, projectors)
 
 

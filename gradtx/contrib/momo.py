@@ -217,14 +217,14 @@ class momo_adam(Transform):
         exp_avg, exp_avg_sq = _tree.unzip(
             updates, jax.tree.map(moments, state.exp_avg, state.exp_avg_sq, updates), 2
         )
-        bc2 = jnp.asarray(1 - b2**count_inc, dtype=barf.dtype)
+        bc2 = jnp.asarray(_tree.correction(b2, count_inc), dtype=barf.dtype)
         precond = jax.tree.map(lambda eas: eps + jnp.sqrt(eas / bc2.astype(eas.dtype)), exp_avg_sq)
         weighted = jax.tree.map(lambda ea, prec: ea / prec, exp_avg, precond)
         norm = _tree.vdot(exp_avg, weighted)
         gamma = b1 * state.gamma + (1 - b1) * _tree.vdot(updates, params)
         iprod = _tree.vdot(exp_avg, params)
         alpha = self.at("learning_rate", count)
-        bc1 = jnp.asarray(1 - b1**count_inc, dtype=barf.dtype)
+        bc1 = jnp.asarray(_tree.correction(b1, count_inc), dtype=barf.dtype)
         shrink = 1 + alpha * wd
         lb = state.lb
         if self.adapt_lower_bound:

@@ -507,21 +507,28 @@ class MatrixRule:
        go to AdamW: an embedding's rows are looked up, not multiplied, and the output
        head's update is usually kept Adam-like (Jordan et al.; Liu et al., 2025).
     3. Rank < 2 (biases, scales, scalars) goes to AdamW.
-    4. Rank 2: a plain ``(in, out)`` kernel: ``MuonDimensionNumbers(0, 1)``.
+    4. Rank 2: a plain kernel: ``MuonDimensionNumbers(0, 1)`` for flax's and haiku's
+       ``(in, out)`` (``kernel_layout="in_out"``), ``(1, 0)`` for equinox's and
+       PyTorch's ``(out, in)`` (``kernel_layout="out_in"``).
     5. Rank >= 3 whose path matches ``stacked`` (scanned layers: ``"*layers*"``,
-       ``"*blocks*"``, ``"*scan*"``): the leading ``rank - 2`` axes are a batch of
-       matrices, ``MuonDimensionNumbers(-2, -1)``.
-    6. Rank 3 whose path matches ``attention_out`` (``"*out*"``, ``"*o_proj*"``):
-       a ``(heads, d_head, d_model)`` output projection, ``MuonDimensionNumbers((0, 1), 2)``.
-    7. Other rank 3 (``(d_model, heads, d_head)`` query, key and value kernels) and
-       rank 4 convolution kernels ``(h, w, in, out)``: the last axis is the output and
-       the others the input, ``MuonDimensionNumbers(tuple(range(rank - 1)), rank - 1)``.
+       ``"*blocks*"``, ``"*scan*"``, ``"*stack*"``): the leading ``rank - 2`` axes are
+       a batch of matrices, ``MuonDimensionNumbers(-2, -1)``.
+    6. Rank 3 whose path matches ``attention_out`` (``"*out*"``, ``"*o_proj*"``): an
+       output projection ``(heads, d_head, d_model)``, ``MuonDimensionNumbers((0, 1), 2)``.
+    7. Other rank 3: a query, key or value kernel ``(d_model, heads, d_head)``,
+       ``MuonDimensionNumbers(0, (1, 2))``; rank >= 4 (a convolution's
+       ``(h, w, in, out)``): the last axis is the output, the others the input.
+
+    Newton-Schulz is symmetric in a matrix's two sides (the factor of ``G^T`` is the
+    transpose of ``G``'s); the choice of input and output axes decides the shape
+    scaling (`scale_by_shape`) and which axes are folded together.
 
     Args:
       fallback: globs of paths that go to AdamW whatever their rank.
       stacked: globs of paths whose leading axes stack layers.
       attention_out: globs of rank-3 paths whose two leading axes are the input.
       overrides: ``{glob: MuonDimensionNumbers | None}`` checked first.
+      kernel_layout: ``"in_out"`` (flax, haiku) or ``"out_in"`` (equinox, PyTorch).
 
     Example:
       >>> import gradtx, jax.numpy as jnp
@@ -540,7 +547,8 @@ class MatrixRule:
         "*wte*",
         "*wpe*",
         "*lm_head*",
-        "*head*",
+        "head/*",
+        "*/head/*",
         "*unembed*",
         "*logits*",
         "*norm*",
@@ -551,10 +559,15 @@ class MatrixRule:
     stacked: tuple[str, ...] = ("*layers*", "*blocks*", "*scan*", "*stack*")
     attention_out: tuple[str, ...] = ("*out*", "*o_proj*", "*attn/proj*")
     overrides: tuple[tuple[str, Any], ...] | dict[str, Any] = ()
+    kernel_layout: str = "in_out"
 
     def __post_init__(self) -> None:
         if isinstance(self.overrides, dict):
             object.__setattr__(self, "overrides", tuple(self.overrides.items()))
+        if self.kernel_layout not in ("in_out", "out_in"):
+            raise InputError(
+                "MatrixRule", f"kernel_layout must be 'in_out' or 'out_in', got {self.kernel_layout!r}"
+            )
 
     def choose(self, path: str, leaf: Any) -> tuple[MuonDimensionNumbers | None, str]:
         """``(dimension numbers or None, the reason)`` for one parameter."""
@@ -569,11 +582,15 @@ class MatrixRule:
         if ndim < 2:
             return None, f"rank {ndim}"
         if ndim == 2:
+            if self.kernel_layout == "out_in":
+                return MuonDimensionNumbers(1, 0), "matrix (out, in)"
             return MuonDimensionNumbers(0, 1), "matrix (in, out)"
         if any(fnmatch.fnmatchcase(low, p) for p in self.stacked):
             return MuonDimensionNumbers(-2, -1), f"stack of {ndim - 2}-axis batch of (in, out)"
         if ndim == 3 and any(fnmatch.fnmatchcase(low, p) for p in self.attention_out):
             return MuonDimensionNumbers((0, 1), 2), "attention output (heads, d_head) -> out"
+        if ndim == 3:
+            return MuonDimensionNumbers(0, (1, 2)), "attention (d_model, heads, d_head)"
         return MuonDimensionNumbers(tuple(range(ndim - 1)), ndim - 1), f"rank {ndim}: leading axes -> last"
 
     def __call__(self, params: Params) -> Any:
@@ -688,7 +705,9 @@ class _MuonDims:
                 return jax.tree.map(lambda _: MaskedNode(), sub, is_leaf=is_masked)
             return jax.tree.map(lambda x: MaskedNode() if is_masked(x) else d, sub, is_leaf=is_masked)
 
-        return jax.tree.map(fill, dims, updates, is_leaf=lambda x: x is None or _is_dim_nums(x) or is_masked(x))
+        return jax.tree.map(
+            fill, dims, updates, is_leaf=lambda x: x is None or _is_dim_nums(x) or is_masked(x)
+        )
 
 
 @_checks.checked(learning_rate=_checks.rate, beta=_checks.beta, weight_decay=_checks.nonnegative)

@@ -143,7 +143,7 @@ class prodigy(Transform):
         count_inc = safe_increment(state.count)
         sched = self.at("learning_rate", state.count)
         d = state.estim_lr
-        bc = (1 - beta2**count_inc) ** 0.5 / (1 - beta1**count_inc)
+        bc = _tree.correction(beta2, count_inc) ** 0.5 / _tree.correction(beta1, count_inc)
         dlr = jnp.asarray(d * sched * bc, dtype=d.dtype)
         dg = jax.tree.map(lambda g: d * g, updates)
         numerator_acum = _tree.vdot(updates, jax.tree.map(lambda p0, p: p0 - p, state.params0, params))
@@ -260,7 +260,7 @@ class dadapt_adamw(Transform):
         sb2 = beta2**0.5
         sched = self.at("learning_rate", state.count)
         count_inc = safe_increment(state.count)
-        bc = (1 - beta2**count_inc) ** 0.5 / (1 - beta1**count_inc)
+        bc = _tree.correction(beta2, count_inc) ** 0.5 / _tree.correction(beta1, count_inc)
         dlr = (state.estim_lr * sched * bc).astype(state.numerator_weighted.dtype)
         s_weighted = jax.tree.map(
             lambda sk, eas: sk / (jnp.sqrt(eas) + eps), state.grad_sum, state.exp_avg_sq

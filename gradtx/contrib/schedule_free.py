@@ -36,8 +36,9 @@ from gradtx.schedules.compose import warmup_constant_schedule
 
 class ScheduleFreeState(NamedTuple):
     """State of `schedule_free`: ``b1``, the sum of the averaging weights, the step
-    count (from 1), the largest learning rate so far, the base optimizer's state and
-    the base sequence ``z``."""
+    count (from 1), the largest learning rate so far, the base optimizer's state, the
+    base sequence ``z`` and (beyond optax, only when ``state_dtype`` is wider than the
+    parameters) the average ``x``."""
 
     b1: jax.Array  # shape=()
     weight_sum: jax.Array  # shape=()
@@ -45,6 +46,9 @@ class ScheduleFreeState(NamedTuple):
     max_lr: jax.Array  # shape=()
     base_optimizer_state: Any
     z: Params
+    # gradtx's: the average x itself, kept in state_dtype when the parameters are
+    # narrower (bfloat16 y cannot give x back exactly); None otherwise
+    x: Params | None = None
 
 
 @pytree_dataclass
@@ -66,8 +70,10 @@ class schedule_free(Wrapper):
         counted from 1), for the averaging weights.
       b1: the interpolation between ``x`` and ``z``, in [0, 1).
       weight_lr_power: the power of the learning rate in the weights.
-      state_dtype: dtype of ``z`` (default: the parameters'; float32 for bfloat16
-        parameters keeps the small steps).
+      state_dtype: dtype of ``z`` (default: the parameters'). Wider than the
+        parameters (float32 for bfloat16 ones), gradtx also keeps the average ``x`` in
+        it: from bfloat16 ``y`` and ``z``, ``x`` cannot be recomputed exactly, and the
+        run stalls at bfloat16's resolution (optax's does).
 
     Returns:
       A transform whose state is `ScheduleFreeState`.
@@ -94,9 +100,16 @@ class schedule_free(Wrapper):
     _inner_field = "base_optimizer"
     _inner_state_field = "base_optimizer_state"
 
+    def _keeps_x(self, params: Params) -> bool:
+        if self.state_dtype is None:
+            return False
+        bits = jnp.finfo(self.state_dtype).bits
+        return any(jnp.finfo(jnp.asarray(p).dtype).bits < bits for p in jax.tree.leaves(params))
+
     def init(self, params: Params) -> ScheduleFreeState:
         dtype = lowest_dtype(params)
         z = params if self.state_dtype is None else jax.tree.map(lambda p: p.astype(self.state_dtype), params)
+        x = jax.tree.map(lambda p: p.astype(self.state_dtype), params) if self._keeps_x(params) else None
         return ScheduleFreeState(
             b1=jnp.asarray(self.b1, dtype=dtype),
             weight_sum=jnp.zeros([], dtype),
@@ -104,6 +117,7 @@ class schedule_free(Wrapper):
             max_lr=jnp.zeros([], dtype),
             base_optimizer_state=self.base_optimizer.init(params),
             z=jax.tree.map(jnp.array, z),
+            x=x,
         )
 
     def _update(self, updates: Updates, state: ScheduleFreeState, params: Params | None, ctx: Context):
@@ -124,18 +138,28 @@ class schedule_free(Wrapper):
             updates, state.base_optimizer_state, params, ctx.carried(lambda tree: tree)
         )
 
-        def step(y: jax.Array, z: jax.Array, u: jax.Array) -> tuple[jax.Array, jax.Array]:
+        def step(y: jax.Array, z: jax.Array, u: jax.Array, kept: Any) -> tuple[Any, Any, Any]:
             dtype = _tree.compute_dtype(y.dtype, z.dtype)
             y32, z32 = _tree.to(y, dtype), _tree.to(z, dtype)
             new_z = (_tree.to(z, dtype) + _tree.to(u, dtype)).astype(z.dtype)
             z_next = _tree.to(new_z, dtype)
             c = _tree.to(ck, dtype)
-            prev_x = (y32 - (1.0 - b1) * z32) / b1
+            prev_x = (y32 - (1.0 - b1) * z32) / b1 if kept is None else _tree.to(kept, dtype)
             x = (1.0 - c) * prev_x + c * z_next
             new_y = b1 * x + (1.0 - b1) * z_next
-            return (new_y - y32).astype(y.dtype), new_z
+            return (new_y - y32).astype(y.dtype), new_z, None if kept is None else x.astype(kept.dtype)
 
-        out, z = _tree.unzip(params, jax.tree.map(step, params, state.z, base_updates), 2)
+        leaves, treedef = jax.tree.flatten(params)
+        kept = [None] * len(leaves) if state.x is None else treedef.flatten_up_to(state.x)
+        results = [
+            step(y, z, u, k)
+            for y, z, u, k in zip(
+                leaves, treedef.flatten_up_to(state.z), treedef.flatten_up_to(base_updates), kept, strict=True
+            )
+        ]
+        out = treedef.unflatten([r[0] for r in results])
+        z = treedef.unflatten([r[1] for r in results])
+        x = None if state.x is None else treedef.unflatten([r[2] for r in results])
         return out, ScheduleFreeState(
             b1=state.b1,
             weight_sum=total.astype(state.weight_sum.dtype),
@@ -143,6 +167,7 @@ class schedule_free(Wrapper):
             max_lr=max_lr,
             base_optimizer_state=base_state,
             z=z,
+            x=x,
         )
 
 
@@ -190,6 +215,8 @@ def schedule_free_eval_params(state: Any, params: Params) -> Params:
             "the state holds no ScheduleFreeState (or several): pass the state of a "
             "schedule_free optimizer (it may sit inside MultiSteps or a chain).",
         )
+    if found.x is not None:  # kept exactly (bfloat16 parameters, float32 state)
+        return jax.tree.map(lambda y, x: x.astype(y.dtype), params, found.x)
     b1, z = found.b1, found.z
 
     def average(y: jax.Array, zi: jax.Array) -> jax.Array:

@@ -303,7 +303,8 @@ class reduce_on_plateau(Transform):
             )
         value = jnp.asarray(ctx.extra["value"])
         count = safe_increment(state.count)
-        avg = (state.count * state.avg_value + value.astype(state.avg_value.dtype)) / count
+        dtype = state.avg_value.dtype
+        avg = (state.count.astype(dtype) * state.avg_value + value.astype(dtype)) / count.astype(dtype)
         state = state._replace(avg_value=avg.astype(state.avg_value.dtype), count=count)
         reduced = self._new_scale(state)
         done = count == self.accumulation_size
