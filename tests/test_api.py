@@ -255,3 +255,22 @@ def test_the_package_of_blocks_holds_only_blocks_optax_users_compose():
             n for n in blocks if not hasattr(optax, n) and n not in used and n not in OWN_GENERAL_BLOCKS
         ]
         assert lonely == [], f"{module.__name__}: {lonely} belong beside the presets that use them"
+
+
+CONTRIB_NAMES = gradtx.contrib.__all__
+
+
+@pytest.mark.parametrize("name", CONTRIB_NAMES)
+def test_contrib_name_is_documented(name):
+    assert sorted(CONTRIB_NAMES) == CONTRIB_NAMES
+    obj = getattr(gradtx.contrib, name)
+    doc = inspect.getdoc(obj) or ""
+    assert len(doc) > 20, f"contrib.{name} needs a docstring"
+    is_factory = inspect.isfunction(obj) or (isinstance(obj, type) and name.islower())
+    if is_factory:
+        takes_arguments = bool(inspect.signature(obj).parameters)
+        for section in ("Args:", "Returns:", "Example:", "References:"):
+            if section == "Args:" and not takes_arguments:
+                assert section not in doc, f"contrib.{name}: takes no arguments, so no Args: section"
+                continue
+            assert section in doc, f"contrib.{name}: docstring lacks {section}"

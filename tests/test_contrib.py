@@ -443,7 +443,7 @@ def _choices(params: Any, rule: Any = None) -> dict[str, str]:
     dims = jax.tree.structure(params, is_leaf=_is_variable).flatten_up_to(rule(params))
     found = {}
     for (path, leaf), d in zip(leaf_paths(params)[0], dims, strict=True):
-        shape = getattr(leaf, "value", leaf).shape
+        shape = (leaf.get_value() if hasattr(leaf, "get_value") else leaf).shape
         if d is None:
             found[path] = "adamw"
             continue

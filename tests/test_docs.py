@@ -53,6 +53,7 @@ def public_names() -> set[str]:
         gradtx.perturbations,
         gradtx.microbatching,
         gradtx.assignment,
+        gradtx.contrib,
     ]
     names = {f"{m.__name__}.{n}" for m in modules for n in m.__all__}
     for m in (gradtx.testing, gradtx.tree_utils):  # modules without __all__: what they define

@@ -599,10 +599,15 @@ class MatrixRule:
         def pick(path: Any, leaf: Any) -> Any:
             if leaf is None or isinstance(leaf, MaskedNode):
                 return None
-            value = leaf.value if _is_variable(leaf) else leaf
+            value = _array(leaf)
             return self.choose("/".join(_key_name(k) for k in path), value)[0]
 
         return jax.tree_util.tree_map_with_path(pick, params, is_leaf=_is_variable)
+
+
+def _array(leaf: Any) -> Any:
+    """The array of a parameter (a flax nnx Variable's value)."""
+    return leaf.get_value() if hasattr(leaf, "get_value") else leaf
 
 
 def explain_matrices(rule: Any, params: Params) -> str:
@@ -637,7 +642,7 @@ def explain_matrices(rule: Any, params: Params) -> str:
         )
     rows = []
     for path, leaf in leaf_paths(params)[0]:
-        value = getattr(leaf, "value", leaf)
+        value = _array(leaf)
         shape = tuple(getattr(value, "shape", ()))
         if isinstance(rule, MatrixRule):
             dims, why = rule.choose(path, value)
