@@ -48,6 +48,11 @@ class Case:
     gradtx_only: tuple[str, ...] = ()
     # The parameters' dtype: complex64 for the complex configurations.
     dtype: Any = jnp.float32
+    # The absolute bound of jit against eager and vmap against a single run (1e-7),
+    # where an optimizer returns its new position minus the current one (MADGRAD,
+    # COCOB, schedule-free): the positions' rounding (|x| ~ 2: an ulp is 2.4e-7) shows
+    # in the difference, and XLA rounds a fused program differently from op by op.
+    jit_atol: float = 1e-7
 
 
 def decaying(t: Any) -> Any:
@@ -568,6 +573,48 @@ CASES += [
     _complex("optimistic_adam_v2", lambda m: m.optimistic_adam_v2(1e-2)),
     _complex("radam", lambda m: m.radam(1e-2)),
     _complex("yogi", lambda m: m.yogi(1e-2)),
+]
+
+# --- optax.contrib (tests/test_contrib.py also runs each with the updates applied) ---
+# optax counts AdEMAMix's slow moment's steps apart (count_m2): gradtx's slow block has
+# its own count. optax keeps Muon's Newton-Schulz coefficients in its state; gradtx in
+# the optimizer (they are settings).
+CASES += [
+    _both("contrib.adopt", lambda m: m.contrib.adopt(1e-2)),
+    _both(
+        "contrib.ademamix",
+        lambda m: m.contrib.ademamix(1e-2),
+        state_names=(("mu", "m1"),),
+        reference_only=("count_m2",),
+    ),
+    _both("contrib.simplified_ademamix", lambda m: m.contrib.simplified_ademamix(1e-3, alpha=1.0)),
+    _both("contrib.acprop", lambda m: m.contrib.acprop(1e-2)),
+    _both("contrib.madgrad", lambda m: m.contrib.madgrad(1e-2), jit_atol=2e-6),
+    _both("contrib.prodigy", lambda m: m.contrib.prodigy()),
+    _both("contrib.dadapt_adamw", lambda m: m.contrib.dadapt_adamw()),
+    _both("contrib.dog", lambda m: m.contrib.dog()),
+    _both("contrib.dowg", lambda m: m.contrib.dowg()),
+    _both("contrib.cocob", lambda m: m.contrib.cocob(), jit_atol=2e-6),
+    _both("contrib.mechanize", lambda m: m.contrib.mechanize(m.sgd(0.1))),
+    # rtol: gradtx's scale_by_rms divides where optax's multiplies by the reciprocal
+    # (tests/test_contrib.py shows the numbers equal on the dividing form)
+    _both(
+        "contrib.schedule_free_adamw", lambda m: m.contrib.schedule_free_adamw(1e-2), rtol=5e-4, jit_atol=2e-6
+    ),
+    _both(
+        "contrib.schedule_free_sgd",
+        lambda m: m.contrib.schedule_free_sgd(0.1, warmup_steps=10),
+        jit_atol=2e-6,
+    ),
+    _both("contrib.muon", lambda m: m.contrib.muon(1e-2), reference_only=("ns_coeffs",)),
+    _both("contrib.galore", lambda m: m.contrib.galore(1e-2, rank=2), without_none=True),
+    # the outer optimizer steps every other call; the adversarial one is reset each cycle
+    _both(
+        "contrib.sam",
+        lambda m: m.contrib.sam(m.sgd(0.1), m.chain(m.contrib.normalize(), m.sgd(0.05))),
+        inner_steps=(100, 0),
+    ),
+    _both("contrib.normalize", lambda m: m.chain(m.contrib.normalize(), m.sgd(0.1))),
 ]
 
 CASE_IDS = [case.id for case in CASES]

@@ -212,7 +212,7 @@ class add_slow_momentum(Transform):
       Pagliardini et al., 2024, The AdEMAMix optimizer (algorithm 1, m2).
     """
 
-    b3: Any = hyper(default=0.9999, rule=_checks.decay)
+    b3: Any = hyper(default=0.9999, complement=True, rule=_checks.decay)
     alpha: Any = hyper(default=5.0, rule=_checks.nonnegative)
     mu_dtype: Any = static(default=None, kw_only=True, rule=_checks.dtype)
 
@@ -225,7 +225,8 @@ class add_slow_momentum(Transform):
         del params
         gradient = ctx.read(self, "gradient", fallback=updates)
         b3, alpha = self.at("b3", state.count), self.at("alpha", state.count)
-        m2 = jax.tree.map(lambda g, m: _tree.ema_step(g, m, b3, 1 - b3, 1), gradient, state.m2)
+        one_minus_b3 = self.one_minus_at("b3", state.count)
+        m2 = jax.tree.map(lambda g, m: _tree.ema_step(g, m, b3, one_minus_b3, 1), gradient, state.m2)
 
         def mix(x: jax.Array, m: jax.Array) -> jax.Array:
             dtype = _tree.compute_dtype(x.dtype, m.dtype)
@@ -555,8 +556,8 @@ class scale_by_acprop(Transform):
       gradient methods. ``optax.contrib.scale_by_acprop`` (same numbers).
     """
 
-    b1: Any = hyper(default=0.9, rule=_checks.beta)
-    b2: Any = hyper(default=0.999, rule=_checks.beta)
+    b1: Any = hyper(default=0.9, complement=True, rule=_checks.beta)
+    b2: Any = hyper(default=0.999, complement=True, rule=_checks.beta)
     eps: Any = hyper(default=1e-16, rule=_checks.nonnegative)
     eps_root: Any = hyper(default=1e-16, rule=_checks.nonnegative)
 
@@ -567,6 +568,10 @@ class scale_by_acprop(Transform):
     def _update(self, updates: Updates, state: ScaleByAcpropState, params: Params | None, ctx: Context):
         del params, ctx
         b1, b2 = self.at("b1", state.count), self.at("b2", state.count)
+        one_minus_b1, one_minus_b2 = (
+            self.one_minus_at("b1", state.count),
+            self.one_minus_at("b2", state.count),
+        )
         eps, eps_root = self.at("eps", state.count), self.at("eps_root", state.count)
         count = safe_increment(state.count)
         initial = state.count == 0
@@ -575,9 +580,9 @@ class scale_by_acprop(Transform):
         def step(g: jax.Array, m: jax.Array, s: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
             dtype = _tree.compute_dtype(g.dtype, m.dtype)
             g32, m32, s32 = _tree.to(g, dtype), _tree.to(m, dtype), _tree.to(s, dtype)
-            new_m = (1 - _tree.cast(b1, dtype)) * g32 + _tree.cast(b1, dtype) * m32
+            new_m = _tree.cast(one_minus_b1, dtype) * g32 + _tree.cast(b1, dtype) * m32
             error = g32 - m32
-            new_s = (1 - _tree.cast(b2, dtype)) * _tree.abs_sq(error) + _tree.cast(b2, dtype) * s32
+            new_s = _tree.cast(one_minus_b2, dtype) * _tree.abs_sq(error) + _tree.cast(b2, dtype) * s32
             new_s = new_s + _tree.cast(eps_root, dtype)
             s_hat = jnp.where(initial, jnp.ones([], dtype), s32 / _tree.to(c2, dtype))
             out = g32 / (jnp.sqrt(s_hat) + _tree.cast(eps, dtype))

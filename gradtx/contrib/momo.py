@@ -184,8 +184,8 @@ class momo_adam(Transform):
     """
 
     learning_rate: Any = hyper(default=1e-2, rule=_checks.rate)
-    b1: Any = hyper(default=0.9, rule=_checks.beta)
-    b2: Any = hyper(default=0.999, rule=_checks.beta)
+    b1: Any = hyper(default=0.9, complement=True, rule=_checks.beta)
+    b2: Any = hyper(default=0.999, complement=True, rule=_checks.beta)
     eps: Any = hyper(default=1e-8, rule=_checks.nonnegative)
     lower_bound: Any = hyper(default=0.0)
     weight_decay: Any = hyper(default=0.0, rule=_checks.nonnegative)
@@ -202,16 +202,17 @@ class momo_adam(Transform):
         require_params("momo_adam", params, updates)
         value = _loss("momo_adam", ctx)
         b1, b2, eps, wd, lower = self.b1, self.b2, self.eps, self.weight_decay, self.lower_bound
+        c1, c2 = self.one_minus("b1"), self.one_minus("b2")
         count = state.count
         count_inc = safe_increment(count)
-        barf = b1 * state.barf + (1 - b1) * jnp.asarray(value, dtype=state.barf.dtype)
+        barf = b1 * state.barf + c1 * jnp.asarray(value, dtype=state.barf.dtype)
 
         def moments(ea: jax.Array, eas: jax.Array, g: jax.Array) -> Any:
             dtype = _tree.compute_dtype(ea.dtype, g.dtype)
             ea32, eas32, g32 = _tree.to(ea, dtype), _tree.to(eas, dtype), _tree.to(g, dtype)
             return (
-                (b1 * ea32 + (1 - b1) * g32).astype(ea.dtype),
-                (b2 * eas32 + (1 - b2) * g32 * g32).astype(eas.dtype),
+                (b1 * ea32 + c1 * g32).astype(ea.dtype),
+                (b2 * eas32 + c2 * g32 * g32).astype(eas.dtype),
             )
 
         exp_avg, exp_avg_sq = _tree.unzip(
@@ -221,7 +222,7 @@ class momo_adam(Transform):
         precond = jax.tree.map(lambda eas: eps + jnp.sqrt(eas / bc2.astype(eas.dtype)), exp_avg_sq)
         weighted = jax.tree.map(lambda ea, prec: ea / prec, exp_avg, precond)
         norm = _tree.vdot(exp_avg, weighted)
-        gamma = b1 * state.gamma + (1 - b1) * _tree.vdot(updates, params)
+        gamma = b1 * state.gamma + c1 * _tree.vdot(updates, params)
         iprod = _tree.vdot(exp_avg, params)
         alpha = self.at("learning_rate", count)
         bc1 = jnp.asarray(_tree.correction(b1, count_inc), dtype=barf.dtype)

@@ -144,8 +144,8 @@ class prodigy(Transform):
         sched = self.at("learning_rate", state.count)
         d = state.estim_lr
         bc = _tree.correction(beta2, count_inc) ** 0.5 / _tree.correction(beta1, count_inc)
-        dlr = jnp.asarray(d * sched * bc, dtype=d.dtype)
-        dg = jax.tree.map(lambda g: d * g, updates)
+        dlr = jnp.asarray(d.astype(bc.dtype) * sched * bc, dtype=d.dtype)
+        dg = jax.tree.map(lambda g: _tree.to(d, g.dtype) * g, updates)
         numerator_acum = _tree.vdot(updates, jax.tree.map(lambda p0, p: p0 - p, state.params0, params))
 
         def moments(ea: jax.Array, eas: jax.Array, s: jax.Array, g: jax.Array) -> Any:
@@ -153,7 +153,7 @@ class prodigy(Transform):
             dgk = _tree.to(g, dtype)
             new_ea = beta1 * _tree.to(ea, dtype) + (1 - beta1) * dgk
             new_eas = beta2 * _tree.to(eas, dtype) + (1 - beta2) * dgk * dgk
-            scale = d * dgk / d0 if self.safeguard_warmup else dlr * dgk / d0
+            scale = (_tree.to(d, dtype) if self.safeguard_warmup else _tree.to(dlr, dtype)) * dgk / d0
             new_s = beta3 * _tree.to(s, dtype) + scale
             return new_ea.astype(ea.dtype), new_eas.astype(eas.dtype), new_s.astype(s.dtype)
 
@@ -161,7 +161,7 @@ class prodigy(Transform):
             updates, jax.tree.map(moments, state.exp_avg, state.exp_avg_sq, state.grad_sum, dg), 3
         )
         numerator = beta3 * state.numerator_weighted
-        numerator = numerator + d / d0 * dlr * numerator_acum
+        numerator = numerator + d / d0 * dlr * numerator_acum.astype(d.dtype)
         numerator = numerator.astype(state.numerator_weighted.dtype)
         estimate = coef * numerator / _sum_abs(grad_sum)
         new_d = jnp.maximum(d, estimate).astype(d.dtype)
@@ -169,7 +169,8 @@ class prodigy(Transform):
         def step(ea: jax.Array, eas: jax.Array, p: jax.Array) -> jax.Array:
             dtype = _f32(ea, p)
             ea32, eas32, p32 = _tree.to(ea, dtype), _tree.to(eas, dtype), _tree.to(p, dtype)
-            return (-wd * dlr * p32 - dlr * ea32 / (jnp.sqrt(eas32) + d * eps)).astype(p.dtype)
+            lr, d32 = _tree.to(dlr, dtype), _tree.to(d, dtype)
+            return (-wd * lr * p32 - lr * ea32 / (jnp.sqrt(eas32) + d32 * eps)).astype(p.dtype)
 
         out = jax.tree.map(step, exp_avg, exp_avg_sq, params)
         return out, ProdigyState(exp_avg, exp_avg_sq, grad_sum, state.params0, new_d, numerator, count_inc)
@@ -261,7 +262,7 @@ class dadapt_adamw(Transform):
         sched = self.at("learning_rate", state.count)
         count_inc = safe_increment(state.count)
         bc = _tree.correction(beta2, count_inc) ** 0.5 / _tree.correction(beta1, count_inc)
-        dlr = (state.estim_lr * sched * bc).astype(state.numerator_weighted.dtype)
+        dlr = (state.estim_lr.astype(bc.dtype) * sched * bc).astype(state.numerator_weighted.dtype)
         s_weighted = jax.tree.map(
             lambda sk, eas: sk / (jnp.sqrt(eas) + eps), state.grad_sum, state.exp_avg_sq
         )
@@ -270,24 +271,25 @@ class dadapt_adamw(Transform):
         def moments(ea: jax.Array, eas: jax.Array, s: jax.Array, g: jax.Array) -> Any:
             dtype = _f32(ea, g)
             g32 = _tree.to(g, dtype)
-            new_ea = beta1 * _tree.to(ea, dtype) + (1 - beta1) * dlr * g32
+            lr = _tree.to(dlr, dtype)
+            new_ea = beta1 * _tree.to(ea, dtype) + (1 - beta1) * lr * g32
             new_eas = beta2 * _tree.to(eas, dtype) + (1 - beta2) * g32 * g32
-            new_s = sb2 * _tree.to(s, dtype) + (1 - sb2) * dlr * g32
+            new_s = sb2 * _tree.to(s, dtype) + (1 - sb2) * lr * g32
             return new_ea.astype(ea.dtype), new_eas.astype(eas.dtype), new_s.astype(s.dtype)
 
         exp_avg, exp_avg_sq, grad_sum = _tree.unzip(
             updates, jax.tree.map(moments, state.exp_avg, state.exp_avg_sq, state.grad_sum, updates), 3
         )
-        numerator = (sb2 * state.numerator_weighted + (1 - sb2) * dlr * numerator_acum).astype(
-            state.numerator_weighted.dtype
-        )
+        numerator = (
+            sb2 * state.numerator_weighted + (1 - sb2) * dlr * numerator_acum.astype(dlr.dtype)
+        ).astype(state.numerator_weighted.dtype)
         estimate = numerator / ((1 - sb2) * _sum_abs(grad_sum))
         new_d = jnp.maximum(state.estim_lr, estimate).astype(state.estim_lr.dtype)
 
         def step(ea: jax.Array, eas: jax.Array, p: jax.Array) -> jax.Array:
             dtype = _f32(ea, p)
             ea32, eas32, p32 = _tree.to(ea, dtype), _tree.to(eas, dtype), _tree.to(p, dtype)
-            return (-wd * dlr * p32 - ea32 / (jnp.sqrt(eas32) + eps)).astype(p.dtype)
+            return (-wd * _tree.to(dlr, dtype) * p32 - ea32 / (jnp.sqrt(eas32) + eps)).astype(p.dtype)
 
         out = jax.tree.map(step, exp_avg, exp_avg_sq, params)
         return out, DAdaptAdamWState(exp_avg, exp_avg_sq, grad_sum, new_d, numerator, count_inc)

@@ -143,7 +143,7 @@ class scale_by_diag_hessian(Wrapper):
       ``scale_by_sophia`` after its first moment.
     """
 
-    b2: Any = hyper(default=0.99, rule=_checks.decay)
+    b2: Any = hyper(default=0.99, complement=True, rule=_checks.decay)
     eps: Any = hyper(default=1e-8, rule=_checks.nonnegative)
     gamma: Any = hyper(default=0.01, rule=_checks.nonnegative)
     update_interval: int = static(default=10, rule=_checks.positive_int)
@@ -171,7 +171,7 @@ class scale_by_diag_hessian(Wrapper):
     def _update(self, updates: Updates, state: ScaleByDiagHessianState, params: Params | None, ctx: Context):
         require_params("sophia", params, updates)
         gradient = ctx.read(self, "gradient", fallback=updates)
-        gamma, eps, b2 = self.gamma, self.eps, self.b2
+        gamma, eps, b2, one_minus_b2 = self.gamma, self.eps, self.b2, self.one_minus("b2")
         out = jax.tree.map(lambda m, h: m / jnp.maximum(gamma * h, eps).astype(m.dtype), updates, state.nu)
         count = safe_increment(state.count)
         if self.verbose and self.clip_threshold is not None:
@@ -186,7 +186,9 @@ class scale_by_diag_hessian(Wrapper):
 
         def refresh(fn_state: Any, nu: Any) -> tuple[Any, Any]:
             estimate, fn_state = self.hessian_diagonal_fn._apply(gradient, fn_state, params, inner)
-            nu = jax.tree.map(lambda h, n: _tree.ema_step(h, n, b2, 1 - b2, 1).astype(n.dtype), estimate, nu)
+            nu = jax.tree.map(
+                lambda h, n: _tree.ema_step(h, n, b2, one_minus_b2, 1).astype(n.dtype), estimate, nu
+            )
             return fn_state, nu
 
         fn_state, nu = jax.lax.cond(
