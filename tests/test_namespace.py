@@ -31,7 +31,7 @@ MODULE_SIGNATURE_DIFFERENCES = {
     "microbatching.micro_grad": "transform_fn and metrics_fn default to functions of their "
     "own that do the same (identity; None)",
     "contrib.adopt": "clip_value_fn defaults to gradtx's function (count ** 0.25, as optax's lambda)",
-    "contrib.scale_by_adopt": "clip_value_fn defaults to gradtx's function (count ** 0.25, as optax's lambda)",
+    "contrib.scale_by_adopt": "clip_value_fn defaults to gradtx's function (count ** 0.25, as optax's)",
     "contrib.sophia": "hessian_diagonal_fn defaults to None: a fresh hutchinson_estimator_diag_hessian() "
     "(optax builds one when the module is imported)",
 }
