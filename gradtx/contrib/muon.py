@@ -27,6 +27,7 @@ from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.core import Tracer
 
 from gradtx import _checks
 from gradtx._checks import InputError
@@ -290,7 +291,7 @@ class orthogonalize(Stateless):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        coeffs = jnp.asarray(self.ns_coeffs) if not isinstance(self.ns_coeffs, jax.core.Tracer) else None
+        coeffs = jnp.asarray(self.ns_coeffs) if not isinstance(self.ns_coeffs, Tracer) else None
         if coeffs is not None:
             if coeffs.ndim > 2 or coeffs.shape[-1] != 3:
                 raise InputError(
@@ -569,7 +570,7 @@ class MatrixRule:
                 "MatrixRule", f"kernel_layout must be 'in_out' or 'out_in', got {self.kernel_layout!r}"
             )
 
-    def choose(self, path: str, leaf: Any) -> tuple[MuonDimensionNumbers | None, str]:
+    def choose(self, path: str, leaf: Any) -> tuple[Any, str]:
         """``(dimension numbers or None, the reason)`` for one parameter."""
         low = path.lower()
         for pattern, choice in self.overrides:
