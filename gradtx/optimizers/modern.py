@@ -65,7 +65,7 @@ def soap(
       >>> import gradtx, jax.numpy as jnp
       >>> opt = gradtx.soap(0.1, weight_decay=0.0)
       >>> p = jnp.zeros((2, 2))
-      >>> jnp.sign(opt.update(jnp.asarray([[3.0, 0.0], [0.0, -2.0]]), opt.init(p), p)[0])
+      >>> jnp.sign(opt.update(jnp.asarray([[3.0, 0.0], [0.0, -2.0]]), opt.init(p), p)[0]) + 0.0
       Array([[-1.,  0.],
              [ 0.,  1.]], dtype=float32)
 
