@@ -14,6 +14,7 @@ import pytest
 
 import gradtx
 import gradtx.blocks
+import gradtx.optimizers.modern
 
 MODULES = [importlib.import_module(m.name) for m in pkgutil.walk_packages(gradtx.__path__, "gradtx.")]
 
@@ -208,6 +209,7 @@ def test_preset_name_is_documented(module, name):
 # with the reason it belongs there (a block optax users compose) and not beside a
 # framework's presets.
 OWN_GENERAL_BLOCKS = {
+    "cautious": "the cautious mask around any optimizer (Liang et al., 2024), a wrapper users compose",
     "injected": "the type inject_hyperparams returns (optax's name is the function)",
     "scale_by_bias_correction": "bias correction as its own block, for chains that debias a moment later",
 }
@@ -236,6 +238,9 @@ def test_the_package_of_blocks_holds_only_blocks_optax_users_compose():
                 _block_types_inside(tx, used)
                 break
     assert {"momentum", "scale_by_rms", "rectified", "interpolated_sign", "shrink_weights"} <= used
+    # gradtx's own optimizers newer than optax compose general blocks too
+    for name in gradtx.optimizers.modern.__all__:
+        _block_types_inside(getattr(gradtx, name)(0.1), used)
     modules = [
         importlib.import_module(m.name)
         for m in pkgutil.iter_modules(gradtx.blocks.__path__, "gradtx.blocks.")

@@ -91,6 +91,11 @@ BUDGETS = {
     "sm3": {"bowl": 1.0, "rosenbrock": 1.0, "logistic": 1.0},
     "yogi": {"bowl": 0.1, "rosenbrock": 0.3, "logistic": 0.3},
     "lbfgs": {"bowl": (None, 20), "rosenbrock": (None, 60), "logistic": (None, 60)},
+    "soap": {"bowl": 1.0, "rosenbrock": 1.0, "logistic": 1.0},
+    "adam_mini": {"bowl": 1.0, "rosenbrock": 0.3, "logistic": 1.0},
+    "mars_adamw": {"bowl": 1.0, "rosenbrock": 1.0, "logistic": 1.0},
+    "cautious_adamw": {"bowl": 1.0, "rosenbrock": 1.0, "logistic": 1.0},
+    "cautious_lion": {"bowl": 1.0, "rosenbrock": 0.01, "logistic": 1.0},
 }
 
 CASES = [(name, problem) for name in BUDGETS for problem in PROBLEMS]

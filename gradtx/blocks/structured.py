@@ -490,9 +490,11 @@ class scale_by_soap(Transform):
               u = Q_L \big( Q_L^T M Q_R / (\sqrt{V_t / (1 - b_2^t)} + \epsilon) \big) Q_R^T
 
     A side larger than ``max_precond_dim`` stays the identity; a parameter that is not
-    a matrix gets Adam's scaling. The statistics include the current gradient and the
-    basis is computed at the first step (the reference code instead skips the first
-    update to initialise it).
+    a matrix gets Adam's scaling. On a preconditioned matrix the first step only
+    measures (its update is zero),
+    as in the reference code: from one gradient, ``L`` or ``R`` lacks directions, and
+    there float32's noise divided by ``eps`` would be of order 1. The statistics of a
+    step include its gradient.
 
     Args:
       b2: decay of the second moment, in [0, 1).
@@ -508,7 +510,8 @@ class scale_by_soap(Transform):
       >>> import gradtx, jax.numpy as jnp
       >>> tx = gradtx.scale_by_soap()
       >>> g = jnp.asarray([[3.0, 0.0], [0.0, -2.0]])  # its own eigenbasis: Adam's sign step
-      >>> jnp.sign(tx.update(g, tx.init(g))[0])
+      >>> _, s = tx.update(g, tx.init(g))  # the first step measures
+      >>> jnp.sign(tx.update(g, s)[0]) + 0.0
       Array([[ 1.,  0.],
              [ 0., -1.]], dtype=float32)
 
@@ -581,6 +584,10 @@ class scale_by_soap(Transform):
             new_nu = cast(one_minus) * _tree.abs_sq(rotate(g32)) + cast(b2) * _tree.to(nu, dtype)
             denom = jnp.sqrt(new_nu / _tree.to(correction, dtype)) + cast(eps)
             out = back(rotate(x32) / denom)
+            # The first step only measures: with one gradient, L or R has directions it
+            # never saw (rank <= min(m, n)), where float32 noise over eps is O(1).
+            if ql32.shape[0] or qr32.shape[0]:
+                out = jnp.where(state.count == 0, jnp.zeros_like(out), out)
             results.append((out.astype(x.dtype), new_nu.astype(nu.dtype), left, right, ql, qr))
         fields = [treedef.unflatten([r[i] for r in results]) for i in range(6)]
         return fields[0], ScaleBySoapState(count, *fields[1:])

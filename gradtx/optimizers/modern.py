@@ -44,7 +44,8 @@ def soap(
 
     (`scale_by_soap` has the whole rule.) The eigenbasis is recomputed every
     ``precondition_frequency`` steps; between refreshes a step costs two matrix
-    products per side. Parameters that are not matrices get AdamW.
+    products per side. The first step only measures (as in the reference code).
+    Parameters that are not matrices get AdamW.
 
     Args:
       learning_rate: a number >= 0 or a schedule.
@@ -64,8 +65,9 @@ def soap(
     Example:
       >>> import gradtx, jax.numpy as jnp
       >>> opt = gradtx.soap(0.1, weight_decay=0.0)
-      >>> p = jnp.zeros((2, 2))
-      >>> jnp.sign(opt.update(jnp.asarray([[3.0, 0.0], [0.0, -2.0]]), opt.init(p), p)[0]) + 0.0
+      >>> p, g = jnp.zeros((2, 2)), jnp.asarray([[3.0, 0.0], [0.0, -2.0]])
+      >>> _, s = opt.update(g, opt.init(p), p)  # the first step measures
+      >>> jnp.sign(opt.update(g, s, p)[0]) + 0.0
       Array([[-1.,  0.],
              [ 0.,  1.]], dtype=float32)
 
