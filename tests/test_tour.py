@@ -65,3 +65,22 @@ def test_optimizer_paths_sgd_zig_zags_as_the_notes_show():
     t = np.arange(11)
     np.testing.assert_allclose(points[:, 0], -7.0 * 0.905**t, rtol=1e-5)
     np.testing.assert_allclose(points[:, 1], 2.0 * (-0.9) ** t, rtol=1e-5)
+
+
+def test_modern_example_trains_each_optimizer_and_draws_the_figure(tmp_path):
+    """examples/modern.py: the five optimizers learn (schedule-free evaluated at its
+    average), the figure is written, SAM and Sophia take their extra arguments."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("modern", TOUR.parent / "modern.py")
+    assert spec is not None and spec.loader is not None
+    modern = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(modern)
+    results = modern.run(epochs=3, verbose=False)
+    assert [r["name"] for r in results] == ["AdamW", "Muon", "schedule-free AdamW", "SOAP", "Prodigy"]
+    for r in results:
+        assert r["losses"][-1] < r["losses"][0], r["name"]
+        assert r["accuracy"] > 0.5, (r["name"], r["accuracy"])
+    assert modern.plot(results, tmp_path).stat().st_size > 20_000
+    found = modern.sam_and_sophia(steps=30, verbose=False)
+    assert found["SAM"] < 1.0 and found["Sophia"] < 1.0
