@@ -60,7 +60,7 @@ SAMPLED_MODULES = {
     "test_conformance", "test_channel", "test_dtypes", "test_packed", "test_reliability",
     "test_errors", "test_convergence", "test_torch_presets", "test_keras_presets",
     "test_schedules", "test_api", "test_line_search_optimizers", "test_namespace", "test_losses",
-    "test_numerical_tools", "test_interop",
+    "test_numerical_tools", "test_interop", "test_contrib",
 }  # fmt: skip
 CORE = ("adam", "sgd", "scale_by_rms", "masked-adam", "MultiSteps", "flatten")
 SAMPLE_ONE_IN = 6

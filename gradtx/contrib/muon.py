@@ -512,8 +512,8 @@ class MatrixRule:
        ``(in, out)`` (``kernel_layout="in_out"``), ``(1, 0)`` for equinox's and
        PyTorch's ``(out, in)`` (``kernel_layout="out_in"``).
     5. Rank >= 3 whose path matches ``stacked`` (scanned layers: ``"*layers*"``,
-       ``"*blocks*"``, ``"*scan*"``, ``"*stack*"``): the leading ``rank - 2`` axes are
-       a batch of matrices, ``MuonDimensionNumbers(-2, -1)``.
+       ``"*blocks*"``, ``"*scan*"``, ``"*stack*"``): the leading axis counts layers
+       (a batch of matrices) and each layer follows rules 4, 6 and 7.
     6. Rank 3 whose path matches ``attention_out`` (``"*out*"``, ``"*o_proj*"``): an
        output projection ``(heads, d_head, d_model)``, ``MuonDimensionNumbers((0, 1), 2)``.
     7. Other rank 3: a query, key or value kernel ``(d_model, heads, d_head)``,
@@ -582,12 +582,19 @@ class MatrixRule:
                 return None, f"fallback {pattern!r}"
         if ndim < 2:
             return None, f"rank {ndim}"
+        if ndim >= 3 and any(fnmatch.fnmatchcase(low, p) for p in self.stacked):
+            # a scanned stack: the leading axis counts layers; each layer by the rule
+            inner, why = self._by_shape(low, ndim - 1)
+            shift = lambda a: a + 1 if isinstance(a, int) else tuple(i + 1 for i in a)  # noqa: E731
+            dims = MuonDimensionNumbers(shift(inner.reduction_axis), shift(inner.output_axis))
+            return dims, f"stack of layers, each {why}"
+        return self._by_shape(low, ndim)
+
+    def _by_shape(self, low: str, ndim: int) -> tuple[MuonDimensionNumbers, str]:
         if ndim == 2:
             if self.kernel_layout == "out_in":
                 return MuonDimensionNumbers(1, 0), "matrix (out, in)"
             return MuonDimensionNumbers(0, 1), "matrix (in, out)"
-        if any(fnmatch.fnmatchcase(low, p) for p in self.stacked):
-            return MuonDimensionNumbers(-2, -1), f"stack of {ndim - 2}-axis batch of (in, out)"
         if ndim == 3 and any(fnmatch.fnmatchcase(low, p) for p in self.attention_out):
             return MuonDimensionNumbers((0, 1), 2), "attention output (heads, d_head) -> out"
         if ndim == 3:
@@ -628,7 +635,7 @@ def explain_matrices(rule: Any, params: Params) -> str:
       >>> params = {"embed": jnp.ones((10, 4)), "layers": {"kernel": jnp.ones((2, 4, 4))}}
       >>> print(gradtx.contrib.explain_matrices(gradtx.contrib.MatrixRule(), params))
       embed          (10, 4)    adamw  fallback '*embed*'
-      layers/kernel  (2, 4, 4)  muon   2 x 4 x 4  stack of 1-axis batch of (in, out)
+      layers/kernel  (2, 4, 4)  muon   2 x 4 x 4  stack of layers, each matrix (in, out)
 
     References:
       gradtx's own; see `MatrixRule`.
