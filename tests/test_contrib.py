@@ -540,3 +540,112 @@ def test_matrix_rule_on_an_equinox_mlp_and_a_scanned_stack():
 def test_matrix_rule_overrides_come_first():
     rule = gradtx.contrib.MatrixRule(overrides={"head/*": gradtx.contrib.MuonDimensionNumbers(0, 1)})
     assert rule({"head": {"w": jnp.ones((2, 3))}})["head"]["w"] == gradtx.contrib.MuonDimensionNumbers(0, 1)
+
+
+# --- Muon where users train: flax nnx, TrainState, equinox -----------------------------
+
+X = jnp.linspace(-1.0, 1.0, 24).reshape(4, 6)
+Y = jnp.cos(jnp.arange(12.0)).reshape(4, 3)
+MUON_STEPS = 4
+
+
+def _mlp(p: Any, x: Any) -> Any:
+    hidden = jnp.tanh(x @ p["hidden"]["kernel"] + p["hidden"]["bias"][None, :])
+    return hidden @ p["out"]["kernel"] + p["out"]["bias"][None, :]
+
+
+def _muon_reference(params: Any) -> Any:
+    """optax.contrib.muon with the dimension numbers written by hand, in a plain loop."""
+    dims = {
+        "hidden": {"kernel": optax.contrib.MuonDimensionNumbers(0, 1), "bias": None},
+        "out": {"kernel": optax.contrib.MuonDimensionNumbers(0, 1), "bias": None},
+    }
+    opt = optax.contrib.muon(0.05, muon_weight_dimension_numbers=dims)
+    state = opt.init(params)
+    with reference_numerics():
+        for _ in range(MUON_STEPS):
+            grads = jax.grad(lambda p: jnp.mean((_mlp(p, X) - Y) ** 2))(params)
+            updates, state = opt.update(grads, state, params)
+            params = optax.apply_updates(params, updates)
+    return params
+
+
+def _muon() -> Any:
+    return gradtx.contrib.muon(0.05, muon_weight_dimension_numbers=gradtx.contrib.MatrixRule())
+
+
+def test_muon_with_the_matrix_rule_in_flax_nnx_and_train_state_equals_optax_by_hand():
+    from flax import nnx
+
+    import gradtx.flax
+
+    class Net(nnx.Module):
+        def __init__(self) -> None:
+            self.hidden = nnx.Linear(6, 5, rngs=nnx.Rngs(0))
+            self.out = nnx.Linear(5, 3, rngs=nnx.Rngs(1))
+
+    def pure(model: Any) -> Any:
+        return jax.tree.map(jnp.asarray, nnx.to_pure_dict(nnx.state(model, nnx.Param)))
+
+    def loss(model: Any) -> Any:
+        return jnp.mean((_mlp(pure(model), X) - Y) ** 2)
+
+    expected = _muon_reference(pure(Net()))
+    for make in (
+        lambda m: gradtx.flax.Optimizer(m, _muon(), wrt=nnx.Param),
+        lambda m: nnx.Optimizer(m, gradtx.flax.to_optax(_muon()), wrt=nnx.Param),
+    ):
+        model = Net()
+        optimizer = make(model)
+
+        @nnx.jit
+        def step(model: Any, optimizer: Any) -> None:
+            optimizer.update(model, nnx.grad(loss)(model))
+
+        with reference_numerics():  # flax's own code promotes
+            for _ in range(MUON_STEPS):
+                step(model, optimizer)
+        assert_close_to_scale(pure(model), expected, 1e-5, type(optimizer).__name__)
+
+    state = gradtx.flax.TrainState.create(apply_fn=_mlp, params=pure(Net()), tx=_muon())
+    train = jax.jit(
+        lambda s: s.apply_gradients(grads=jax.grad(lambda p: jnp.mean((s.apply_fn(p, X) - Y) ** 2))(s.params))
+    )
+    for _ in range(MUON_STEPS):
+        state = train(state)
+    assert_close_to_scale(state.params, expected, 1e-5, "TrainState")
+
+
+def test_muon_with_the_matrix_rule_under_equinox_filter_jit_equals_optax_by_hand():
+    import equinox as eqx
+
+    class Net(eqx.Module):
+        hidden: eqx.nn.Linear
+        out: eqx.nn.Linear
+
+        def __init__(self) -> None:
+            self.hidden = eqx.nn.Linear(6, 5, key=jax.random.key(0))
+            self.out = eqx.nn.Linear(5, 3, key=jax.random.key(1))
+
+    def as_dict(net: Any) -> Any:  # equinox's (out, in) weights as (in, out) kernels
+        return {
+            name: {"kernel": getattr(net, name).weight.T, "bias": getattr(net, name).bias}
+            for name in ("hidden", "out")
+        }
+
+    net = Net()
+    expected = _muon_reference(as_dict(net))
+    opt = gradtx.contrib.muon(
+        0.05, muon_weight_dimension_numbers=gradtx.contrib.MatrixRule(kernel_layout="out_in")
+    )
+    state = opt.init(eqx.filter(net, eqx.is_array))
+
+    @eqx.filter_jit
+    def step(net: Any, state: Any) -> Any:
+        grads = eqx.filter_grad(lambda n: jnp.mean((_mlp(as_dict(n), X) - Y) ** 2))(net)
+        updates, state = opt.update(grads, state, eqx.filter(net, eqx.is_array))
+        return eqx.apply_updates(net, updates), state
+
+    for _ in range(MUON_STEPS):
+        net, state = step(net, state)
+    assert_close_to_scale(as_dict(net), expected, 1e-5, "equinox")
