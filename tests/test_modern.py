@@ -232,3 +232,25 @@ def test_cautious_mask_needs_the_gradient_slot():
     with pytest.raises(ValueError, match="gradient"):
         opt = gradtx.chain(gradtx.scale_by_rss(), gradtx.cautious_mask())
         opt.update(jnp.ones(2), opt.init(jnp.ones(2)))
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["soap", "adam_mini", "mars_adamw", "cautious_adamw", "cautious_lion", "cautious", "muon", "galore"],
+)
+def test_on_packed_parameters_gives_the_plain_numbers(name):
+    """Each block that needs a parameter's shape (Newton-Schulz, SOAP's statistics,
+    Adam-mini's blocks, MARS's norm, the cautious mask's mean) sees the original leaves
+    of a packed tree."""
+    build = {
+        "cautious": lambda: gradtx.cautious(gradtx.sgd(0.1, momentum=0.9)),
+        "muon": lambda: gradtx.contrib.muon(0.02, muon_weight_dimension_numbers=gradtx.contrib.MatrixRule()),
+        "galore": lambda: gradtx.contrib.galore(0.01, rank=2, update_proj_gap=3),
+    }.get(name, lambda: getattr(gradtx, name)(1e-2))
+    params = {**MINI, "w": PARAMS["w"]}
+    grads = gradient_sequence(params, 20)
+    packed = gradtx.pack(params)
+    plain, _ = gradtx.testing.run_updates(build(), params, grads)
+    ours, _ = gradtx.testing.run_updates(build(), packed, jax.vmap(packed.layout.pack)(grads))
+    assert isinstance(ours, gradtx.Packed)
+    assert_close_to_scale(jax.vmap(lambda u: u.unpack())(ours), plain, 1e-5, f"{name} packed", step_axis=0)

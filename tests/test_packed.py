@@ -25,8 +25,11 @@ def test_catalogue_on_packed_trees(case: Case):
     ours, _ = run_updates(case.gradtx(), packed, packed_grads)
     assert isinstance(ours, gradtx.Packed)
     unpacked = jax.vmap(lambda u: u.unpack())(ours)
-    # Elementwise transforms are bit for bit; a global norm sums in another order.
-    assert_close_to_scale(unpacked, plain, 1e-6, f"{case.id} packed")
+    # Elementwise transforms are bit for bit; a global norm sums in another order. An
+    # optimizer that returns new position minus old (case.jit_atol) shows the positions'
+    # rounding, which differs where XLA fuses the packed buffers otherwise: 2e-5.
+    rtol = 1e-6 if case.jit_atol <= 1e-7 else 2e-5
+    assert_close_to_scale(unpacked, plain, rtol, f"{case.id} packed")
 
 
 def test_gradient_through_unpack_is_packed_and_uses_concatenate():

@@ -31,6 +31,7 @@ from gradtx.base import (
     zero_count,
 )
 from gradtx.data import hyper, pytree_dataclass, static
+from gradtx.packed import repacked, unpacked
 
 # --- the cautious mask ---------------------------------------------------------------
 
@@ -85,8 +86,8 @@ class cautious_mask(Stateless):
         del params
         gradient = ctx.read(self, "gradient")
         eps = self.at("eps", _count_of(state))
-        out = jax.tree.map(lambda u, g: _cautious(u, g, True, eps), updates, gradient)
-        return out, self._stateless_next(state)
+        out = jax.tree.map(lambda u, g: _cautious(u, g, True, eps), unpacked(updates), unpacked(gradient))
+        return repacked(updates, out), self._stateless_next(state)
 
 
 class CautiousState(NamedTuple):
@@ -138,7 +139,8 @@ class cautious(Wrapper):
     def _update(self, updates: Updates, state: CautiousState, params: Params | None, ctx: Context):
         out, inner = self.optimizer._apply(updates, state.inner_state, params, ctx.carried(lambda tree: tree))
         eps = self.eps
-        return jax.tree.map(lambda u, g: _cautious(u, g, False, eps), out, updates), CautiousState(inner)
+        masked = jax.tree.map(lambda u, g: _cautious(u, g, False, eps), unpacked(out), unpacked(updates))
+        return repacked(out, masked), CautiousState(inner)
 
 
 # --- MARS ----------------------------------------------------------------------------
@@ -185,9 +187,10 @@ class mars_correction(Transform):
     gamma: Any = hyper(default=0.025, rule=_checks.nonnegative)
     b1: Any = hyper(default=0.95, rule=_checks.beta)
     clip: bool = static(default=True, rule=_checks.flag)
+    _check_buffers = False  # kept per original leaf, also for packed parameters
 
     def init(self, params: Params) -> MarsCorrectionState:
-        return MarsCorrectionState(count=zero_count(), previous_gradient=_tree.zeros_like(params))
+        return MarsCorrectionState(count=zero_count(), previous_gradient=_tree.zeros_like(unpacked(params)))
 
     def _update(self, updates: Updates, state: MarsCorrectionState, params: Params | None, ctx: Context):
         del params, ctx
@@ -202,10 +205,11 @@ class mars_correction(Transform):
                 c = c / jnp.maximum(1.0, jnp.sqrt(jnp.sum(_tree.abs_sq(c)))).astype(dtype)
             return c.astype(g.dtype)
 
-        out = jax.tree.map(correct, updates, state.previous_gradient)
-        return out, MarsCorrectionState(
+        plain = unpacked(updates)
+        out = jax.tree.map(correct, plain, state.previous_gradient)
+        return repacked(updates, out), MarsCorrectionState(
             count=safe_increment(state.count),
-            previous_gradient=_tree.cast_like(updates, state.previous_gradient),
+            previous_gradient=_tree.cast_like(plain, state.previous_gradient),
         )
 
 
@@ -418,13 +422,15 @@ class scale_by_block_rms(Transform):
         return [choose(path, leaf) for path, leaf in leaf_paths(tree)[0]]
 
     def init(self, params: Params) -> ScaleByBlockRmsState:
+        params = unpacked(params)
         leaves, treedef = jax.tree.flatten(params)
         nus = [jnp.zeros_like(_block_mean_sq(p, s)) for p, s in zip(leaves, self.specs(params), strict=True)]
         return ScaleByBlockRmsState(count=zero_count(), nu=treedef.unflatten(nus))
 
     def _update(self, updates: Updates, state: ScaleByBlockRmsState, params: Params | None, ctx: Context):
         del params
-        gradient = ctx.read(self, "gradient", fallback=updates)
+        gradient = unpacked(ctx.read(self, "gradient", fallback=updates))
+        packed_like, updates = updates, unpacked(updates)
         b2, one_minus = self.at("b2", state.count), self.one_minus_at("b2", state.count)
         eps = self.at("eps", state.count)
         count = safe_increment(state.count)
@@ -441,7 +447,9 @@ class scale_by_block_rms(Transform):
             scaled = _split(_tree.to(x, dtype), spec) / denom
             out.append(scaled.reshape(x.shape).astype(x.dtype))
             new_nus.append(new.astype(nu.dtype))
-        return treedef.unflatten(out), ScaleByBlockRmsState(count=count, nu=treedef.unflatten(new_nus))
+        return repacked(packed_like, treedef.unflatten(out)), ScaleByBlockRmsState(
+            count=count, nu=treedef.unflatten(new_nus)
+        )
 
 
 # --- SOAP ----------------------------------------------------------------------------
@@ -534,6 +542,7 @@ class scale_by_soap(Transform):
             m, n = _sides(p, self.max_precond_dim)
             return jnp.zeros((m, m), p.dtype), jnp.zeros((n, n), p.dtype)
 
+        params = unpacked(params)
         leaves, treedef = jax.tree.flatten(params)
         pairs = [sides(p) for p in leaves]
         left = treedef.unflatten([a for a, _ in pairs])
@@ -542,7 +551,8 @@ class scale_by_soap(Transform):
 
     def _update(self, updates: Updates, state: ScaleBySoapState, params: Params | None, ctx: Context):
         del params
-        gradient = ctx.read(self, "gradient", fallback=updates)
+        gradient = unpacked(ctx.read(self, "gradient", fallback=updates))
+        packed_like, updates = updates, unpacked(updates)
         b2, one_minus = self.at("b2", state.count), self.one_minus_at("b2", state.count)
         bs = b2 if self.shampoo_beta is None else self.shampoo_beta
         one_minus_bs = one_minus if self.shampoo_beta is None else 1 - self.shampoo_beta
@@ -590,7 +600,7 @@ class scale_by_soap(Transform):
                 out = jnp.where(state.count == 0, jnp.zeros_like(out), out)
             results.append((out.astype(x.dtype), new_nu.astype(nu.dtype), left, right, ql, qr))
         fields = [treedef.unflatten([r[i] for r in results]) for i in range(6)]
-        return fields[0], ScaleBySoapState(count, *fields[1:])
+        return repacked(packed_like, fields[0]), ScaleBySoapState(count, *fields[1:])
 
 
 __all__ = [

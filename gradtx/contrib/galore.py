@@ -20,6 +20,7 @@ from gradtx.blocks.decay import add_decayed_weights
 from gradtx.blocks.scaling import ScalarOrSchedule, scale_by_learning_rate
 from gradtx.chains import Chain, labelled
 from gradtx.data import FrozenTree, hyper, pytree_dataclass, static
+from gradtx.packed import repacked, unpacked
 
 
 class GaLoreDimensionNumbers(NamedTuple):
@@ -166,6 +167,7 @@ class scale_by_galore(Wrapper):
         return jnp.zeros((n, r), p.dtype), jnp.zeros((m, r), p.dtype)
 
     def init(self, params: Params) -> GaLoreState:
+        params = unpacked(params)
         if not jax.tree.leaves(params):
             return GaLoreState(zero_count(), self.base_optimizer.init(params), params)
         leaves, treedef = jax.tree.flatten(params)
@@ -178,6 +180,7 @@ class scale_by_galore(Wrapper):
 
     def _update(self, updates: Updates, state: GaLoreState, params: Params | None, ctx: Context):
         del params
+        packed_like, updates = updates, unpacked(updates)
         refresh = state.count % self.update_proj_gap == 0
         dims = self._dims(updates)
         rank = self.rank
@@ -228,7 +231,7 @@ class scale_by_galore(Wrapper):
                 )
             ]
         )
-        return out, GaLoreState(safe_increment(state.count), base_state, projectors)
+        return repacked(packed_like, out), GaLoreState(safe_increment(state.count), base_state, projectors)
 
 
 @_checks.checked(learning_rate=_checks.rate, weight_decay=_checks.nonnegative)

@@ -40,6 +40,7 @@ from gradtx.chains import Chain, labelled
 from gradtx.contrib._common import find_state
 from gradtx.data import FrozenTree, hyper, pytree_dataclass, static
 from gradtx.optimizers.adam import adamw
+from gradtx.packed import repacked, unpacked
 
 _PRECONDITIONINGS = ("frobenius", "spectral", "aol", "schatten")
 DEFAULT_NS_COEFFS = (3.4445, -4.775, 2.0315)
@@ -310,6 +311,9 @@ class orthogonalize(Stateless):
 
     def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
         del params, count
+        return repacked(updates, self._orthogonalize(unpacked(updates)))
+
+    def _orthogonalize(self, updates: Updates) -> Updates:
         spec = _resolve(self.weight_dimension_numbers, updates)
         coeffs = jnp.asarray(self.ns_coeffs)
         if coeffs.ndim == 2:
@@ -389,6 +393,9 @@ class scale_by_shape(Stateless):
 
     def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
         del params, count
+        return repacked(updates, self._scaled(unpacked(updates)))
+
+    def _scaled(self, updates: Updates) -> Updates:
         spec = _resolve(self.weight_dimension_numbers, updates)
         rms = self.consistent_rms
 
