@@ -455,6 +455,26 @@ class scale_by_block_rms(Transform):
 # --- SOAP ----------------------------------------------------------------------------
 
 
+def grouped_map(fn: Any, columns: list[list[Any]]) -> list[tuple[Any, ...]]:
+    """``[fn(*row) for row in zip(*columns)]``, with the rows whose arrays have the same
+    shapes and dtypes stacked and run as one ``jax.vmap(fn)``: one batched computation
+    per shape instead of one per leaf (the per-matrix work of SOAP, Newton-Schulz)."""
+    rows = list(zip(*columns, strict=True))
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault(tuple((a.shape, a.dtype) for a in row), []).append(i)
+    results: list[Any] = [None] * len(rows)
+    for members in groups.values():
+        if len(members) == 1:
+            results[members[0]] = fn(*rows[members[0]])
+            continue
+        stacked = [jnp.stack([rows[i][k] for i in members]) for k in range(len(columns))]
+        batched = jax.vmap(fn)(*stacked)
+        for j, i in enumerate(members):
+            results[i] = tuple(out[j] for out in batched)
+    return results
+
+
 class ScaleBySoapState(NamedTuple):
     """State of `scale_by_soap`: the step count, the second moment in the rotated
     basis ``nu``, Shampoo's statistics ``left`` (m x m) and ``right`` (n x n) and their
@@ -565,8 +585,8 @@ class scale_by_soap(Transform):
             treedef.flatten_up_to(t)
             for t in (gradient, state.nu, state.left, state.right, state.q_left, state.q_right)
         ]
-        results = []
-        for x, g, nu, left, right, ql, qr in zip(leaves, *columns, strict=True):
+
+        def one(x: Any, g: Any, nu: Any, left: Any, right: Any, ql: Any, qr: Any) -> tuple[Any, ...]:
             dtype = _tree.compute_dtype(x.dtype, nu.dtype)
             x32, g32 = _tree.to(x, dtype), _tree.to(g, dtype)
 
@@ -583,11 +603,11 @@ class scale_by_soap(Transform):
                 right = stat.astype(right.dtype)
             ql32, qr32 = _tree.to(ql, dtype), _tree.to(qr, dtype)
 
-            def rotate(a: Any, ql32: Any = ql32, qr32: Any = qr32) -> Any:
+            def rotate(a: Any) -> Any:
                 a = ql32.T @ a if ql32.shape[0] else a
                 return a @ qr32 if qr32.shape[0] else a
 
-            def back(a: Any, ql32: Any = ql32, qr32: Any = qr32) -> Any:
+            def back(a: Any) -> Any:
                 a = ql32 @ a if ql32.shape[0] else a
                 return a @ qr32.T if qr32.shape[0] else a
 
@@ -598,7 +618,10 @@ class scale_by_soap(Transform):
             # never saw (rank <= min(m, n)), where float32 noise over eps is O(1).
             if ql32.shape[0] or qr32.shape[0]:
                 out = jnp.where(state.count == 0, jnp.zeros_like(out), out)
-            results.append((out.astype(x.dtype), new_nu.astype(nu.dtype), left, right, ql, qr))
+            return out.astype(x.dtype), new_nu.astype(nu.dtype), left, right, ql, qr
+
+        # one batched computation (one eigendecomposition) per matrix shape, not per leaf
+        results = grouped_map(one, [leaves, *columns])
         fields = [treedef.unflatten([r[i] for r in results]) for i in range(6)]
         return repacked(packed_like, fields[0]), ScaleBySoapState(count, *fields[1:])
 
