@@ -90,7 +90,8 @@ def timed(opt: Any, params: Any, rounds: int, steps: int, compiles: int) -> dict
         return jax.lax.scan(body, state, None, steps)[0]
 
     compile_s = []
-    for _ in range(compiles):
+    compiled: Any = None
+    for _ in range(max(1, compiles)):
         fresh = jax.jit(lambda s: run(s))
         t0 = time.perf_counter()
         compiled = fresh.lower(opt.init(params)).compile()

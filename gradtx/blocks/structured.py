@@ -276,13 +276,13 @@ class AdamMiniRule:
                 "AdamMiniRule", f"kernel_layout must be 'in_out' or 'out_in', got {self.kernel_layout!r}"
             )
 
-    def choose(self, path: str, leaf: Any) -> tuple[BlockSpec | None, str]:
+    def choose(self, path: str, leaf: Any) -> tuple[Any, str]:
         """``(BlockSpec or None for per-coordinate, the reason)`` for one parameter."""
         low = path.lower()
         for pattern, spec in self.overrides:
             if fnmatch.fnmatchcase(path, pattern):
                 return spec, f"override {pattern!r}"
-        shape = tuple(getattr(leaf, "shape", ()))
+        shape: tuple[int, ...] = tuple(getattr(leaf, "shape", ()))
         ndim = len(shape)
         if any(fnmatch.fnmatchcase(low, p) for p in self.embedding):
             return None, "embedding or output: per coordinate"
