@@ -282,7 +282,7 @@ class AdamMiniRule:
         for pattern, spec in self.overrides:
             if fnmatch.fnmatchcase(path, pattern):
                 return spec, f"override {pattern!r}"
-        shape: tuple[int, ...] = tuple(getattr(leaf, "shape", ()))
+        shape: tuple[int, ...] = tuple(jnp.shape(leaf))
         ndim = len(shape)
         if any(fnmatch.fnmatchcase(low, p) for p in self.embedding):
             return None, "embedding or output: per coordinate"
