@@ -208,11 +208,15 @@ def path_rules(default: Any, rules: Sequence[tuple[Pattern, Any]]) -> partition:
     return partition(transforms, labels)
 
 
-def explain(optimizer: partition, params: PyTree) -> str:
+def explain(optimizer: Any, params: PyTree) -> str:
     """One line per parameter: its path, the rule that matched, and its settings.
 
+    For `gradtx.contrib.muon`, each parameter's matrix shape or AdamW
+    (`gradtx.contrib.explain_matrices`); for `adam_mini`, its number of second moments
+    (`explain_blocks`).
+
     Args:
-      optimizer: a transform built by `path_rules`.
+      optimizer: a transform built by `path_rules`, `gradtx.contrib.muon` or `adam_mini`.
       params: the parameters (or their shapes).
 
     Returns:
@@ -228,9 +232,19 @@ def explain(optimizer: partition, params: PyTree) -> str:
     References:
       gradtx's own; see `path_rules`.
     """
+    from gradtx.blocks.structured import explain_blocks, scale_by_block_rms
+    from gradtx.contrib.muon import _MuonLabels, explain_matrices
+
     labeler = getattr(optimizer, "param_labels", None)
+    if isinstance(optimizer, partition) and isinstance(labeler, _MuonLabels):
+        return explain_matrices(optimizer, params)
+    if any(isinstance(b, scale_by_block_rms) for b in getattr(optimizer, "transforms", ())):
+        return explain_blocks(optimizer, params)
     if not isinstance(optimizer, partition) or not isinstance(labeler, PathLabels):
-        raise TypeError("explain: expected an optimizer built by gradtx.path_rules")
+        raise TypeError(
+            "explain: expected an optimizer built by gradtx.path_rules, gradtx.contrib.muon "
+            "or gradtx.adam_mini"
+        )
     values = {}
     for label, tx in optimizer.transforms.items():
         found = hyperparams(tx, tx.init(jnp.zeros([])))

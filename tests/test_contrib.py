@@ -649,3 +649,21 @@ def test_muon_with_the_matrix_rule_under_equinox_filter_jit_equals_optax_by_hand
     for _ in range(MUON_STEPS):
         net, state = step(net, state)
     assert_close_to_scale(as_dict(net), expected, 1e-5, "equinox")
+
+
+def test_explain_shows_muon_and_adam_mini_choices_per_parameter():
+    params = {"embed": jnp.ones((10, 4)), "w": jnp.ones((4, 6))}
+    rule = gradtx.explain(
+        gradtx.contrib.muon(0.1, muon_weight_dimension_numbers=gradtx.contrib.MatrixRule()), params
+    )
+    assert rule.splitlines() == [
+        "embed  (10, 4)  adamw  fallback '*embed*'",
+        "w      (4, 6)   muon   4 x 6  matrix (in, out)",
+    ]
+    given = {"embed": None, "w": gradtx.contrib.MuonDimensionNumbers(1, 0)}
+    table = gradtx.explain(gradtx.contrib.muon(0.1, muon_weight_dimension_numbers=given), params)
+    assert "w      (4, 6)   muon   6 x 4  given" in table
+    assert "embed  (10, 4)  muon  10 x 4  2-D" in gradtx.explain(gradtx.contrib.muon(0.1), params)
+    assert "w      (4, 6)   6   one block per output neuron (6)" in gradtx.explain(
+        gradtx.adam_mini(0.1), params
+    )

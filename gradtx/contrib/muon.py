@@ -630,8 +630,8 @@ def explain_matrices(rule: Any, params: Params) -> str:
     shape ``batch x in x out`` it is orthogonalised as, or AdamW), with the reason.
 
     Args:
-      rule: a `MatrixRule`, a `muon` optimizer built with one, or None (optax's
-        default: every 2-D leaf).
+      rule: a `MatrixRule`, dimension numbers (a tree or a function of the parameters),
+        a `muon` optimizer built with either, or None (optax's default: every 2-D leaf).
       params: the parameters (or their shapes).
 
     Returns:
@@ -650,23 +650,27 @@ def explain_matrices(rule: Any, params: Params) -> str:
     from gradtx.rules import leaf_paths
 
     if isinstance(rule, partition) and isinstance(rule.param_labels, _MuonLabels):
-        rule = (
-            _resolve(rule.param_labels.spec, None)
-            if isinstance(rule.param_labels.spec, FrozenTree)
-            else rule.param_labels.spec
-        )
+        rule = rule.param_labels.spec
+    given: list[Any] | None = None
+    if not isinstance(rule, MatrixRule) and rule is not None:  # a tree or a function of the params
+        from gradtx.rules import _is_variable
+
+        plain = jax.tree.map(_array, params, is_leaf=_is_variable)
+        spec = _resolve(rule, plain)
+        spec = jax.tree.map(lambda _: spec, plain) if _is_dim_nums(spec) else spec
+        given = jax.tree.structure(plain).flatten_up_to(spec)
     rows = []
-    for path, leaf in leaf_paths(params)[0]:
+    for i, (path, leaf) in enumerate(leaf_paths(params)[0]):
         value = _array(leaf)
         shape = tuple(getattr(value, "shape", ()))
         if isinstance(rule, MatrixRule):
             dims, why = rule.choose(path, value)
-        elif rule is None:
+        elif given is not None:
+            dims, why = given[i], "given"
+        else:
             dims, why = (
                 (MuonDimensionNumbers(0, 1), "2-D") if len(shape) == 2 else (None, f"rank {len(shape)}")
             )
-        else:
-            raise TypeError("explain_matrices: give a MatrixRule, a muon optimizer built with one, or None")
         if dims is None:
             rows.append((path, str(shape), "adamw", why))
         else:
