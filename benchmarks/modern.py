@@ -10,7 +10,7 @@ SOAP and Adam-mini: step time relative to gradtx's AdamW on the same trees (SOAP
 GPT-2 small minutes per refresh on this CPU). Memory: bytes of state per parameter
 (``jax.eval_shape`` of ``init``: nothing is allocated) on the GPT-2-small tree.
 
-Step times are medians of ``--rounds`` rounds of ``--steps`` jitted steps (updates not
+Step times are medians of ``--rounds`` rounds of ``--steps`` jitted steps (the updates
 applied, the same gradient each step); compile times are the median of ``--compiles``
 fresh ``jit(...).lower(...).compile()`` calls in this process.
 
@@ -83,25 +83,28 @@ def dims_2d(lib: Any, params: Any) -> Any:
 def timed(opt: Any, params: Any, rounds: int, steps: int, compiles: int) -> dict[str, float]:
     grads = jax.tree.map(lambda p: jnp.full_like(p, 0.02), params)
 
-    def run(state: Any) -> Any:
-        def body(s: Any, _: Any) -> Any:
-            return opt.update(grads, s, params)[1], None
+    def run(carry: Any) -> Any:
+        # the updates are applied (carried), so no part of the step is dead code
+        def body(c: Any, _: Any) -> Any:
+            p, s = c
+            updates, s = opt.update(grads, s, p)
+            return (gradtx.apply_updates(p, updates), s), None
 
-        return jax.lax.scan(body, state, None, steps)[0]
+        return jax.lax.scan(body, carry, None, steps)[0]
 
     compile_s = []
     compiled: Any = None
     for _ in range(max(1, compiles)):
         fresh = jax.jit(lambda s: run(s))
         t0 = time.perf_counter()
-        compiled = fresh.lower(opt.init(params)).compile()
+        compiled = fresh.lower((params, opt.init(params))).compile()
         compile_s.append(time.perf_counter() - t0)
-    state = opt.init(params)
-    state = jax.block_until_ready(compiled(state))  # warm
+    carry = (params, opt.init(params))
+    carry = jax.block_until_ready(compiled(carry))  # warm
     times = []
     for _ in range(rounds):
         t0 = time.perf_counter()
-        state = jax.block_until_ready(compiled(state))
+        carry = jax.block_until_ready(compiled(carry))
         times.append((time.perf_counter() - t0) / steps)
     return {"step_ms": 1e3 * statistics.median(times), "compile_s": statistics.median(compile_s)}
 
@@ -121,21 +124,50 @@ def main() -> None:
     parser.add_argument("--compiles", type=int, default=3)
     parser.add_argument("--gpt2-rounds", type=int, default=2)
     parser.add_argument("--json", default=None)
+    parser.add_argument(
+        "--parts",
+        default="small,gpt2,transformer,memory",
+        help="parts to run, comma-separated (with --json, the file keeps the rows of the others)",
+    )
     args = parser.parse_args()
-    rows: list[dict[str, Any]] = []
+    parts = set(args.parts.split(","))
+    previous: dict[str, Any] = {}
+    if args.json and os.path.exists(args.json):
+        with open(args.json) as f:
+            previous = json.load(f)
+    rows: list[dict[str, Any]] = [r for r in previous.get("rows", []) if r.get("part") not in parts]
+    memory: list[dict[str, Any]] = [] if "memory" in parts else previous.get("memory", [])
+
+    def save() -> None:
+        if args.json:
+            out = {
+                "stamp": stamp(),
+                "rounds": args.rounds,
+                "steps": args.steps,
+                "compiles": args.compiles,
+                "rows": rows,
+                "memory": memory,
+            }
+            with open(args.json, "w") as f:
+                json.dump(out, f, indent=1)
+
+    part = ""
 
     def record(layout: str, name: str, make: Callable[[], Any], params: Any, rounds: int, steps: int) -> None:
         result = timed(make(), params, rounds, steps, args.compiles)
-        rows.append({"layout": layout, "optimizer": name, **result})
+        rows.append({"part": part, "layout": layout, "optimizer": name, **result})
+        save()
         print(
             f"{layout:22s} {name:28s} {result['step_ms']:10.2f} ms {result['compile_s']:8.2f} s", flush=True
         )
 
     print(f"{'layout':22s} {'optimizer':28s} {'step':>13s} {'compile':>10s}")
-    for layout, params, rounds, steps in (
-        ("1,000 small matrices", small_matrices(), args.rounds, args.steps),
-        ("GPT-2 small", gpt2(), args.gpt2_rounds, 1),
+    for part, layout, params, rounds, steps in (
+        ("small", "1,000 small matrices", small_matrices(), args.rounds, args.steps),
+        ("gpt2", "GPT-2 small", gpt2(), args.gpt2_rounds, 1),
     ):
+        if part not in parts:
+            continue
         ours_dims, their_dims = dims_2d(gradtx, params), dims_2d(optax, params)
         record(
             layout,
@@ -163,78 +195,48 @@ def main() -> None:
         )
         record(layout, "gradtx adamw", lambda: gradtx.adamw(1e-3), params, rounds, steps)
         record(layout, "gradtx adam_mini", lambda: gradtx.adam_mini(1e-3), params, rounds, steps)
-        if layout != "GPT-2 small":
-            record(layout, "gradtx soap", lambda: gradtx.soap(1e-3), params, rounds, steps)
-    small = gpt2(layers=4, d=256, vocab=8192, context=256)
-    record("transformer d256 x4", "gradtx adamw", lambda: gradtx.adamw(1e-3), small, args.rounds, args.steps)
-    record(
-        "transformer d256 x4",
-        "gradtx adam_mini",
-        lambda: gradtx.adam_mini(1e-3),
-        small,
-        args.rounds,
-        args.steps,
-    )
-    record(
-        "transformer d256 x4",
-        "gradtx soap",
-        lambda: gradtx.soap(1e-3, max_precond_dim=1024),
-        small,
-        args.rounds,
-        args.steps,
-    )
-    record(
-        "transformer d256 x4",
-        "gradtx muon, grouped",
-        lambda: gradtx.contrib.muon(1e-3, muon_weight_dimension_numbers=gradtx.contrib.MatrixRule()),
-        small,
-        args.rounds,
-        args.steps,
-    )
+    part = "transformer"
+    if part in parts:
+        small = gpt2(layers=4, d=256, vocab=8192, context=256)
+        layout = "transformer d256 x4"
+        record(layout, "gradtx adamw", lambda: gradtx.adamw(1e-3), small, args.rounds, args.steps)
+        record(layout, "gradtx adam_mini", lambda: gradtx.adam_mini(1e-3), small, args.rounds, args.steps)
+        soap = lambda: gradtx.soap(1e-3, max_precond_dim=1024)  # noqa: E731
+        record(layout, "gradtx soap", soap, small, args.rounds, args.steps)
+        rule = gradtx.contrib.MatrixRule()
+        muon = lambda: gradtx.contrib.muon(1e-3, muon_weight_dimension_numbers=rule)  # noqa: E731
+        record(layout, "gradtx muon, grouped", muon, small, args.rounds, args.steps)
 
-    memory = []
-    params = gpt2()
-    builders = {
-        "optax adamw": lambda: optax.adamw(1e-3),
-        "gradtx adamw": lambda: gradtx.adamw(1e-3),
-        "gradtx adamw, bfloat16 mu and nu": lambda: gradtx.adamw(
-            1e-3, mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16
-        ),
-        "gradtx adam_mini": lambda: gradtx.adam_mini(1e-3),
-        "gradtx contrib.muon (MatrixRule)": lambda: gradtx.contrib.muon(
-            1e-3, muon_weight_dimension_numbers=gradtx.contrib.MatrixRule()
-        ),
-        "gradtx soap (max_precond_dim 10000)": lambda: gradtx.soap(1e-3),
-        "gradtx mars_adamw": lambda: gradtx.mars_adamw(1e-3),
-        "gradtx cautious_adamw": lambda: gradtx.cautious_adamw(1e-3),
-        "gradtx contrib.schedule_free_adamw": lambda: gradtx.contrib.schedule_free_adamw(1e-3),
-        "gradtx contrib.prodigy": lambda: gradtx.contrib.prodigy(),
-        "gradtx contrib.galore (rank 128)": lambda: gradtx.contrib.galore(1e-3, rank=128),
-        "gradtx contrib.adopt": lambda: gradtx.contrib.adopt(1e-3),
-        "gradtx contrib.ademamix": lambda: gradtx.contrib.ademamix(1e-3),
-        "gradtx lion": lambda: gradtx.lion(1e-4),
-        "gradtx sgd (momentum 0.9)": lambda: gradtx.sgd(1e-2, 0.9),
-    }
-    print(
-        f"\nstate bytes per parameter, GPT-2 small "
-        f"({sum(p.size for p in jax.tree.leaves(params)):,} parameters)"
-    )
-    for name, make in builders.items():
-        b = state_bytes(make(), params)
-        memory.append({"optimizer": name, "bytes_per_parameter": b})
-        print(f"  {name:40s} {b:6.2f}")
-
-    if args.json:
-        out = {
-            "stamp": stamp(),
-            "rounds": args.rounds,
-            "steps": args.steps,
-            "compiles": args.compiles,
-            "rows": rows,
-            "memory": memory,
+    if "memory" in parts:
+        params = gpt2()
+        builders = {
+            "optax adamw": lambda: optax.adamw(1e-3),
+            "gradtx adamw": lambda: gradtx.adamw(1e-3),
+            "gradtx adamw, bfloat16 mu and nu": lambda: gradtx.adamw(
+                1e-3, mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16
+            ),
+            "gradtx adam_mini": lambda: gradtx.adam_mini(1e-3),
+            "gradtx contrib.muon (MatrixRule)": lambda: gradtx.contrib.muon(
+                1e-3, muon_weight_dimension_numbers=gradtx.contrib.MatrixRule()
+            ),
+            "gradtx soap (max_precond_dim 10000)": lambda: gradtx.soap(1e-3),
+            "gradtx mars_adamw": lambda: gradtx.mars_adamw(1e-3),
+            "gradtx cautious_adamw": lambda: gradtx.cautious_adamw(1e-3),
+            "gradtx contrib.schedule_free_adamw": lambda: gradtx.contrib.schedule_free_adamw(1e-3),
+            "gradtx contrib.prodigy": lambda: gradtx.contrib.prodigy(),
+            "gradtx contrib.galore (rank 128)": lambda: gradtx.contrib.galore(1e-3, rank=128),
+            "gradtx contrib.adopt": lambda: gradtx.contrib.adopt(1e-3),
+            "gradtx contrib.ademamix": lambda: gradtx.contrib.ademamix(1e-3),
+            "gradtx lion": lambda: gradtx.lion(1e-4),
+            "gradtx sgd (momentum 0.9)": lambda: gradtx.sgd(1e-2, 0.9),
         }
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
+        count = sum(p.size for p in jax.tree.leaves(params))
+        print(f"\nstate bytes per parameter, GPT-2 small ({count:,} parameters)")
+        for name, make in builders.items():
+            b = state_bytes(make(), params)
+            memory.append({"optimizer": name, "bytes_per_parameter": b})
+            print(f"  {name:40s} {b:6.2f}")
+        save()
 
 
 def _ungrouped(opt: Any) -> Any:

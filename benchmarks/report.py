@@ -416,6 +416,34 @@ def claim(args: list[str]) -> str:
     raise ValueError(f"unknown claim {name!r}")
 
 
+def modern_table(paths: list[str]) -> str:
+    """Muon, SOAP and Adam-mini step and compile times, and state bytes per parameter
+    (benchmarks/modern.py)."""
+    data = load(paths[0])
+    out = [caption(data, paths[0]), ""]
+    out.append("| layout | optimizer | step | vs optax.contrib.muon | vs gradtx adamw | compile | vs optax |")
+    out.append("|---|---|---|---|---|---|---|")
+    by_layout: dict[str, dict[str, Any]] = {}
+    for r in data["rows"]:
+        by_layout.setdefault(r["layout"], {})[r["optimizer"]] = r
+    for layout, rows in by_layout.items():
+        optax_row, adamw_row = rows.get("optax.contrib.muon"), rows.get("gradtx adamw")
+        for name, r in rows.items():
+            vs_optax = f"{r['step_ms'] / optax_row['step_ms']:.2f}x" if optax_row and "muon" in name else NONE
+            vs_adamw = f"{r['step_ms'] / adamw_row['step_ms']:.2f}x" if adamw_row else NONE
+            compile_vs = (
+                f"{r['compile_s'] / optax_row['compile_s']:.2f}x" if optax_row and "muon" in name else NONE
+            )
+            out.append(
+                f"| {layout} | {name} | {r['step_ms']:.2f} ms | {vs_optax} | {vs_adamw} | "
+                f"{r['compile_s']:.2f} s | {compile_vs} |"
+            )
+    out += ["", "| optimizer | state bytes per parameter (GPT-2 small) |", "|---|---|"]
+    for r in data["memory"]:
+        out.append(f"| {r['optimizer']} | {r['bytes_per_parameter']:.2f} |")
+    return "\n".join(out)
+
+
 KINDS: dict[str, Callable[[list[str]], str]] = {
     "claim": claim,
     "conformance": conformance_table,
@@ -429,6 +457,7 @@ KINDS: dict[str, Callable[[list[str]], str]] = {
     "state-dtypes": state_dtypes_table,
     "mutants": mutants_table,
     "zero1": zero1_table,
+    "modern": modern_table,
 }
 BLOCK = re.compile(r"^([ \t]*)(<!-- report: (\S+)((?: \S+)*) -->\n)(.*?)^[ \t]*<!-- /report -->", re.S | re.M)
 

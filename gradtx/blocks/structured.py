@@ -501,6 +501,12 @@ def _eigenvectors(stat: Any) -> Any:
     return jnp.linalg.eigh(stat.astype(jnp.float32), symmetrize_input=True)[1].astype(stat.dtype)
 
 
+def _refreshed(refresh: Any, stat: Any, q: Any) -> Any:
+    """The eigenvectors of ``stat`` on a refresh step, else ``q``: a ``lax.cond``, so
+    the eigendecomposition runs only every ``precondition_frequency`` steps."""
+    return jax.lax.cond(refresh, lambda: _eigenvectors(stat).astype(q.dtype), lambda: q)
+
+
 @pytree_dataclass
 class scale_by_soap(Transform):
     r"""SOAP's scaling: Adam's second moment kept in the eigenbasis of Shampoo's
@@ -595,11 +601,11 @@ class scale_by_soap(Transform):
 
             if left.shape[0]:
                 stat = cast(bs) * _tree.to(left, dtype) + cast(one_minus_bs) * (g32 @ g32.T)
-                ql = jnp.where(refresh, _eigenvectors(stat), _tree.to(ql, dtype)).astype(ql.dtype)
+                ql = _refreshed(refresh, stat, ql)
                 left = stat.astype(left.dtype)
             if right.shape[0]:
                 stat = cast(bs) * _tree.to(right, dtype) + cast(one_minus_bs) * (g32.T @ g32)
-                qr = jnp.where(refresh, _eigenvectors(stat), _tree.to(qr, dtype)).astype(qr.dtype)
+                qr = _refreshed(refresh, stat, qr)
                 right = stat.astype(right.dtype)
             ql32, qr32 = _tree.to(ql, dtype), _tree.to(qr, dtype)
 
