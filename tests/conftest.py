@@ -63,7 +63,7 @@ SAMPLED_MODULES = {
     "test_numerical_tools", "test_interop", "test_contrib",
 }  # fmt: skip
 CORE = ("adam", "sgd", "scale_by_rms", "masked-adam", "MultiSteps", "flatten")
-SAMPLE_ONE_IN = 6
+SAMPLE_ONE_IN = 8
 
 
 def pytest_collection_modifyitems(config: object, items: list) -> None:

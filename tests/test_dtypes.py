@@ -51,7 +51,11 @@ def test_float64_matches_reference_in_float64(case: Case):
 
 # Cases whose float64 run differs from the reference's by more than 1e-9 of scale, with
 # the cause.
-F64_RTOL: dict[str, float] = {}
+F64_RTOL: dict[str, float] = {
+    # optax's warmup_constant_schedule returns float32 under x64 (0.030000001 at step 3 of
+    # a warm-up to 0.1 over 10); gradtx's schedules compute in float64: 4.8e-8 measured.
+    "contrib.schedule_free_sgd": 1e-7,
+}
 
 
 @pytest.mark.parametrize("case", REAL, ids=[c.id for c in REAL])
@@ -80,6 +84,11 @@ def test_float16_follows_float32(case: Case):
     if not case.dtype_option:
         buffers = {x.dtype for x in _leaves(state16) if x.ndim > 1 and jnp.issubdtype(x.dtype, jnp.floating)}
         assert buffers <= {jnp.dtype(jnp.float16)}, (case.id, buffers)
+    if case.id in F16_NOT_FINITE_IN_OPTAX:
+        with reference_numerics():
+            theirs16, _ = run_updates(case.reference(), params16, grads16)
+        assert not all(bool(jnp.all(jnp.isfinite(x))) for x in _leaves(theirs16)), case.id
+        return
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in _leaves(updates16)), case.id
     assert_close_to_scale(up(updates16), updates32, F16_RTOL.get(case.id, 1e-2), f"{case.id} float16")
 
@@ -90,4 +99,20 @@ F16_RTOL: dict[str, float] = {
     # 0.6% of the value): 1.15% measured. Before its distance and sum of squares were
     # kept in float32 it needed 9.7e-2.
     "scale_by_distance_over_gradients": 2e-2,
+    # DoG's step is a ratio of norms kept in the parameters' dtype (optax's layout): in
+    # float16 the distance from the start rounds to 2^-11 of itself: 10% measured.
+    "contrib.dog": 0.15,
+    # schedule-free returns y_{t+1} - y_t, small against y: float16's rounding of y
+    # (2^-11) shows in it: 2.4% measured.
+    "contrib.schedule_free_adamw": 4e-2,
+    # Newton-Schulz's five iterations of float16 matrix products (as optax's): 6.5%.
+    "contrib.muon": 0.1,
+}
+
+# Cases whose float16 run is not finite, as optax's own float16 run of the same
+# optimizer is not (the test checks that optax fails too, so a fix shows up here).
+F16_NOT_FINITE_IN_OPTAX: dict[str, str] = {
+    "contrib.prodigy": "the distance estimate d and its sums underflow float16 (d0 = 1e-6)",
+    "contrib.dadapt_adamw": "the distance estimate d and its sums underflow float16 (d0 = 1e-6)",
+    "contrib.mechanize": "the betting statistics underflow float16 (s_init = 1e-6, eps = 1e-8)",
 }

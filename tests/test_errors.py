@@ -213,7 +213,7 @@ _REQUIRED = {
     "inner": gradtx.sgd(0.1), "fast_optimizer": gradtx.sgd(0.1), "max_consecutive_errors": 2,
     "should_transform_fn": lambda step: step > 0, "max_value": 1.0, "mask": True,
     "transforms": {"a": gradtx.sgd(0.1)}, "param_labels": "a", "stable_steps": 2,
-    "max_backtracking_steps": 5, "max_linesearch_steps": 5, "multiplier": 0.75,
+    "max_backtracking_steps": 5, "max_linesearch_steps": 5, "multiplier": 0.75, "optimizer": gradtx.sgd(0.1),
 }  # fmt: skip
 
 # Functions of trees and factories of factories: the transforms that call them check
@@ -485,6 +485,7 @@ UNREPORTED = {
     "torch.Adamax": {"weight_decay"}, "torch.NAdam": {"weight_decay"}, "torch.RAdam": {"weight_decay"},
     "torch.RMSprop": {"weight_decay", "momentum"}, "torch.SGD": {"momentum", "dampening", "weight_decay"},
     "keras.RMSprop": {"momentum"}, "keras.SGD": {"momentum"},
+    "soap": {"precondition_frequency", "max_precond_dim"},  # static counts, not numbers
 }  # fmt: skip
 # The elements of a tuple argument (``betas``, ``etas``, ``step_sizes``), each by its name.
 TUPLE_ELEMENTS = {"beta1", "beta2", "eta_minus", "eta_plus", "min_step_size", "max_step_size"}

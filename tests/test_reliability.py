@@ -53,6 +53,7 @@ COUNTED = [case for case in REAL if _has_count(case)]
 NOT_EVERY_STEP = {
     "apply_every", "apply_every-1", "MultiSteps", "MultiSteps-sum", "conditionally_transform",
     "conditionally_mask",
+    "contrib.sam",  # the outer optimizer steps every other call; the adversary is reset
 }  # fmt: skip
 
 

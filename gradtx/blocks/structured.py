@@ -78,7 +78,7 @@ class cautious_mask(Stateless):
       code (algorithm 1).
     """
 
-    eps: Any = hyper(default=1e-3, rule=_checks.positive)
+    eps: Any = hyper(default=1e-3, rule=_checks.nonnegative)
 
     slots_read = ("gradient",)
 
@@ -129,7 +129,7 @@ class cautious(Wrapper):
     """
 
     optimizer: Transform = hyper()
-    eps: Any = hyper(default=1e-3, rule=_checks.positive)
+    eps: Any = hyper(default=1e-3, rule=_checks.nonnegative)
 
     _inner_field = "optimizer"
 

@@ -29,7 +29,7 @@ from gradtx.data import hyper, pytree_dataclass, static
 
 
 def _quarter_power(count: jax.Array) -> jax.Array:
-    return jnp.asarray(count).astype(jnp.float32) ** 0.25
+    return jnp.asarray(count).astype(_tree.float_dtype()) ** 0.25
 
 
 class ScaleByAdoptState(NamedTuple):
@@ -401,7 +401,7 @@ class scale_by_simplified_ademamix(Transform):
     average, no ``1 - b1``), a combination no other block computes.
 
     Args:
-      b1: decay of the momentum sum, in [0, 1].
+      b1: decay of the momentum sum, in [0, 1).
       b2: decay of the second moment, in [0, 1).
       alpha: weight of the current gradient (a number or a schedule).
       eps: added to the denominator, outside the root.
@@ -421,7 +421,7 @@ class scale_by_simplified_ademamix(Transform):
       accelerated SGD variants. ``optax.contrib.scale_by_simplified_ademamix`` (same numbers).
     """
 
-    b1: Any = hyper(default=0.99, rule=_checks.decay)
+    b1: Any = hyper(default=0.99, rule=_checks.beta)
     b2: Any = hyper(default=0.95, rule=_checks.beta)
     alpha: Any = hyper(default=0.0)
     eps: Any = hyper(default=1e-8, rule=_checks.nonnegative)
@@ -698,7 +698,7 @@ class scale_by_madgrad(Transform):
         require_params("scale_by_madgrad", params, updates)
         lr, c, eps = (self.at(f, state.count) for f in ("learning_rate", "momentum", "eps"))
         one_minus_c = self.one_minus_at("momentum", state.count)
-        lamb = (lr + eps) * jnp.sqrt(state.count + 1)
+        lamb = (lr + eps) * jnp.sqrt(safe_increment(state.count))
 
         def step(g: jax.Array, v: jax.Array, s: jax.Array, x0: jax.Array, x: jax.Array) -> Any:
             dtype = _tree.compute_dtype(g.dtype)

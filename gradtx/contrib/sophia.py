@@ -118,7 +118,7 @@ class scale_by_diag_hessian(Wrapper):
     arguments), taken at steps 0, k, 2k, ... after the division.
 
     Args:
-      b2: decay of the Hessian average, in [0, 1].
+      b2: decay of the Hessian average, in [0, 1).
       eps: the floor of the denominator.
       gamma: the scale of the Hessian in the denominator.
       update_interval: ``k``, the steps between estimates.
@@ -143,7 +143,7 @@ class scale_by_diag_hessian(Wrapper):
       ``scale_by_sophia`` after its first moment.
     """
 
-    b2: Any = hyper(default=0.99, complement=True, rule=_checks.decay)
+    b2: Any = hyper(default=0.99, complement=True, rule=_checks.beta)
     eps: Any = hyper(default=1e-8, rule=_checks.nonnegative)
     gamma: Any = hyper(default=0.01, rule=_checks.nonnegative)
     update_interval: int = static(default=10, rule=_checks.positive_int)

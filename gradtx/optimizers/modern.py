@@ -237,12 +237,12 @@ def cautious_adamw(
         cautious_mask(),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
-        readout_names={"scale_by_rms.decay": "b2"},
+        readout_names={"scale_by_rms.decay": "b2", "cautious_mask.eps": ""},
     )
 
 
 @_checks.checked(
-    learning_rate=_checks.rate, b1=_checks.decay, b2=_checks.beta, weight_decay=_checks.nonnegative
+    learning_rate=_checks.rate, b1=_checks.beta, b2=_checks.beta, weight_decay=_checks.nonnegative
 )
 def cautious_lion(
     learning_rate: ScalarOrSchedule,
@@ -277,10 +277,11 @@ def cautious_lion(
     """
     return labelled(
         "cautious_lion",
-        *scale_by_lion(b1, b2).transforms,
+        scale_by_lion(b1, b2),
         cautious_mask(),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
+        readout_names={"cautious_mask.eps": ""},
     )
 
 
