@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from gradtx import _checks, _tree
 from gradtx._checks import InputError
 from gradtx.base import Context, Params, Transform, Updates, require_params, safe_increment, zero_count
+from gradtx.blocks.scaling import ScalarOrSchedule
 from gradtx.contrib._common import lowest_dtype
 from gradtx.data import hyper, pytree_dataclass, static
 
@@ -84,7 +85,7 @@ class momo(Transform):
       ``optax.contrib.momo`` (same numbers).
     """
 
-    learning_rate: Any = hyper(default=1.0, rule=_checks.rate)
+    learning_rate: ScalarOrSchedule = hyper(default=1.0, rule=_checks.rate)
     beta: Any = hyper(default=0.9, rule=_checks.beta)
     lower_bound: Any = hyper(default=0.0)
     weight_decay: Any = hyper(default=0.0, rule=_checks.nonnegative)
@@ -183,7 +184,7 @@ class momo_adam(Transform):
       Schaipp et al., 2023. ``optax.contrib.momo_adam`` (same numbers).
     """
 
-    learning_rate: Any = hyper(default=1e-2, rule=_checks.rate)
+    learning_rate: ScalarOrSchedule = hyper(default=1e-2, rule=_checks.rate)
     b1: Any = hyper(default=0.9, complement=True, rule=_checks.beta)
     b2: Any = hyper(default=0.999, complement=True, rule=_checks.beta)
     eps: Any = hyper(default=1e-8, rule=_checks.nonnegative)

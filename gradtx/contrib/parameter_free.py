@@ -106,7 +106,7 @@ class prodigy(Transform):
       learner (algorithm 4). ``optax.contrib.prodigy`` (same numbers).
     """
 
-    learning_rate: Any = hyper(default=1.0, rule=_checks.rate)
+    learning_rate: ScalarOrSchedule = hyper(default=1.0, rule=_checks.rate)
     betas: Any = hyper(default=(0.9, 0.999))
     beta3: Any = hyper(default=None)
     eps: Any = hyper(default=1e-8, rule=_checks.nonnegative)
@@ -229,7 +229,7 @@ class dadapt_adamw(Transform):
       ``optax.contrib.dadapt_adamw`` (same numbers).
     """
 
-    learning_rate: Any = hyper(default=1.0, rule=_checks.rate)
+    learning_rate: ScalarOrSchedule = hyper(default=1.0, rule=_checks.rate)
     betas: Any = hyper(default=(0.9, 0.999))
     eps: Any = hyper(default=1e-8, rule=_checks.nonnegative)
     estim_lr0: Any = hyper(default=1e-6, rule=_checks.positive)
