@@ -6,28 +6,26 @@ from __future__ import annotations
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from gradtx import _tree
 from gradtx._checks import InputError
+from gradtx.tree import dtype as tree_dtype
 
 
 def lowest_dtype(params: Any, real: bool = True) -> Any:
-    """The narrowest dtype of the tree's leaves (float32 for an empty tree), as optax's
-    ``tree.dtype(params, 'lowest')``; complex64 gives float32 unless ``real=False``."""
-    dtypes = [jnp.asarray(p).dtype for p in jax.tree.leaves(params)]
-    if not dtypes:
+    """optax's ``tree.dtype(params, 'lowest')`` (`gradtx.tree.dtype`), float32 for an empty
+    tree; complex64 gives float32 unless ``real=False``."""
+    if not jax.tree.leaves(params):
         return _tree.float_dtype()
-    lowest = min(dtypes, key=lambda d: jnp.finfo(d).bits)
+    lowest = tree_dtype(params, "lowest")
     return _tree.real_dtype(lowest) if real else lowest
 
 
 def highest_dtype(params: Any) -> Any:
-    """The widest dtype of the tree's leaves, as optax's ``tree.dtype(params, 'highest')``."""
-    dtypes = [jnp.asarray(p).dtype for p in jax.tree.leaves(params)]
-    if not dtypes:
+    """optax's ``tree.dtype(params, 'highest')`` (`gradtx.tree.dtype`), float32 for an empty tree."""
+    if not jax.tree.leaves(params):
         return _tree.float_dtype()
-    return _tree.real_dtype(max(dtypes, key=lambda d: jnp.finfo(d).bits))
+    return _tree.real_dtype(tree_dtype(params, "highest"))
 
 
 def find_state(owner: str, state: Any, kind: type, what: str) -> Any:
