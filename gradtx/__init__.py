@@ -26,6 +26,7 @@ from gradtx import (
     tree_utils,
     types,
 )
+from gradtx._quantized import QuantizedArray, quantized
 from gradtx.base import (
     Context,
     EmptyState,
@@ -38,6 +39,7 @@ from gradtx.base import (
     identity,
     init_empty_state,
     safe_increment,
+    stochastic_round,
 )
 from gradtx.blocks.accumulation import (
     ApplyEvery,
@@ -294,7 +296,7 @@ from gradtx.optimizers.sign import (
     signum,
 )
 from gradtx.packed import Packed, PackLayout, Slot, pack
-from gradtx.readout import hyperparams
+from gradtx.readout import StateBytes, hyperparams, state_bytes
 from gradtx.rules import explain, path_rules
 from gradtx.schedules.compose import (
     cosine_onecycle_schedule,
@@ -382,6 +384,7 @@ __all__ = [
     "Params",
     "PartitionState",
     "PyTreeData",
+    "QuantizedArray",
     "ScalarOrSchedule",
     "ScaleByAdaDeltaState",
     "ScaleByAdamState",
@@ -416,6 +419,7 @@ __all__ = [
     "ShrinkWeightsState",
     "Slot",
     "SnapshotState",
+    "StateBytes",
     "StatefulSchedule",
     "TraceState",
     "Transform",
@@ -549,6 +553,7 @@ __all__ = [
     "power_iteration",
     "projections",
     "pytree_dataclass",
+    "quantized",
     "radam",
     "rectified",
     "rmsprop",
@@ -617,10 +622,12 @@ __all__ = [
     "softmax_cross_entropy",
     "softmax_cross_entropy_with_integer_labels",
     "squared_error",
+    "state_bytes",
     "stateless",
     "stateless_with_tree_map",
     "static",
     "step_decay",
+    "stochastic_round",
     "testing",
     "torch",
     "trace",

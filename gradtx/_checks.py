@@ -55,7 +55,7 @@ class Rule:
         if value is None or isinstance(value, Tracer):
             return
         if not self.numeric:
-            if (self is not dtype and callable(value)) or self.ok(value):
+            if (self not in (dtype, state_dtype) and callable(value)) or self.ok(value):
                 return
             raise InputError(owner, f"{name} {self.what}, got {value!r}")
         if callable(value):
@@ -103,6 +103,21 @@ decay = Rule("must be in [0, 1]", lambda v: bool(np.all((v >= 0) & (v <= 1))))
 dtype = Rule(
     "must be a floating-point dtype (jnp.float32, jnp.bfloat16, ...) or None", _is_dtype, numeric=False
 )
+
+
+def _is_state_dtype(value: Any) -> bool:
+    from gradtx._quantized import is_quantized
+
+    return is_quantized(value) or _is_dtype(value)
+
+
+state_dtype = Rule(
+    "must be a floating-point dtype (jnp.float32, jnp.bfloat16, ...), '8bit', '4bit', "
+    "gradtx.quantized(...) or None",
+    _is_state_dtype,
+    numeric=False,
+)
+"""A moment buffer's storage: a dtype, or block-wise quantized codes (`gradtx.quantized`)."""
 flag = Rule("must be True or False", lambda v: isinstance(v, (bool, np.bool_)), numeric=False)
 positive_count = Rule("must be an integer > 0", lambda v: _is_count(v, 1), numeric=False)
 """A number of steps > 0 (an integral float such as ``1e4`` is accepted)."""

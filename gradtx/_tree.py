@@ -13,6 +13,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from gradtx import _quantized
+
 PyTree = Any
 
 
@@ -29,7 +31,10 @@ def float_dtype() -> Any:
 
 
 def to(x: jax.Array, dtype: Any) -> jax.Array:
-    """``x`` in ``dtype``; ``x`` itself when it already is (no operation to trace)."""
+    """``x`` in ``dtype``; ``x`` itself when it already is (no operation to trace). A
+    quantized buffer (`gradtx.QuantizedArray`) is decoded."""
+    if isinstance(x, _quantized.QuantizedArray):
+        x = x.decode()
     return x if x.dtype == dtype else x.astype(dtype)
 
 
@@ -46,19 +51,34 @@ def cast(value: Any, dtype: Any) -> Any:
 
 
 def zeros_like(tree: PyTree, dtype: Any = None) -> PyTree:
-    """Zeros shaped like ``tree`` (in ``dtype`` if given); ``None`` leaves stay ``None``."""
+    """Zeros shaped like ``tree`` (in ``dtype`` if given: a dtype, or a
+    `gradtx.quantized` storage with its sign set); ``None`` leaves stay
+    ``None``."""
+    if isinstance(dtype, _quantized.quantized):
+        return full_like(tree, 0, dtype)
     return jax.tree.map(lambda x: jnp.zeros_like(x, dtype=dtype), tree)
 
 
 def full_like(tree: PyTree, value: Any, dtype: Any = None) -> PyTree:
-    """``value`` everywhere, shaped like ``tree``."""
+    """``value`` everywhere, shaped like ``tree`` (``dtype`` as in `zeros_like`)."""
+    if isinstance(dtype, _quantized.quantized):
+        return _quantized.full_tree(tree, value, dtype)
+    if isinstance(dtype, str) and _quantized.is_quantized(dtype):
+        raise TypeError(f"{dtype!r} storage needs its sign set first (gradtx._quantized.storage)")
     return jax.tree.map(lambda x: jnp.full_like(x, value, dtype=dtype), tree)
 
 
 def cast_like(tree: PyTree, like: PyTree) -> PyTree:
     """Casts each leaf of ``tree`` to the dtype of the matching leaf of ``like`` (a
-    Python number in ``like`` has no dtype: the leaf is left as computed, as in optax)."""
-    return jax.tree.map(lambda x, y: to(x, y.dtype) if hasattr(y, "dtype") else x, tree, like)
+    Python number in ``like`` has no dtype: the leaf is left as computed, as in optax);
+    where ``like`` holds a `gradtx.QuantizedArray`, the leaf is encoded as it is."""
+
+    def one(x: Any, y: Any) -> Any:
+        if isinstance(y, _quantized.QuantizedArray):
+            return y.like(x)
+        return to(x, y.dtype) if hasattr(y, "dtype") else x
+
+    return jax.tree.map(one, tree, like)
 
 
 def compute_dtype(*dtypes: Any) -> Any:

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 
 from gradtx import channel
 from gradtx._checks import InputError
+from gradtx._quantized import is_stored
 from gradtx.channel import Context
 from gradtx.data import PyTreeData, _short, pytree_dataclass, static
 
@@ -272,7 +273,7 @@ def check_tree_matches(
 ) -> None:
     """Raises InputError naming ``transform`` if ``buffer`` does not match ``updates``
     (flattened with paths by the caller: ``u_leaves``, ``u_def``)."""
-    b_leaves, b_def = jax.tree_util.tree_flatten_with_path(buffer)
+    b_leaves, b_def = jax.tree_util.tree_flatten_with_path(buffer, is_leaf=is_stored)
     if u_def != b_def:
         first, where_u, where_b = _first_difference(updates, buffer)
         raise InputError(
@@ -622,11 +623,29 @@ def require_params(owner: str, params: Params | None, updates: Updates) -> None:
 # --- applying updates ------------------------------------------------------------------
 
 
-def apply_updates(params: Params, updates: Updates) -> Params:
+def apply_updates(
+    params: Params, updates: Updates, *, rounding: str = "nearest", key: jax.Array | None = None
+) -> Params:
     """Returns ``params + updates``, each leaf keeping its parameter's dtype.
 
     The sum is computed in the promoted dtype of the two leaves (as optax does), then
     cast back. ``None`` leaves pass through.
+
+    With ``rounding="stochastic"`` (and a ``key``), a sum rounded back to a narrower
+    parameter dtype (bfloat16, float16) goes to one of the two representable neighbours
+    at random, the upper with probability ``(s - lower) / (upper - lower)``: unbiased,
+    ``E[round(s)] = s``. An update smaller than half the spacing of bfloat16 (about
+    0.4% of the parameter) is then kept on average instead of lost every step, so
+    bfloat16 parameters train like float32 ones without a float32 master copy (Zamirai
+    et al., 2020; torchao's bfloat16 optimizers). Leaves whose dtype already holds the
+    sum are unaffected; the result is a function of ``key`` (fold the step in:
+    ``jax.random.fold_in(key, step)``).
+
+    Args:
+      params: the parameters.
+      updates: the updates, a tree of the same structure and shapes.
+      rounding: ``"nearest"`` (round to nearest even, as optax) or ``"stochastic"``.
+      key: a ``jax.random`` key, required with ``rounding="stochastic"``.
 
     Raises:
       InputError: (a ``ValueError``) when the trees differ in structure or a leaf's
@@ -638,6 +657,14 @@ def apply_updates(params: Params, updates: Updates) -> Params:
       {'w': Array([0.5, 0.5], dtype=float32)}
     """
 
+    if rounding not in ("nearest", "stochastic"):
+        raise InputError("apply_updates", f"rounding must be 'nearest' or 'stochastic', got {rounding!r}")
+    if rounding == "stochastic" and key is None:
+        raise InputError(
+            "apply_updates",
+            "rounding='stochastic' needs a key: apply_updates(params, updates, "
+            "rounding='stochastic', key=jax.random.fold_in(key, step)).",
+        )
     is_none = lambda x: x is None  # noqa: E731
     p_leaves, p_def = jax.tree_util.tree_flatten_with_path(params, is_leaf=is_none)
     u_leaves, u_def = jax.tree_util.tree_flatten_with_path(updates, is_leaf=is_none)
@@ -651,7 +678,7 @@ def apply_updates(params: Params, updates: Updates) -> Params:
             "Pass the updates the optimizer returned for these parameters.",
         )
 
-    def add(path: Any, p: Any, u: Any) -> Any:
+    def add(index: int, path: Any, p: Any, u: Any) -> Any:
         if p is None:
             return None
         if jnp.shape(p) != jnp.shape(u):
@@ -664,7 +691,47 @@ def apply_updates(params: Params, updates: Updates) -> Params:
         u = jnp.asarray(u)
         with jax.numpy_dtype_promotion("standard"):
             dtype = jnp.promote_types(p.dtype, u.dtype)
-        return (p.astype(dtype) + u.astype(dtype)).astype(p.dtype)
+        total = p.astype(dtype) + u.astype(dtype)
+        if rounding == "stochastic" and dtype != p.dtype and jnp.issubdtype(p.dtype, jnp.floating):
+            return stochastic_round(total, p.dtype, jax.random.fold_in(key, index))
+        return total.astype(p.dtype)
 
     # One pass over the leaves already flattened for the structure check.
-    return p_def.unflatten([add(path, p, u) for (path, p), (_, u) in zip(p_leaves, u_leaves, strict=True)])
+    pairs = zip(p_leaves, u_leaves, strict=True)
+    return p_def.unflatten([add(i, path, p, u) for i, ((path, p), (_, u)) in enumerate(pairs)])
+
+
+def stochastic_round(x: jax.Array, dtype: Any, key: jax.Array) -> jax.Array:
+    """``x`` rounded to ``dtype`` (narrower), up or down at random so that the result's
+    expectation is ``x`` (see `apply_updates`). Infinite and NaN values round as usual.
+
+    Args:
+      x: the values (float32 or wider).
+      dtype: the narrower floating dtype (bfloat16, float16).
+      key: a ``jax.random`` key; the result is a function of it.
+
+    Returns:
+      ``x`` in ``dtype``: for each value, the neighbour below or above it in ``dtype``,
+      the upper with probability ``(x - lower) / (upper - lower)``.
+
+    Example:
+      >>> import gradtx, jax, jax.numpy as jnp
+      >>> x = jnp.full(8000, 1 + 2.0**-10)  # 1/8 of bfloat16's spacing above 1
+      >>> r = gradtx.stochastic_round(x, jnp.bfloat16, jax.random.key(0))
+      >>> bool(jnp.all((r == 1) | (r == 1 + 2.0**-7))), round(float(jnp.mean(r.astype(jnp.float32))), 4)
+      (True, 1.001)
+
+    References:
+      Gupta et al., 2015, "Deep Learning with Limited Numerical Precision"; Zamirai et
+      al., 2020, "Revisiting BFloat16 Training".
+    """
+    nearest = x.astype(dtype)
+    back = nearest.astype(x.dtype)
+    residual = x - back
+    toward = jnp.where(residual > 0, jnp.inf, -jnp.inf).astype(dtype)
+    other = jnp.nextafter(nearest, toward)
+    gap = other.astype(x.dtype) - back
+    probability = jnp.where(gap != 0, residual / jnp.where(gap != 0, gap, 1), 0)
+    draw = jax.random.uniform(key, x.shape, x.dtype)
+    chosen = jnp.where((draw < probability) & jnp.isfinite(other), other, nearest)
+    return jnp.where(jnp.isfinite(x), chosen, nearest)

@@ -125,6 +125,7 @@ _BAD = {
     "beta": (1.5, "[0, 1)"),
     "decay": (1.5, "[0, 1]"),
     "dtype": ("floaty", "floating-point dtype"),
+    "state dtype": ("floaty", "floating-point dtype"),
     "flag": ("yes", "True or False"),
     "count > 0": (2.5, "integer > 0"),
     "count >= 0": (-1, "integer >= 0"),
@@ -133,7 +134,7 @@ _BAD = {
 
 # One word means one thing across gradtx: the rule each argument name follows wherever
 # it appears (a block's field or an optimizer function's argument), and the owners that
-# give a name a wider meaning. This is the specification; the code states each rule on
+# give a name a wider (or narrower) meaning. This is the specification; the code states each rule on
 # the field or function that owns it (``hyper(rule=...)``, ``@checked(...)``), and
 # `test_declared_rules_follow_the_vocabulary` holds the two together.
 VOCABULARY = {
@@ -147,10 +148,9 @@ VOCABULARY = {
     **dict.fromkeys(("b1", "b2"), "beta"),
     # A decay of exactly 1 has a meaning (optax accepts it): trace(1.0) is a running sum.
     **dict.fromkeys(("decay", "momentum", "multiplier"), "decay"),
-    **dict.fromkeys(
-        ("mu_dtype", "nu_dtype", "accumulator_dtype", "dtype_momentum", "param_dtype", "hyperparam_dtype"),
-        "dtype",
-    ),
+    # A moment buffer's storage: a dtype, or block-wise quantized codes (gradtx.quantized)
+    **dict.fromkeys(("mu_dtype", "nu_dtype", "accumulator_dtype"), "state dtype"),
+    **dict.fromkeys(("dtype_momentum", "param_dtype", "hyperparam_dtype"), "dtype"),
     **dict.fromkeys(
         ("amsgrad", "bias_correction", "bias_correction_mu", "bias_correction_nu", "centered",
          "complement", "debias", "debias_step_size", "eps_in_sqrt", "factored", "flip_sign",
@@ -174,6 +174,10 @@ WIDER = {
     ("scale_by_sm3", "b1"): "decay",  # SM3's b2 = 1 (its default) is AdaGrad's sum
     ("scale_by_sm3", "b2"): "decay",
     ("inverse_sqrt_schedule", "warmup_steps"): "count > 0",  # a division by the warmup length
+    # buffers not (yet) stored quantized: a plain dtype
+    ("MultiSteps", "accumulator_dtype"): "dtype",  # the accumulated gradient
+    ("scale_by_adopt", "mu_dtype"): "dtype",
+    ("add_slow_momentum", "mu_dtype"): "dtype",
 }
 
 
@@ -191,6 +195,7 @@ def _kind_of_rule(rule) -> str:
         _checks.beta: "beta",
         _checks.decay: "decay",
         _checks.dtype: "dtype",
+        _checks.state_dtype: "state dtype",
         _checks.flag: "flag",
         _checks.positive_count: "count > 0",
         _checks.nonnegative_count: "count >= 0",

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, _tree
+from gradtx._quantized import storage
 from gradtx.base import Context, Params, Transform, Updates, safe_increment, zero_count
 from gradtx.blocks.momentum import momentum
 from gradtx.chains import Chain, labelled
@@ -50,7 +51,8 @@ class scale_by_rms(Transform):
       bias_correction: divide ``nu`` by ``1 - decay**t``.
       eps_root: added inside the root (only with ``eps_in_sqrt=False``); optax's
         ``scale_by_adam`` argument of that name.
-      nu_dtype: dtype of ``nu`` (default: the parameters').
+      nu_dtype: dtype of ``nu`` (default: the parameters'), or ``"8bit"``, ``"4bit"``,
+        `gradtx.quantized` (block-wise quantized, unsigned).
       amsgrad: divide by the running maximum of ``nu_hat`` (Reddi et al., 2018).
 
     Returns:
@@ -75,14 +77,15 @@ class scale_by_rms(Transform):
     eps_in_sqrt: bool = static(default=True, rule=_checks.flag)
     bias_correction: bool = static(default=False, rule=_checks.flag)
     eps_root: Any = hyper(default=0.0, kw_only=True, rule=_checks.nonnegative)
-    nu_dtype: Any = static(default=None, kw_only=True, rule=_checks.dtype)
+    nu_dtype: Any = static(default=None, kw_only=True, rule=_checks.state_dtype)
     amsgrad: bool = static(default=False, kw_only=True, rule=_checks.flag)
 
     slots_read = ("gradient",)
 
     def init(self, params: Params) -> ScaleByRmsState:
-        nu = _tree.full_like(params, self.initial_scale, self.nu_dtype)
-        nu_max = _tree.zeros_like(params, self.nu_dtype) if self.amsgrad else None
+        dtype = storage(self.nu_dtype, signed=False)
+        nu = _tree.full_like(params, self.initial_scale, dtype)
+        nu_max = _tree.zeros_like(params, dtype) if self.amsgrad else None
         return ScaleByRmsState(count=zero_count(), nu=nu, nu_max=nu_max)
 
     def _update(self, updates: Updates, state: ScaleByRmsState, params: Params | None, ctx: Context):
@@ -95,7 +98,7 @@ class scale_by_rms(Transform):
         nu_hat = _tree.debias(nu, decay, count) if self.bias_correction else nu
         nu_max = None
         if self.amsgrad:
-            nu_max = jax.tree.map(lambda a, b: jnp.maximum(_tree.to(a, b.dtype), b), state.nu_max, nu_hat)
+            nu_max = jax.tree.map(lambda b, a: jnp.maximum(_tree.to(a, b.dtype), b), nu_hat, state.nu_max)
             nu_hat = nu_max
         eps, eps_root = self.at("eps", state.count), self.at("eps_root", state.count)
         out = jax.tree.map(lambda x, n: self._scale(x, n, eps, eps_root), updates, nu_hat)
@@ -280,7 +283,8 @@ class scale_by_infinity_norm(Transform):
     Args:
       decay: the decay of the maximum, in [0, 1).
       eps: added to ``|g|``.
-      nu_dtype: dtype of ``nu`` (default: the parameters').
+      nu_dtype: dtype of ``nu`` (default: the parameters'), or ``"8bit"``, ``"4bit"``,
+        `gradtx.quantized` (block-wise quantized, unsigned).
 
     Returns:
       A transform whose state is `ScaleByInfinityNormState`.
@@ -297,12 +301,13 @@ class scale_by_infinity_norm(Transform):
 
     decay: Any = hyper(default=0.999, rule=_checks.decay)
     eps: Any = hyper(default=1e-8, rule=_checks.nonnegative)
-    nu_dtype: Any = static(default=None, kw_only=True, rule=_checks.dtype)
+    nu_dtype: Any = static(default=None, kw_only=True, rule=_checks.state_dtype)
 
     slots_read = ("gradient",)
 
     def init(self, params: Params) -> ScaleByInfinityNormState:
-        return ScaleByInfinityNormState(count=zero_count(), nu=_tree.zeros_like(params, self.nu_dtype))
+        nu = _tree.zeros_like(params, storage(self.nu_dtype, signed=False))
+        return ScaleByInfinityNormState(count=zero_count(), nu=nu)
 
     def _update(self, updates: Updates, state: ScaleByInfinityNormState, params: Params | None, ctx: Context):
         del params
@@ -332,9 +337,9 @@ class scale_by_infinity_norm(Transform):
     b2=_checks.beta,
     eps=_checks.nonnegative,
     eps_root=_checks.nonnegative,
-    mu_dtype=_checks.dtype,
+    mu_dtype=_checks.state_dtype,
     nesterov=_checks.flag,
-    nu_dtype=_checks.dtype,
+    nu_dtype=_checks.state_dtype,
 )
 def scale_by_adam(
     b1: Any = 0.9,
@@ -384,10 +389,10 @@ def scale_by_adam(
     b2=_checks.beta,
     eps=_checks.nonnegative,
     eps_root=_checks.nonnegative,
-    mu_dtype=_checks.dtype,
+    mu_dtype=_checks.state_dtype,
     bias_correction_mu=_checks.flag,
     bias_correction_nu=_checks.flag,
-    nu_dtype=_checks.dtype,
+    nu_dtype=_checks.state_dtype,
 )
 def scale_by_amsgrad(
     b1: Any = 0.9,
@@ -441,7 +446,11 @@ def scale_by_amsgrad(
 
 
 @_checks.checked(
-    b1=_checks.beta, b2=_checks.beta, eps=_checks.nonnegative, mu_dtype=_checks.dtype, nu_dtype=_checks.dtype
+    b1=_checks.beta,
+    b2=_checks.beta,
+    eps=_checks.nonnegative,
+    mu_dtype=_checks.state_dtype,
+    nu_dtype=_checks.state_dtype,
 )
 def scale_by_adamax(
     b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, *, mu_dtype: Any = None, nu_dtype: Any = None

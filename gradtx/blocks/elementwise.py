@@ -121,7 +121,7 @@ class interpolated_sign(Transform):
         return jax.tree.map(direction, gradient, previous), self._stateless_next(state)
 
 
-@_checks.checked(b1=_checks.beta, b2=_checks.beta, mu_dtype=_checks.dtype)
+@_checks.checked(b1=_checks.beta, b2=_checks.beta, mu_dtype=_checks.state_dtype)
 def scale_by_lion(
     b1: Any = 0.9,
     b2: Any = 0.99,

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, _tree
+from gradtx._quantized import decoded, storage
 from gradtx.base import Context, Params, Transform, Updates, safe_increment, zero_count
 from gradtx.data import hyper, pytree_dataclass, static
 
@@ -40,7 +41,8 @@ class trace(Transform):
     Args:
       decay: the momentum coefficient, in [0, 1).
       nesterov: use Nesterov's look-ahead form.
-      accumulator_dtype: dtype of the trace (default: the parameters').
+      accumulator_dtype: dtype of the trace (default: the parameters'), or ``"8bit"``,
+        ``"4bit"``, `gradtx.quantized` (block-wise quantized, signed).
 
     Returns:
       A transform whose state is `TraceState`.
@@ -59,10 +61,11 @@ class trace(Transform):
 
     decay: Any = hyper(rule=_checks.decay)
     nesterov: bool = static(default=False, rule=_checks.flag)
-    accumulator_dtype: Any = static(default=None, rule=_checks.dtype)
+    accumulator_dtype: Any = static(default=None, rule=_checks.state_dtype)
 
     def init(self, params: Params) -> TraceState:
-        return TraceState(count=zero_count(), trace=_tree.zeros_like(params, self.accumulator_dtype))
+        trace = _tree.zeros_like(params, storage(self.accumulator_dtype, signed=True))
+        return TraceState(count=zero_count(), trace=trace)
 
     def _update(self, updates: Updates, state: TraceState, params: Params | None, ctx: Context):
         del params, ctx
@@ -102,7 +105,8 @@ class ema(Transform):
     Args:
       decay: the averaging coefficient, in [0, 1).
       debias: divide by ``1 - decay**t`` (t counts from 1).
-      accumulator_dtype: dtype of the average (default: the parameters').
+      accumulator_dtype: dtype of the average (default: the parameters'), or ``"8bit"``,
+        ``"4bit"``, `gradtx.quantized` (block-wise quantized, signed).
 
     Returns:
       A transform whose state is `EmaState`.
@@ -119,10 +123,12 @@ class ema(Transform):
 
     decay: Any = hyper(complement=True, rule=_checks.decay)
     debias: bool = static(default=True, rule=_checks.flag)
-    accumulator_dtype: Any = static(default=None, rule=_checks.dtype)
+    accumulator_dtype: Any = static(default=None, rule=_checks.state_dtype)
 
     def init(self, params: Params) -> EmaState:
-        return EmaState(count=zero_count(), ema=_tree.zeros_like(params, self.accumulator_dtype))
+        return EmaState(
+            count=zero_count(), ema=_tree.zeros_like(params, storage(self.accumulator_dtype, signed=True))
+        )
 
     def _update(self, updates: Updates, state: EmaState, params: Params | None, ctx: Context):
         del params, ctx
@@ -175,7 +181,8 @@ class momentum(Transform):
       debias: divide by ``1 - b1**t`` (t counts from 1).
       nesterov: output Dozat's look-ahead average (implies debiasing).
       mu_dtype: dtype of the stored average (default: the parameters'); the update is
-        computed before rounding to it.
+        computed before rounding to it. ``"8bit"``, ``"4bit"`` or a `gradtx.quantized`
+        store it block-wise quantized.
       initial_value: the value ``m_0`` the average starts from (0). A property of any
         moving average, as Adagrad's initial accumulator is; optax's Yogi starts its
         first moment from 1e-6 (`scale_by_yogi`).
@@ -201,24 +208,23 @@ class momentum(Transform):
     b1: Any = hyper(default=0.9, complement=True, rule=_checks.beta)
     debias: bool = static(default=True, kw_only=True, rule=_checks.flag)
     nesterov: bool = static(default=False, kw_only=True, rule=_checks.flag)
-    mu_dtype: Any = static(default=None, kw_only=True, rule=_checks.dtype)
+    mu_dtype: Any = static(default=None, kw_only=True, rule=_checks.state_dtype)
     initial_value: float = static(default=0.0, kw_only=True)
 
     slots_published = ("gradient", "first_moment", "previous_first_moment")
 
     def init(self, params: Params) -> MomentumState:
+        dtype = storage(self.mu_dtype, signed=True)
         if self.initial_value == 0:
-            return MomentumState(count=zero_count(), mu=_tree.zeros_like(params, self.mu_dtype))
-        return MomentumState(
-            count=zero_count(), mu=_tree.full_like(params, self.initial_value, self.mu_dtype)
-        )
+            return MomentumState(count=zero_count(), mu=_tree.zeros_like(params, dtype))
+        return MomentumState(count=zero_count(), mu=_tree.full_like(params, self.initial_value, dtype))
 
     def _update(self, updates: Updates, state: MomentumState, params: Params | None, ctx: Context):
         del params
         b1 = self.at("b1", state.count)
         one_minus = self.one_minus_at("b1", state.count)
         mu = jax.tree.map(lambda g, m: _tree.ema_step(g, m, b1, one_minus, 1), updates, state.mu)
-        ctx.publish(self, gradient=updates, first_moment=mu, previous_first_moment=state.mu)
+        ctx.publish(self, gradient=updates, first_moment=mu, previous_first_moment=decoded(state.mu))
         count = safe_increment(state.count)
         if self.nesterov:
             look_ahead = _tree.debias(mu, b1, safe_increment(count))

@@ -447,7 +447,7 @@ class scale_by_layerwise_rms(Transform):
     eps=_checks.nonnegative,
     eps_root=_checks.nonnegative,
     weight_decay=_checks.nonnegative,
-    mu_dtype=_checks.dtype,
+    mu_dtype=_checks.state_dtype,
 )
 def scale_by_novograd(
     b1: Any = 0.9,

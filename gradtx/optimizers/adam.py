@@ -50,9 +50,9 @@ def _adam_scaling(
 @_checks.checked(
     **_checks.ADAM_FAMILY,
     eps_root=_checks.nonnegative,
-    mu_dtype=_checks.dtype,
+    mu_dtype=_checks.state_dtype,
     nesterov=_checks.flag,
-    nu_dtype=_checks.dtype,
+    nu_dtype=_checks.state_dtype,
     debias_step_size=_checks.flag,
 )
 def adam(
@@ -119,10 +119,10 @@ def adam(
 @_checks.checked(
     **_checks.ADAM_FAMILY,
     eps_root=_checks.nonnegative,
-    mu_dtype=_checks.dtype,
+    mu_dtype=_checks.state_dtype,
     weight_decay=_checks.nonnegative,
     nesterov=_checks.flag,
-    nu_dtype=_checks.dtype,
+    nu_dtype=_checks.state_dtype,
     debias_step_size=_checks.flag,
 )
 def adamw(
@@ -187,9 +187,9 @@ def adamw(
 @_checks.checked(
     **_checks.ADAM_FAMILY,
     eps_root=_checks.nonnegative,
-    mu_dtype=_checks.dtype,
+    mu_dtype=_checks.state_dtype,
     nesterov=_checks.flag,
-    nu_dtype=_checks.dtype,
+    nu_dtype=_checks.state_dtype,
 )
 def nadam(
     learning_rate: ScalarOrSchedule,
@@ -237,10 +237,10 @@ def nadam(
 @_checks.checked(
     **_checks.ADAM_FAMILY,
     eps_root=_checks.nonnegative,
-    mu_dtype=_checks.dtype,
+    mu_dtype=_checks.state_dtype,
     weight_decay=_checks.nonnegative,
     nesterov=_checks.flag,
-    nu_dtype=_checks.dtype,
+    nu_dtype=_checks.state_dtype,
 )
 def nadamw(
     learning_rate: ScalarOrSchedule,
@@ -299,7 +299,7 @@ def nadamw(
     )
 
 
-@_checks.checked(**_checks.ADAM_FAMILY, mu_dtype=_checks.dtype, nu_dtype=_checks.dtype)
+@_checks.checked(**_checks.ADAM_FAMILY, mu_dtype=_checks.state_dtype, nu_dtype=_checks.state_dtype)
 def adamax(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.9,
@@ -346,10 +346,10 @@ def adamax(
 @_checks.checked(
     **_checks.ADAM_FAMILY,
     eps_root=_checks.nonnegative,
-    mu_dtype=_checks.dtype,
+    mu_dtype=_checks.state_dtype,
     bias_correction_mu=_checks.flag,
     bias_correction_nu=_checks.flag,
-    nu_dtype=_checks.dtype,
+    nu_dtype=_checks.state_dtype,
 )
 def amsgrad(
     learning_rate: ScalarOrSchedule,

@@ -464,7 +464,7 @@ _SM3 = {"scale_by_sm3.b1": "momentum"}
 
 
 @_checks.checked(
-    **_checks.ADAM_FAMILY, eps_root=_checks.nonnegative, mu_dtype=_checks.dtype, nesterov=_checks.flag
+    **_checks.ADAM_FAMILY, eps_root=_checks.nonnegative, mu_dtype=_checks.state_dtype, nesterov=_checks.flag
 )
 def optimistic_adam_v2(
     learning_rate: ScalarOrSchedule,
@@ -519,7 +519,7 @@ def optimistic_adam_v2(
 
 
 @_checks.checked(
-    **_checks.ADAM_FAMILY, eps_root=_checks.nonnegative, mu_dtype=_checks.dtype, nesterov=_checks.flag
+    **_checks.ADAM_FAMILY, eps_root=_checks.nonnegative, mu_dtype=_checks.state_dtype, nesterov=_checks.flag
 )
 def optimistic_adam(
     learning_rate: float,

@@ -23,7 +23,7 @@ from gradtx.chains import Chain, labelled
     learning_rate=_checks.rate,
     momentum=_checks.decay,
     nesterov=_checks.flag,
-    accumulator_dtype=_checks.dtype,
+    accumulator_dtype=_checks.state_dtype,
 )
 def sgd(
     learning_rate: ScalarOrSchedule,

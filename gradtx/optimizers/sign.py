@@ -42,7 +42,7 @@ def sign_sgd(learning_rate: ScalarOrSchedule) -> Chain:
     return labelled("sign_sgd", scale_by_sign(), scale_by_learning_rate(learning_rate))
 
 
-@_checks.checked(learning_rate=_checks.rate, accumulator_dtype=_checks.dtype)
+@_checks.checked(learning_rate=_checks.rate, accumulator_dtype=_checks.state_dtype)
 def signum(learning_rate: ScalarOrSchedule, beta: Any = 0.9, accumulator_dtype: Any = None) -> Chain:
     r"""Signum: the sign of the gradient's moving average.
 
@@ -80,7 +80,7 @@ def signum(learning_rate: ScalarOrSchedule, beta: Any = 0.9, accumulator_dtype: 
     learning_rate=_checks.rate,
     b1=_checks.beta,
     b2=_checks.beta,
-    mu_dtype=_checks.dtype,
+    mu_dtype=_checks.state_dtype,
     weight_decay=_checks.nonnegative,
 )
 def lion(

@@ -1,0 +1,378 @@
+"""Optimizer state in 8 or 4 bits: block-wise quantized moments (`quantized`,
+`QuantizedArray`).
+
+A moment buffer is flattened and cut into blocks; each block keeps one float32 scale
+(its largest magnitude) and one code per value, the index of the nearest entry of a
+sorted map of ``2**bits`` numbers (Dettmers et al., 2022; Li et al., 2023). The maps,
+the defaults and how they were chosen are on the documentation page "Optimizer state
+that fits" (docs/api/memory.rst).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx._checks import InputError
+
+PyTree = Any
+
+_SPELLINGS = {"8bit": 8, "4bit": 4}
+_MAPS = ("dynamic", "linear")
+
+
+@dataclasses.dataclass(frozen=True)
+class quantized:
+    """How a moment buffer is stored: ``bits`` (8 or 4) per value in blocks of
+    ``block_size`` values, each block with one float32 scale.
+
+    Pass it (or the spelling ``"8bit"`` / ``"4bit"``) as a moment's dtype:
+    ``gradtx.adam(1e-3, mu_dtype=gradtx.quantized(8), nu_dtype=gradtx.quantized(8))``.
+
+    Args:
+      bits: 8 or 4 bits per value (4-bit codes are stored two to a byte).
+      block_size: values per scale; 256 for 8 bits, 128 for 4 bits (torchao's defaults).
+        Even, at least 2.
+      map: ``"dynamic"`` (the default) or ``"linear"``; unsigned maps (second moments)
+        never contain zero. See the documentation page "Optimizer state that fits".
+      min_size: leaves with fewer values are stored unquantized (float32 or wider).
+      signed: set by the block that owns the buffer (first moments are signed, second
+        moments are not); leave it None.
+
+    Returns:
+      A hashable description used as a static field of the transform.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.adam(1e-3, mu_dtype="8bit", nu_dtype="8bit")
+      >>> state = tx.init({"w": jnp.zeros((64, 128))})
+      >>> state[0].mu["w"].codes.dtype, state[0].mu["w"].codes.size
+      (dtype('uint8'), 8192)
+
+    References:
+      Dettmers et al., 2022, "8-bit Optimizers via Block-wise Quantization";
+      Li et al., 2023, "Memory Efficient Optimizers with 4-bit States".
+    """
+
+    bits: int = 8
+    block_size: int | None = None
+    map: str | None = None
+    min_size: int = 4096
+    signed: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.bits not in (8, 4):
+            raise InputError("quantized", f"bits must be 8 or 4, got {self.bits!r}")
+        if self.block_size is not None and (
+            not isinstance(self.block_size, int) or self.block_size < 2 or self.block_size % 2
+        ):
+            raise InputError("quantized", f"block_size must be an even integer >= 2, got {self.block_size!r}")
+        if self.map is not None and self.map not in _MAPS:
+            raise InputError("quantized", f"map must be one of {_MAPS} or None, got {self.map!r}")
+        if not isinstance(self.min_size, int) or self.min_size < 0:
+            raise InputError("quantized", f"min_size must be an integer >= 0, got {self.min_size!r}")
+
+    @property
+    def block(self) -> int:
+        """The block size in effect."""
+        return self.block_size if self.block_size is not None else (256 if self.bits == 8 else 128)
+
+    @property
+    def kind(self) -> str:
+        """The map in effect."""
+        return self.map if self.map is not None else "dynamic"
+
+    def __repr__(self) -> str:
+        fields = [f"{self.bits}"]
+        if self.block_size is not None:
+            fields.append(f"block_size={self.block_size}")
+        if self.map is not None:
+            fields.append(f"map={self.map!r}")
+        if self.min_size != 4096:
+            fields.append(f"min_size={self.min_size}")
+        return f"quantized({', '.join(fields)})"
+
+
+def is_quantized(dtype: Any) -> bool:
+    """Whether a moment dtype asks for quantized storage (a `quantized` or its spelling)."""
+    return isinstance(dtype, quantized) or (isinstance(dtype, str) and dtype in _SPELLINGS)
+
+
+def storage(dtype: Any, signed: bool) -> Any:
+    """The storage a block asks `gradtx._tree.zeros_like` for: ``dtype`` unchanged,
+    or the `quantized` it names with ``signed`` set (True for a first moment)."""
+    if isinstance(dtype, str) and dtype in _SPELLINGS:
+        dtype = quantized(_SPELLINGS[dtype])
+    if isinstance(dtype, quantized):
+        return dataclasses.replace(dtype, signed=signed)
+    return dtype
+
+
+# --- the maps -----------------------------------------------------------------------------
+
+
+def _dynamic(bits: int, signed: bool) -> np.ndarray:
+    """The dynamic map (Dettmers et al., 2022): for each power of ten ``10**-(E-1-i)``
+    the midpoints of an even grid on [0.1, 1], ``2**i`` of them (signed; ``2**(i+1)``
+    unsigned, which has the sign bit to spend), then 0 and 1."""
+    exponents = 7 if bits == 8 else 3
+    values: list[float] = []
+    for i in range(exponents):
+        count = 2 ** (i + bits - 1 - exponents) if signed else 2 ** (i + bits - exponents)
+        edges = np.linspace(0.1, 1.0, count + 1)
+        mids = (edges[:-1] + edges[1:]) / 2 * 10.0 ** (i - (exponents - 1))
+        values += list(mids)
+        if signed:
+            values += list(-mids)
+    # Zero and one; an unsigned map (a second moment's) has no zero but one twice: a
+    # second moment decoded as zero would turn m / (sqrt(v) + eps) into m / eps
+    # (Li et al., 2023, section 4.1: their "DE-0" map).
+    values += [0.0 if signed else 1.0, 1.0]
+    assert len(values) == 2**bits, (bits, signed, len(values))
+    values = np.sort(np.asarray(values, np.float64))
+    if signed:
+        # The one change from bitsandbytes' table: -1 in place of the most negative
+        # midpoint, so a block whose largest magnitude is negative stores it exactly
+        # (with 4 bits the table's -0.8875 would make that value 11% too small).
+        values[0] = -1.0
+    return values
+
+
+def _linear(bits: int, signed: bool) -> np.ndarray:
+    if signed:
+        steps = np.linspace(-1.0, 1.0, 2**bits - 1)
+        return np.concatenate([steps, [1.0]])  # 2**bits codes, the last repeated
+    return (np.arange(2**bits, dtype=np.float64) + 1) / 2**bits
+
+
+@functools.cache
+def table(bits: int, kind: str, signed: bool) -> np.ndarray:
+    """The sorted map: ``2**bits`` float32 values in [-1, 1] (or (0, 1])."""
+    values = _dynamic(bits, signed) if kind == "dynamic" else _linear(bits, signed)
+    return values.astype(np.float32)
+
+
+@functools.cache
+def _encoder(bits: int, kind: str, signed: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(candidates, midpoints): for each of the 65,536 values of a float32's top 16 bits,
+    the code of the interval's lower end; and the midpoints between successive map
+    entries, padded with +inf."""
+    values = table(bits, kind, signed).astype(np.float64)
+    mids = (values[:-1] + values[1:]) / 2
+    keys = np.arange(2**16, dtype=np.uint32) << 16
+    with np.errstate(invalid="ignore"):  # the NaN keys: never reached (|x| <= 1)
+        low = keys.view(np.float32).astype(np.float64)  # the interval's end nearer zero
+        high = (keys | 0xFFFF).view(np.float32).astype(np.float64)
+    lower = np.where(low < 0, high, low)  # the interval's lower end on the number line
+    upper = np.where(low < 0, low, high)
+    finite = np.isfinite(lower) & np.isfinite(upper)
+    lower, upper = np.where(finite, lower, 0.0), np.where(finite, upper, 0.0)
+    candidates = np.searchsorted(mids, lower, side="left")
+    # At most one midpoint inside any interval of values that can occur (|x| <= 1):
+    # then the candidate or the next code is the nearest.
+    inside = np.searchsorted(mids, upper, side="left") - candidates
+    relevant = np.maximum(np.abs(lower), np.abs(upper)) <= 1.0
+    assert np.all(inside[relevant] <= 1), (bits, kind, signed)
+    padded = np.concatenate([mids, [np.inf]]).astype(np.float32)
+    return candidates.astype(np.uint8), padded
+
+
+def _nearest(x: jax.Array, bits: int, kind: str, signed: bool) -> jax.Array:
+    """The code (uint8) of the map entry nearest to each value of ``x`` (float32 in [-1, 1])."""
+    candidates, mids = _encoder(bits, kind, signed)
+    key = jax.lax.shift_right_logical(jax.lax.bitcast_convert_type(x, jnp.uint32), jnp.uint32(16))
+    code = jnp.asarray(candidates)[key.astype(jnp.int32)]
+    step = x > jnp.asarray(mids)[code.astype(jnp.int32)]
+    return code + step.astype(jnp.uint8)
+
+
+# --- the stored buffer --------------------------------------------------------------------
+
+
+@jax.tree_util.register_pytree_node_class
+class QuantizedArray:
+    """A moment buffer stored block-wise in 8 or 4 bits: what a quantized state holds in
+    place of a float32 array (see `quantized`).
+
+    ``codes`` (uint8, ``(blocks, block_size)``, or ``(blocks, block_size // 2)`` for 4
+    bits) and ``scales`` (float32, ``(blocks,)``) are its pytree children, so it
+    checkpoints, shards and donates like any state. ``shape`` and ``dtype`` describe the
+    array it stands for (float32); `decode` returns it. ``nbytes`` is what it stores.
+    """
+
+    def __init__(
+        self,
+        codes: jax.Array,
+        scales: jax.Array,
+        shape: tuple[int, ...],
+        spec: quantized,
+        segments: tuple[int, ...] | None = None,
+    ):
+        self.codes = codes
+        self.scales = scales
+        self.shape = tuple(shape)
+        self.spec = spec
+        self.segments = segments
+
+    dtype = jnp.dtype(jnp.float32)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return int(
+            self.codes.size * self.codes.dtype.itemsize + self.scales.size * self.scales.dtype.itemsize
+        )
+
+    def tree_flatten(self) -> tuple[tuple[jax.Array, jax.Array], tuple[Any, ...]]:
+        return (self.codes, self.scales), (self.shape, self.spec, self.segments)
+
+    @classmethod
+    def tree_unflatten(cls, aux: tuple[Any, ...], children: Any) -> QuantizedArray:
+        codes, scales = children
+        return cls(codes, scales, *aux)
+
+    def __repr__(self) -> str:
+        return f"QuantizedArray(shape={self.shape}, {self.spec!r}, signed={self.spec.signed})"
+
+    @classmethod
+    def encode(cls, x: jax.Array, spec: quantized, segments: tuple[int, ...] | None = None) -> QuantizedArray:
+        """``x`` stored as ``spec`` says (``spec.signed`` set). ``segments``: the sizes of
+        the leaves a packed buffer holds, in order; each is cut into its own blocks."""
+        assert spec.signed is not None
+        if segments is not None:
+            return cls._encode_segments(x, spec, segments)
+        block = spec.block
+        n = math.prod(x.shape)
+        blocks = max(1, -(-n // block))
+        flat = jnp.ravel(x).astype(jnp.float32)
+        flat = jnp.pad(flat, (0, blocks * block - n)).reshape(blocks, block)
+        scales = jnp.max(jnp.abs(flat), axis=1)
+        safe = jnp.where(scales > 0, scales, 1.0)
+        normalized = jnp.clip(flat / safe[:, None], -1.0, 1.0)
+        codes = _nearest(normalized, spec.bits, spec.kind, spec.signed)
+        if spec.bits == 4:
+            pairs = codes.reshape(blocks, block // 2, 2)
+            codes = pairs[..., 0] | (pairs[..., 1] << 4)
+        return cls(codes, scales, x.shape, spec)
+
+    def decode(self) -> jax.Array:
+        """The float32 array the buffer stands for."""
+        spec = self.spec
+        codes = self.codes
+        if spec.bits == 4:
+            codes = jnp.stack([codes & 0xF, codes >> 4], axis=-1).reshape(codes.shape[0], -1)
+        values = jnp.asarray(table(spec.bits, spec.kind, bool(spec.signed)))[codes.astype(jnp.int32)]
+        if self.segments is not None:
+            ids = _block_ids(self.segments, spec.block)
+            return (values.reshape(-1)[: self.size] * self.scales[ids]).reshape(self.shape)
+        flat = (values * self.scales[:, None]).reshape(-1)
+        return flat[: self.size].reshape(self.shape)
+
+    @classmethod
+    def _encode_segments(cls, x: jax.Array, spec: quantized, segments: tuple[int, ...]) -> QuantizedArray:
+        # A packed buffer: blocks restart at every leaf, so a block never holds values of
+        # two leaves. No padding between leaves: each value finds its block by index.
+        ids = _block_ids(segments, spec.block)
+        blocks = _block_count(segments, spec.block)
+        flat = jnp.ravel(x).astype(jnp.float32)
+        scales = jax.ops.segment_max(jnp.abs(flat), ids, blocks, indices_are_sorted=True)
+        scales = jnp.maximum(scales, 0.0)  # an empty segment's -inf
+        safe = jnp.where(scales > 0, scales, 1.0)
+        codes = _nearest(jnp.clip(flat / safe[ids], -1.0, 1.0), spec.bits, spec.kind, spec.signed)
+        codes = jnp.pad(codes, (0, len(flat) % 2)).reshape(1, -1)
+        if spec.bits == 4:
+            pairs = codes.reshape(1, -1, 2)
+            codes = pairs[..., 0] | (pairs[..., 1] << 4)
+        return cls(codes, scales, x.shape, spec, segments)
+
+    def like(self, x: jax.Array) -> QuantizedArray:
+        """``x`` stored as this buffer is (the block's new moment, re-encoded)."""
+        return QuantizedArray.encode(x, self.spec, self.segments)
+
+    def astype(self, dtype: Any) -> jax.Array:
+        return self.decode().astype(dtype)
+
+
+def _block_count(segments: tuple[int, ...], block: int) -> int:
+    return sum(-(-n // block) for n in segments)
+
+
+def _block_ids(segments: tuple[int, ...], block: int) -> jax.Array:
+    """For each value of a packed buffer, the index of its block (blocks of ``block``
+    values restarting at each leaf): computed from an iota and the leaves' offsets, so
+    no buffer-sized constant enters the program."""
+    sizes = np.asarray(segments, np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    first = np.concatenate([[0], np.cumsum(-(-sizes // block))[:-1]])
+    i = jnp.arange(int(sizes.sum()), dtype=jnp.int32)
+    if len(sizes) == 1:
+        return i // block
+    leaf = jnp.searchsorted(jnp.asarray(offsets[1:], jnp.int32), i, side="right", method="scan_unrolled")
+    start = jnp.asarray(offsets, jnp.int32)[leaf]
+    return jnp.asarray(first, jnp.int32)[leaf] + (i - start) // block
+
+
+def _stored_dtype(x: Any) -> Any:
+    """Where a leaf stays unquantized: float32, or the parameter's dtype if wider."""
+    dtype = jnp.result_type(x)
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        return dtype
+    return jnp.promote_types(dtype, jnp.float32) if jnp.issubdtype(dtype, jnp.floating) else jnp.float32
+
+
+def full(x: Any, value: Any, spec: quantized, segments: tuple[int, ...] | None = None) -> Any:
+    """``value`` everywhere, shaped like the leaf ``x``, stored as ``spec`` (leaves under
+    ``spec.min_size`` values, and complex leaves, unquantized). ``segments``: the leaf
+    sizes of a packed buffer (`QuantizedArray.encode`)."""
+    shape = jnp.shape(x)
+    dtype = _stored_dtype(x)
+    if math.prod(shape) < max(spec.min_size, 1) or not jnp.issubdtype(dtype, jnp.floating):
+        return jnp.full(shape, value, dtype)
+    if spec.signed is None:
+        raise InputError("quantized", "a quantized buffer needs signed=True or False (set by the block)")
+    return QuantizedArray.encode(jnp.full(shape, value, jnp.float32), spec, segments)
+
+
+def full_tree(tree: PyTree, value: Any, spec: quantized) -> PyTree:
+    """`full` over a tree; a `gradtx.Packed` buffer is quantized leaf by leaf (each of
+    its leaves in its own blocks) when the buffer holds at least ``spec.min_size``."""
+    from gradtx.packed import Packed
+
+    def one(x: Any) -> Any:
+        if not isinstance(x, Packed):
+            return full(x, value, spec)
+        layout = x.layout
+        buffers = []
+        for b, buffer in enumerate(x.buffers):
+            members = layout.members[b]
+            if layout.alone(b) or not hasattr(buffer, "shape"):
+                buffers.append(jax.tree.map(lambda y: full(y, value, spec), buffer))
+            else:
+                sizes = tuple(layout.slots[i].size for i in members)
+                buffers.append(full(buffer, value, spec, sizes))
+        return Packed(tuple(buffers), layout)
+
+    return jax.tree.map(one, tree, is_leaf=lambda x: isinstance(x, Packed))
+
+
+def is_stored(x: Any) -> bool:
+    """Whether ``x`` is a `QuantizedArray` (an is_leaf for tree maps over states)."""
+    return isinstance(x, QuantizedArray)
+
+
+def decoded(tree: PyTree) -> PyTree:
+    """``tree`` with every `QuantizedArray` decoded (the float32 arrays they stand for)."""
+    return jax.tree.map(lambda x: x.decode() if isinstance(x, QuantizedArray) else x, tree, is_leaf=is_stored)
