@@ -195,7 +195,6 @@ def _nearest(x: jax.Array, bits: int, kind: str, signed: bool) -> jax.Array:
 # --- the stored buffer --------------------------------------------------------------------
 
 
-@jax.tree_util.register_pytree_node_class
 class QuantizedArray:
     """A moment buffer stored block-wise in 8 or 4 bits: what a quantized state holds in
     place of a float32 array (see `quantized`).
@@ -304,6 +303,17 @@ class QuantizedArray:
 
     def astype(self, dtype: Any) -> jax.Array:
         return self.decode().astype(dtype)
+
+
+jax.tree_util.register_pytree_with_keys(
+    QuantizedArray,
+    lambda q: (
+        ((jax.tree_util.GetAttrKey("codes"), q.codes), (jax.tree_util.GetAttrKey("scales"), q.scales)),
+        (q.shape, q.spec, q.segments),
+    ),
+    QuantizedArray.tree_unflatten,
+    QuantizedArray.tree_flatten,
+)
 
 
 def _block_count(segments: tuple[int, ...], block: int) -> int:

@@ -48,7 +48,7 @@ from flax import nnx, struct
 from flax.nnx import filterlib
 from flax.training import train_state
 
-from gradtx.base import Transform, _as_transform
+from gradtx.base import Transform, _as_transform, apply_updates
 from gradtx.data import as_arrays
 from gradtx.readout import hyperparams
 
@@ -81,6 +81,22 @@ class Optimizer(nnx.Optimizer[M], Generic[M]):
 
     def __init__(self, model: M, tx: Transform, *, wrt: filterlib.Filter, graph: bool | None = None) -> None:
         super().__init__(model, cast(optax.GradientTransformation, tx), wrt=wrt, graph=graph)
+        # nnx stores pytree nodes it does not know (a quantized moment's QuantizedArray)
+        # as plain State mappings; the state's own structure is rebuilt from this.
+        params = nnx.as_pure(nnx.state(model, wrt, graph=graph))
+        self._state_def = jax.tree.structure(jax.eval_shape(self.tx.init, params))
+
+    def update(self, model: M, grads: Any, /, **kwargs: Any) -> Any:
+        """As ``nnx.Optimizer.update``: one step of the optimizer, applied to ``model``
+        (the state's pytree types, such as `gradtx.QuantizedArray`, kept)."""
+        params = nnx.as_pure(nnx.state(model, self.wrt, graph=self.graph))
+        grad_arrays = nnx.as_pure(nnx.state(grads, self.wrt, graph=self.graph))
+        state = jax.tree.unflatten(self._state_def, jax.tree.leaves(nnx.as_pure(self.opt_state)))
+        updates, new_state = self.tx.update(grad_arrays, state, params, **nnx.as_pure(kwargs))
+        nnx.update(model, apply_updates(params, updates))
+        nnx.update(self.opt_state, nnx.state(new_state, graph=self.graph))
+        self.step[...] += 1
+        return updates
 
     @property
     def tx(self) -> Transform:  # type: ignore[override]

@@ -306,14 +306,29 @@ def test_masks_and_path_rules_over_nnx_state_match_optax():
 # --- orbax ------------------------------------------------------------------------------
 
 
-def clip_adamw() -> gradtx.Transform:
+# Moments in float32, or block-wise quantized (every leaf: these are tiny)
+STATE_DTYPES = {
+    "float32": None,
+    "8bit": gradtx.quantized(8, min_size=0),
+    "4bit": gradtx.quantized(4, min_size=0),
+}
+
+
+def clip_adamw(state_dtype: str = "float32") -> gradtx.Transform:
     schedule = gradtx.warmup_cosine_decay_schedule(0.0, 1e-2, warmup_steps=2, decay_steps=10)
-    return gradtx.chain(gradtx.clip_by_global_norm(0.5), gradtx.adamw(schedule, weight_decay=0.1))
+    storage = STATE_DTYPES[state_dtype]
+    return gradtx.chain(
+        gradtx.clip_by_global_norm(0.5),
+        gradtx.adamw(schedule, weight_decay=0.1, mu_dtype=storage, nu_dtype=storage),
+    )
 
 
+@pytest.mark.parametrize("state_dtype", list(STATE_DTYPES))
 @pytest.mark.parametrize("packed", [False, True], ids=["plain", "packed"])
-def test_orbax_checkpoint_mid_training_resumes_bit_for_bit(tmp_path: pathlib.Path, packed: bool):
-    opt = clip_adamw()
+def test_orbax_checkpoint_mid_training_resumes_bit_for_bit(
+    tmp_path: pathlib.Path, packed: bool, state_dtype: str
+):
+    opt = clip_adamw(state_dtype)
     params: Any = gradtx.pack(PARAMS) if packed else PARAMS
 
     @jax.jit
@@ -341,13 +356,14 @@ def test_orbax_checkpoint_mid_training_resumes_bit_for_bit(tmp_path: pathlib.Pat
     assert gradtx.tree_utils.step(state) == 7
 
 
-def test_orbax_checkpoint_of_an_nnx_optimizer_resumes_bit_for_bit(tmp_path: pathlib.Path):
+@pytest.mark.parametrize("state_dtype", ["float32", "8bit"])
+def test_orbax_checkpoint_of_an_nnx_optimizer_resumes_bit_for_bit(tmp_path: pathlib.Path, state_dtype: str):
     @nnx.jit
     def step(model: Net, optimizer: gradtx.flax.Optimizer) -> None:
         optimizer.update(model, nnx.grad(net_loss)(model))
 
     model = Net()
-    optimizer = gradtx.flax.Optimizer(model, clip_adamw(), wrt=nnx.Param)
+    optimizer = gradtx.flax.Optimizer(model, clip_adamw(state_dtype), wrt=nnx.Param)
     with reference_numerics():
         for _ in range(3):
             step(model, optimizer)
@@ -356,9 +372,15 @@ def test_orbax_checkpoint_of_an_nnx_optimizer_resumes_bit_for_bit(tmp_path: path
         checkpointer.wait_until_finished()
         # A fresh model and optimizer, with a different learning rate, restored over.
         fresh = Net()
+        storage = STATE_DTYPES[state_dtype]
         other = gradtx.chain(
             gradtx.clip_by_global_norm(9.0),
-            gradtx.adamw(gradtx.warmup_cosine_decay_schedule(0.0, 1.0, 2, 10), weight_decay=0.1),
+            gradtx.adamw(
+                gradtx.warmup_cosine_decay_schedule(0.0, 1.0, 2, 10),
+                weight_decay=0.1,
+                mu_dtype=storage,
+                nu_dtype=storage,
+            ),
         )
         fresh_optimizer = gradtx.flax.Optimizer(fresh, other, wrt=nnx.Param)
         abstract = nnx.state((fresh, fresh_optimizer))

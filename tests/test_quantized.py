@@ -291,6 +291,7 @@ def test_steps_keep_the_state_layout_and_compile_once():
     params = {"w": jnp.ones((64, 128)), "b": jnp.ones(128)}
     tx = gradtx.adamw(1e-3, mu_dtype="8bit", nu_dtype="4bit")
     state = tx.init(params)
+
     def layout_of(state):
         return jax.tree.structure(state), [(x.shape, x.dtype) for x in jax.tree.leaves(state)]
 
