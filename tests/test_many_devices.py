@@ -48,3 +48,16 @@ def test_zero1_state_takes_an_eighth_per_device(report: dict):
     assert (zero["state_bytes_zero1"] - counts) * 8 == zero["state_bytes_replicated"] - counts, zero
     # Each device updates its eighth; the new parameters are gathered, one per leaf.
     assert zero["ops"]["all-gather"] == 2 and zero["ops"]["all-reduce"] == 0, zero
+
+
+def test_zero1_shards_8_bit_state_by_whole_blocks(report: dict):
+    """8-bit moments under ZeRO-1: the same numbers as unsharded (asserted in the
+    script), an eighth of the quantized state per device; each device holds whole blocks
+    (codes and their scale), so decoding and re-encoding need no communication."""
+    zero = report["zero1_8bit"]
+    counts = 3 * 4
+    w_bytes = 2 * (64 * 32 + 4 * 64 * 32 // 256)  # mu and nu: codes and a scale per block
+    b_bytes = 2 * (256 + 4)  # b: 64 values padded to one block, which stays whole (replicated)
+    assert zero["state_bytes_replicated"] == w_bytes + b_bytes + counts, zero
+    assert zero["state_bytes_zero1"] == w_bytes // 8 + b_bytes + counts, zero
+    assert zero["ops"]["all-to-all"] == 0 and zero["ops"]["collective-permute"] == 0, zero
