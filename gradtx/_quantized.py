@@ -257,7 +257,9 @@ class QuantizedArray:
         n = math.prod(x.shape)
         blocks = max(1, -(-n // block))
         flat = jnp.ravel(x).astype(jnp.float32)
-        flat = jnp.pad(flat, (0, blocks * block - n)).reshape(blocks, block)
+        if blocks * block != n:
+            flat = jnp.pad(flat, (0, blocks * block - n))
+        flat = flat.reshape(blocks, block)
         scales = jnp.max(jnp.abs(flat), axis=1)
         safe = jnp.where(scales > 0, scales, 1.0)
         normalized = jnp.clip(flat / safe[:, None], -1.0, 1.0)
@@ -278,7 +280,9 @@ class QuantizedArray:
             ids = _block_ids(self.segments, spec.block)
             return (values.reshape(-1)[: self.size] * self.scales[ids]).reshape(self.shape)
         flat = (values * self.scales[:, None]).reshape(-1)
-        return flat[: self.size].reshape(self.shape)
+        if flat.shape[0] != self.size:
+            flat = flat[: self.size]
+        return flat.reshape(self.shape)
 
     @classmethod
     def _encode_segments(cls, x: jax.Array, spec: quantized, segments: tuple[int, ...]) -> QuantizedArray:
