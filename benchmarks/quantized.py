@@ -156,7 +156,10 @@ def train(tx: Any, task: Any, steps: int, batch: int = 128) -> tuple[list[float]
 
 def accuracy(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
-    tasks = {"digits MLP": (digits_task(), 300, 1e-3), "char-level LM": (text_task(), args.lm_steps, 2e-3)}
+    tasks = {
+        "digits MLP": (digits_task(), args.digits_steps, 1e-3),
+        "char-level LM": (text_task(), args.lm_steps, 2e-3),
+    }
     print(
         f"{'task':14s} {'state':24s} {'final loss':>10s} {'vs f32':>8s} {'held-out':>9s} {'bytes/param':>11s}"
     )
@@ -312,9 +315,8 @@ def speed(args: argparse.Namespace) -> list[dict[str, Any]]:
                 continue
             if base is None:
                 base = seconds
-            print(
-                f"{layout:22s} {name:22s} {seconds * 1e3:10.2f} ms {seconds / base:6.2f}x {per_param:7.3f} B/param"
-            )
+            ratio = seconds / base
+            print(f"{layout:22s} {name:22s} {seconds * 1e3:10.2f} ms {ratio:6.2f}x {per_param:7.3f} B/param")
             rows.append(
                 {"layout": layout, "name": name, "seconds": seconds, "vs_gradtx_float32": seconds / base,
                  "bytes_per_parameter": per_param}
@@ -354,7 +356,8 @@ def main() -> None:
     )
     parser.add_argument("--parts", default="accuracy,speed")
     parser.add_argument("--layouts", default="", help="1,1000,GPT-2 (first words); all by default")
-    parser.add_argument("--lm-steps", type=int, default=600)
+    parser.add_argument("--digits-steps", type=int, default=300)
+    parser.add_argument("--lm-steps", type=int, default=1500)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--json", default=None)

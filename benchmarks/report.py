@@ -451,6 +451,46 @@ def modern_table(paths: list[str]) -> str:
     return "\n".join(out)
 
 
+def quantized_table(paths: list[str]) -> str:
+    """Quantized optimizer state: accuracy per state dtype and map, then step time and
+    bytes per parameter (benchmarks/quantized.py). ``load`` reads paths from the root."""
+    path = paths[0]
+    data = json.loads(
+        (ROOT / path).read_text() if not os.path.isabs(path) else pathlib.Path(path).read_text()
+    )
+    out = [f"`{path}`: {describe(data['stamp'])}.", ""]
+    if "accuracy" in data:
+        out += [
+            "| task | state | steps | final training loss (last 20 steps) | vs float32 | held-out loss "
+            "| state bytes per parameter |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in data["accuracy"]:
+            diverged = not math.isfinite(r["final_loss"]) or r["final_loss"] > 1e3
+            loss = "diverged" if diverged else f"{r['final_loss']:.4f}"
+            change = NONE if diverged else f"{r['vs_float32']:+.1%}"
+            held = NONE if diverged else f"{r['held_out_loss']:.4f}"
+            out.append(
+                f"| {r['task']} | {r['state']} | {r['steps']} | {loss} | {change} | {held} "
+                f"| {r['bytes_per_parameter']:.3f} |"
+            )
+        out.append("")
+    if "speed" in data:
+        out += [
+            "| layout | optimizer state | step (ms) | vs gradtx float32 | state bytes per parameter |",
+            "|---|---|---|---|---|",
+        ]
+        for r in data["speed"]:
+            if "seconds" not in r:
+                out.append(f"| {r['layout']} | {r['name']} | {NONE} | {NONE} | {r['error'][:120]} |")
+                continue
+            out.append(
+                f"| {r['layout']} | {r['name']} | {r['seconds'] * 1e3:.2f} | {r['vs_gradtx_float32']:.2f}x "
+                f"| {r['bytes_per_parameter']:.3f} |"
+            )
+    return "\n".join(out).rstrip()
+
+
 KINDS: dict[str, Callable[[list[str]], str]] = {
     "claim": claim,
     "conformance": conformance_table,
@@ -465,6 +505,7 @@ KINDS: dict[str, Callable[[list[str]], str]] = {
     "mutants": mutants_table,
     "zero1": zero1_table,
     "modern": modern_table,
+    "quantized": quantized_table,
 }
 BLOCK = re.compile(r"^([ \t]*)(<!-- report: (\S+)((?: \S+)*) -->\n)(.*?)^[ \t]*<!-- /report -->", re.S | re.M)
 
@@ -490,6 +531,9 @@ def main() -> None:
         elif new != text:
             print(f"{path.name} differs from what its committed results give: run report.py --update")
             sys.exit(1)
+        return
+    if args and args[0] == "--kind":  # one table of the named kind
+        print(KINDS[args[1]]([os.path.abspath(p) for p in args[2:]]))
         return
     paths = [os.path.relpath(os.path.abspath(p), ROOT) for p in args]
     print(step_table(paths))

@@ -144,7 +144,9 @@ zero8_step = jax.jit(step8, out_shardings=(jax.tree.map(lambda _: replicated, pa
 grads8 = {"w": jnp.cos(jnp.arange(64.0 * 32).reshape(64, 32)), "b": jnp.sin(jnp.arange(64.0))}
 zero8_params, zero8 = zero8_step(params, zero8, grads8)
 plain8_params, plain8 = jax.jit(step8)(params, plain8, grads8)
-for a, b in zip(jax.tree.leaves((zero8_params, zero8)), jax.tree.leaves((plain8_params, plain8)), strict=True):
+for a, b in zip(
+    jax.tree.leaves((zero8_params, zero8)), jax.tree.leaves((plain8_params, plain8)), strict=True
+):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 assert zero8[0].mu["w"].codes.sharding == rows
 report["zero1_8bit"] = {

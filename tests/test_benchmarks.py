@@ -115,3 +115,19 @@ def test_every_mutant_still_applies():
 def test_state_dtype_benchmark():
     text = run(str(BENCH / "state_dtypes.py"), "--epochs", "1")
     assert "bfloat16 mu and nu" in text
+
+
+def test_quantized_state_benchmark(tmp_path):
+    out = tmp_path / "quantized.json"
+    run(
+        str(BENCH / "quantized.py"),
+        "--digits-steps", "3", "--lm-steps", "3", "--layouts", "1", "--rounds", "1", "--steps", "1",
+        "--json", str(out),
+    )  # fmt: skip
+    data = json.loads(out.read_text())
+    states = {(r["task"], r["state"]) for r in data["accuracy"]}
+    assert ("char-level LM", "4-bit, v map with zero") in states and len(states) == 2 * 7
+    names = {r["name"] for r in data["speed"] if "seconds" in r}
+    assert {"gradtx 8-bit", "gradtx 4-bit", "optax float32", "torch AdamW fused"} <= names
+    table = run(str(BENCH / "report.py"), "--kind", "quantized", str(out))
+    assert "| 1 leaf (4M) | gradtx 8-bit |" in table
