@@ -477,16 +477,17 @@ def quantized_table(paths: list[str]) -> str:
         out.append("")
     if "speed" in data:
         out += [
-            "| layout | optimizer state | step (ms) | vs gradtx float32 | state bytes per parameter |",
-            "|---|---|---|---|---|",
+            "| layout | optimizer state | step (ms) | vs gradtx float32 | first call (s) "
+            "| state bytes per parameter |",
+            "|---|---|---|---|---|---|",
         ]
         for r in data["speed"]:
             if "seconds" not in r:
-                out.append(f"| {r['layout']} | {r['name']} | {NONE} | {NONE} | {r['error'][:120]} |")
+                out.append(f"| {r['layout']} | {r['name']} | {NONE} | {NONE} | {NONE} | {r['error'][:120]} |")
                 continue
             out.append(
                 f"| {r['layout']} | {r['name']} | {r['seconds'] * 1e3:.2f} | {r['vs_gradtx_float32']:.2f}x "
-                f"| {r['bytes_per_parameter']:.3f} |"
+                f"| {fmt(r.get('first_call_seconds'), '.1f')} | {r['bytes_per_parameter']:.3f} |"
             )
     return "\n".join(out).rstrip()
 
