@@ -376,7 +376,10 @@ def full_tree(tree: PyTree, value: Any, spec: quantized) -> PyTree:
                 buffers.append(jax.tree.map(lambda y: full(y, value, spec), buffer))
             else:
                 sizes = tuple(layout.slots[i].size for i in members)
-                buffers.append(full(buffer, value, spec, sizes))
+                # Leaves that each fill whole blocks (all but the last) already start
+                # blocks of their own in the plain layout, the faster one.
+                aligned = all(n % spec.block == 0 for n in sizes[:-1])
+                buffers.append(full(buffer, value, spec, None if aligned else sizes))
         return Packed(tuple(buffers), layout)
 
     return jax.tree.map(one, tree, is_leaf=lambda x: isinstance(x, Packed))

@@ -329,12 +329,21 @@ def test_vmap_over_learning_rates_gives_each_run():
         np.testing.assert_allclose(together["w"][i], run(lr)["w"], rtol=1e-6, atol=1e-7)
 
 
+PACKED_LAYOUTS = {
+    # leaves that do not fill whole blocks: each value finds its leaf's blocks by index
+    "unaligned": {"a": jnp.ones((70, 90)), "b": jnp.ones(300), "c": jnp.ones((40, 40)), "d": jnp.ones(5)},
+    # every leaf but the last fills whole blocks: the plain contiguous blocks
+    "aligned": {"a": jnp.ones((16, 32)), "b": jnp.ones(512), "c": jnp.ones((8, 64)), "d": jnp.ones(40)},
+}
+
+
+@pytest.mark.parametrize("layout", list(PACKED_LAYOUTS))
 @pytest.mark.parametrize("bits", [8, 4])
-def test_packed_parameters_give_the_plain_trees_numbers(bits):
+def test_packed_parameters_give_the_plain_trees_numbers(bits, layout):
     """A packed buffer is quantized leaf by leaf: the same numbers as the plain tree.
     One leaf's gradients are 100 times the others', which would change its neighbours'
     numbers if a block held values of two leaves."""
-    params = {"a": jnp.ones((70, 90)), "b": jnp.ones(300), "c": jnp.ones((40, 40)), "d": jnp.ones(5)}
+    params = PACKED_LAYOUTS[layout]
     packed = gradtx.pack(params)
     spec = Q(bits, min_size=0)
     tx = gradtx.adam(1e-2, mu_dtype=spec, nu_dtype=spec)
