@@ -193,7 +193,7 @@ def accuracy(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "vs_float32": change,
                     "held_out_loss": held_out,
                     "bytes_per_parameter": per_param,
-                    "curve": curve,
+                    "curve": [float(f"{v:.5g}") for v in curve],
                 }
             )
     return rows
@@ -386,9 +386,9 @@ def main() -> None:
             plot(out["accuracy"], args.plot)
     if "speed" in parts:
         out["speed"] = speed(args)
-    if args.json:
+    if args.json:  # compact: the loss curves are most of it
         with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
+            json.dump(out, f, separators=(",", ":"))
 
 
 if __name__ == "__main__":
