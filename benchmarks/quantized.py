@@ -213,6 +213,7 @@ def layouts() -> dict[str, Any]:
 
 def median_step(run: Callable[[], Any], rounds: int, steps: int) -> float:
     times = []
+    out: Any = None
     for _ in range(rounds):
         start = time.perf_counter()
         for _ in range(steps):

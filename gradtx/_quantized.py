@@ -135,13 +135,13 @@ def _dynamic(bits: int, signed: bool) -> np.ndarray:
     # (Li et al., 2023, section 4.1: their "DE-0" map).
     values += [0.0 if signed else 1.0, 1.0]
     assert len(values) == 2**bits, (bits, signed, len(values))
-    values = np.sort(np.asarray(values, np.float64))
+    ordered = np.sort(np.asarray(values, np.float64))
     if signed:
-        # The one change from bitsandbytes' table: -1 in place of the most negative
+        # The other change from bitsandbytes' table: -1 in place of the most negative
         # midpoint, so a block whose largest magnitude is negative stores it exactly
         # (with 4 bits the table's -0.8875 would make that value 11% too small).
-        values[0] = -1.0
-    return values
+        ordered[0] = -1.0
+    return ordered
 
 
 def _linear(bits: int, signed: bool) -> np.ndarray:
@@ -294,7 +294,7 @@ class QuantizedArray:
         scales = jax.ops.segment_max(jnp.abs(flat), ids, blocks, indices_are_sorted=True)
         scales = jnp.maximum(scales, 0.0)  # an empty segment's -inf
         safe = jnp.where(scales > 0, scales, 1.0)
-        codes = _nearest(jnp.clip(flat / safe[ids], -1.0, 1.0), spec.bits, spec.kind, spec.signed)
+        codes = _nearest(jnp.clip(flat / safe[ids], -1.0, 1.0), spec.bits, spec.kind, bool(spec.signed))
         codes = jnp.pad(codes, (0, len(flat) % 2)).reshape(1, -1)
         if spec.bits == 4:
             pairs = codes.reshape(1, -1, 2)

@@ -692,7 +692,12 @@ def apply_updates(
         with jax.numpy_dtype_promotion("standard"):
             dtype = jnp.promote_types(p.dtype, u.dtype)
         total = p.astype(dtype) + u.astype(dtype)
-        if rounding == "stochastic" and dtype != p.dtype and jnp.issubdtype(p.dtype, jnp.floating):
+        if (
+            key is not None
+            and rounding == "stochastic"
+            and dtype != p.dtype
+            and jnp.issubdtype(p.dtype, jnp.floating)
+        ):
             return stochastic_round(total, p.dtype, jax.random.fold_in(key, index))
         return total.astype(p.dtype)
 
