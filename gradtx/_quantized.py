@@ -269,15 +269,40 @@ class QuantizedArray:
             codes = pairs[..., 0] | (pairs[..., 1] << 4)
         return cls(codes, scales, x.shape, spec)
 
-    def decode(self) -> jax.Array:
-        """The float32 array the buffer stands for."""
+    def decode_blocks(self) -> jax.Array:
+        """The decoded values in the block layout, ``(blocks, block_size)`` (the last
+        block's padding included); plain (not packed) buffers only."""
+        assert self.segments is None
+        return self._values() * self.scales[:, None]
+
+    def to_blocks(self, x: jax.Array) -> jax.Array:
+        """``x`` (shaped like the buffer) in the block layout of `decode_blocks`."""
+        block = self.spec.block
+        flat = jnp.ravel(x)
+        pad = -flat.shape[0] % block
+        if pad:
+            flat = jnp.pad(flat, (0, pad))
+        return flat.reshape(-1, block)
+
+    def from_blocks(self, blocks: jax.Array) -> jax.Array:
+        """The inverse of `to_blocks`."""
+        flat = blocks.reshape(-1)
+        if flat.shape[0] != self.size:
+            flat = flat[: self.size]
+        return flat.reshape(self.shape)
+
+    def _values(self) -> jax.Array:
         spec = self.spec
         codes = self.codes
         if spec.bits == 4:
             codes = jnp.stack([codes & 0xF, codes >> 4], axis=-1).reshape(codes.shape[0], -1)
-        values = jnp.asarray(table(spec.bits, spec.kind, bool(spec.signed)))[codes.astype(jnp.int32)]
+        return jnp.asarray(table(spec.bits, spec.kind, bool(spec.signed)))[codes.astype(jnp.int32)]
+
+    def decode(self) -> jax.Array:
+        """The float32 array the buffer stands for."""
+        values = self._values()
         if self.segments is not None:
-            ids = _block_ids(self.segments, spec.block)
+            ids = _block_ids(self.segments, self.spec.block)
             return (values.reshape(-1)[: self.size] * self.scales[ids]).reshape(self.shape)
         flat = (values * self.scales[:, None]).reshape(-1)
         if flat.shape[0] != self.size:
