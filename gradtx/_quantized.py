@@ -253,21 +253,12 @@ class QuantizedArray:
         assert spec.signed is not None
         if segments is not None:
             return cls._encode_segments(x, spec, segments)
-        block = spec.block
-        n = math.prod(x.shape)
-        blocks = max(1, -(-n // block))
-        flat = jnp.ravel(x).astype(jnp.float32)
-        if blocks * block != n:
-            flat = jnp.pad(flat, (0, blocks * block - n))
-        flat = flat.reshape(blocks, block)
-        scales = jnp.max(jnp.abs(flat), axis=1)
+        blocks = _to_blocks(x.astype(jnp.float32), spec.block)
+        scales = jnp.max(jnp.abs(blocks), axis=1)
         safe = jnp.where(scales > 0, scales, 1.0)
-        normalized = jnp.clip(flat / safe[:, None], -1.0, 1.0)
+        normalized = jnp.clip(blocks / safe[:, None], -1.0, 1.0)
         codes = _nearest(normalized, spec.bits, spec.kind, spec.signed)
-        if spec.bits == 4:
-            pairs = codes.reshape(blocks, block // 2, 2)
-            codes = pairs[..., 0] | (pairs[..., 1] << 4)
-        return cls(codes, scales, x.shape, spec)
+        return cls(_packed_codes(codes, spec), scales, x.shape, spec)
 
     def decode_blocks(self) -> jax.Array:
         """The decoded values in the block layout, ``(blocks, block_size)`` (the last
@@ -277,19 +268,11 @@ class QuantizedArray:
 
     def to_blocks(self, x: jax.Array) -> jax.Array:
         """``x`` (shaped like the buffer) in the block layout of `decode_blocks`."""
-        block = self.spec.block
-        flat = jnp.ravel(x)
-        pad = -flat.shape[0] % block
-        if pad:
-            flat = jnp.pad(flat, (0, pad))
-        return flat.reshape(-1, block)
+        return _to_blocks(x, self.spec.block)
 
     def from_blocks(self, blocks: jax.Array) -> jax.Array:
         """The inverse of `to_blocks`."""
-        flat = blocks.reshape(-1)
-        if flat.shape[0] != self.size:
-            flat = flat[: self.size]
-        return flat.reshape(self.shape)
+        return _from_blocks(blocks, self.shape)
 
     def _values(self) -> jax.Array:
         spec = self.spec
@@ -304,10 +287,7 @@ class QuantizedArray:
         if self.segments is not None:
             ids = _block_ids(self.segments, self.spec.block)
             return (values.reshape(-1)[: self.size] * self.scales[ids]).reshape(self.shape)
-        flat = (values * self.scales[:, None]).reshape(-1)
-        if flat.shape[0] != self.size:
-            flat = flat[: self.size]
-        return flat.reshape(self.shape)
+        return _from_blocks(values * self.scales[:, None], self.shape)
 
     @classmethod
     def _encode_segments(cls, x: jax.Array, spec: quantized, segments: tuple[int, ...]) -> QuantizedArray:
@@ -320,11 +300,9 @@ class QuantizedArray:
         scales = jnp.maximum(scales, 0.0)  # an empty segment's -inf
         safe = jnp.where(scales > 0, scales, 1.0)
         codes = _nearest(jnp.clip(flat / safe[ids], -1.0, 1.0), spec.bits, spec.kind, bool(spec.signed))
-        codes = jnp.pad(codes, (0, len(flat) % 2)).reshape(1, -1)
-        if spec.bits == 4:
-            pairs = codes.reshape(1, -1, 2)
-            codes = pairs[..., 0] | (pairs[..., 1] << 4)
-        return cls(codes, scales, x.shape, spec, segments)
+        if spec.bits == 4:  # two codes a byte: an odd count gets one padding code
+            codes = jnp.pad(codes, (0, len(flat) % 2))
+        return cls(_packed_codes(codes.reshape(1, -1), spec), scales, x.shape, spec, segments)
 
     def like(self, x: jax.Array) -> QuantizedArray:
         """``x`` stored as this buffer is (the block's new moment, re-encoded)."""
@@ -343,6 +321,30 @@ jax.tree_util.register_pytree_with_keys(
     QuantizedArray.tree_unflatten,
     QuantizedArray.tree_flatten,
 )
+
+
+def _to_blocks(x: jax.Array, block: int) -> jax.Array:
+    """``x`` flattened, zero-padded to whole blocks, as ``(blocks, block)``."""
+    flat = jnp.ravel(x)
+    pad = -flat.shape[0] % block if flat.shape[0] else block
+    if pad:
+        flat = jnp.pad(flat, (0, pad))
+    return flat.reshape(-1, block)
+
+
+def _from_blocks(blocks: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """The inverse of `_to_blocks` for an array of ``shape``."""
+    flat = blocks.reshape(-1)
+    size = math.prod(shape)
+    return (flat if flat.shape[0] == size else flat[:size]).reshape(shape)
+
+
+def _packed_codes(codes: jax.Array, spec: quantized) -> jax.Array:
+    """Codes as stored: one a byte at 8 bits, two a byte at 4 (rows of even length)."""
+    if spec.bits == 8:
+        return codes
+    pairs = codes.reshape(codes.shape[0], -1, 2)
+    return pairs[..., 0] | (pairs[..., 1] << 4)
 
 
 def _block_count(segments: tuple[int, ...], block: int) -> int:

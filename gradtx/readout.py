@@ -13,6 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from gradtx._quantized import is_stored
 from gradtx.base import OptState, Transform, _as_transform, _count_of, foreign
 from gradtx.chains import Chain
 
@@ -203,8 +204,6 @@ def state_bytes(optimizer: Any, params: Any) -> StateBytes:
       The memory a PyTorch user reads from ``torch.cuda.memory_allocated`` around
       ``optimizer.step()``; here computed from shapes, on any backend.
     """
-    from gradtx._quantized import is_stored
-
     state = jax.eval_shape(optimizer.init, params)
     param_leaves = jax.tree_util.tree_flatten_with_path(params)[0]
     paths = [tuple(path) for path, _ in param_leaves]
