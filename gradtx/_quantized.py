@@ -18,6 +18,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from gradtx._checks import InputError
 
@@ -187,9 +189,18 @@ def _nearest(x: jax.Array, bits: int, kind: str, signed: bool) -> jax.Array:
     """The code (uint8) of the map entry nearest to each value of ``x`` (float32 in [-1, 1])."""
     candidates, mids = _encoder(bits, kind, signed)
     key = jax.lax.shift_right_logical(jax.lax.bitcast_convert_type(x, jnp.uint32), jnp.uint32(16))
-    code = jnp.asarray(candidates)[key.astype(jnp.int32)]
-    step = x > jnp.asarray(mids)[code.astype(jnp.int32)]
+    code = _lookup(candidates, key)
+    step = x > _lookup(mids, code)
     return code + step.astype(jnp.uint8)
+
+
+def _lookup(values: np.ndarray, index: jax.Array) -> jax.Array:
+    """``values[index]``, sharded like ``index`` (a gather from a replicated table)."""
+    typed = _typed_spec(index)
+    table_ = jnp.asarray(values)
+    if typed is None:
+        return table_[index.astype(jnp.int32)]
+    return table_.at[index.astype(jnp.int32)].get(out_sharding=P(*typed[1]))
 
 
 # --- the stored buffer --------------------------------------------------------------------
@@ -199,9 +210,12 @@ class QuantizedArray:
     """A moment buffer stored block-wise in 8 or 4 bits: what a quantized state holds in
     place of a float32 array (see `quantized`).
 
-    ``codes`` (uint8, ``(blocks, block_size)``, or ``(blocks, block_size // 2)`` for 4
-    bits) and ``scales`` (float32, ``(blocks,)``) are its pytree children, so it
-    checkpoints, shards and donates like any state. ``shape`` and ``dtype`` describe the
+    ``codes`` (uint8) and ``scales`` (float32) are its pytree children, so it
+    checkpoints, shards and donates like any state. Blocks run along the flattened array;
+    when the last axis holds whole blocks, the codes keep the array's leading axes
+    (``shape[:-1] + (shape[-1] // block, block)``, scales ``shape[:-1] + (shape[-1] //
+    block,)``) so they shard like the array, otherwise ``(blocks, block)`` and
+    ``(blocks,)``. 4-bit codes are two to a byte (the last axis halved). ``shape`` and ``dtype`` describe the
     array it stands for (float32); `decode` returns it. ``nbytes`` is what it stores.
     """
 
@@ -254,17 +268,17 @@ class QuantizedArray:
         if segments is not None:
             return cls._encode_segments(x, spec, segments)
         blocks = _to_blocks(x.astype(jnp.float32), spec.block)
-        scales = jnp.max(jnp.abs(blocks), axis=1)
+        scales = jnp.max(jnp.abs(blocks), axis=-1)
         safe = jnp.where(scales > 0, scales, 1.0)
-        normalized = jnp.clip(blocks / safe[:, None], -1.0, 1.0)
+        normalized = jnp.clip(blocks / safe[..., None], -1.0, 1.0)
         codes = _nearest(normalized, spec.bits, spec.kind, spec.signed)
         return cls(_packed_codes(codes, spec), scales, x.shape, spec)
 
     def decode_blocks(self) -> jax.Array:
-        """The decoded values in the block layout, ``(blocks, block_size)`` (the last
+        """The decoded values in the block layout (``codes``' shape at 8 bits; the last
         block's padding included); plain (not packed) buffers only."""
         assert self.segments is None
-        return self._values() * self.scales[:, None]
+        return self._values() * self.scales[..., None]
 
     def to_blocks(self, x: jax.Array) -> jax.Array:
         """``x`` (shaped like the buffer) in the block layout of `decode_blocks`."""
@@ -272,14 +286,14 @@ class QuantizedArray:
 
     def from_blocks(self, blocks: jax.Array) -> jax.Array:
         """The inverse of `to_blocks`."""
-        return _from_blocks(blocks, self.shape)
+        return _from_blocks(blocks, self.shape, self.spec.block)
 
     def _values(self) -> jax.Array:
         spec = self.spec
         codes = self.codes
         if spec.bits == 4:
-            codes = jnp.stack([codes & 0xF, codes >> 4], axis=-1).reshape(codes.shape[0], -1)
-        return jnp.asarray(table(spec.bits, spec.kind, bool(spec.signed)))[codes.astype(jnp.int32)]
+            codes = jnp.stack([codes & 0xF, codes >> 4], axis=-1).reshape((*codes.shape[:-1], -1))
+        return _lookup(table(spec.bits, spec.kind, bool(spec.signed)), codes)
 
     def decode(self) -> jax.Array:
         """The float32 array the buffer stands for."""
@@ -287,7 +301,7 @@ class QuantizedArray:
         if self.segments is not None:
             ids = _block_ids(self.segments, self.spec.block)
             return (values.reshape(-1)[: self.size] * self.scales[ids]).reshape(self.shape)
-        return _from_blocks(values * self.scales[:, None], self.shape)
+        return _from_blocks(values * self.scales[..., None], self.shape, self.spec.block)
 
     @classmethod
     def _encode_segments(cls, x: jax.Array, spec: quantized, segments: tuple[int, ...]) -> QuantizedArray:
@@ -323,8 +337,100 @@ jax.tree_util.register_pytree_with_keys(
 )
 
 
+# --- the block layout, and where its blocks live -------------------------------------------
+#
+# Blocks of ``block`` values run along the flattened array (row-major), the last one
+# zero-padded. When the last axis holds whole blocks, no block crosses a row, and the block
+# layout keeps the leading axes: ``shape[:-1] + (shape[-1] // block, block)``, the same
+# values in the same order, shaped so that a sharding of the array is a sharding of its
+# blocks. Under an explicit-sharding mesh every reshape names its output's sharding; a
+# sharding that would cut a block goes through a replicated copy (`_blocks_spec`).
+
+
+def _rows(shape: tuple[int, ...], block: int) -> bool:
+    """Whether the block layout of an array of ``shape`` keeps its leading axes."""
+    return len(shape) >= 1 and shape[-1] > 0 and shape[-1] % block == 0
+
+
+def _block_shape(shape: tuple[int, ...], block: int) -> tuple[int, ...]:
+    if _rows(shape, block):
+        return (*shape[:-1], shape[-1] // block, block)
+    size = math.prod(shape)
+    return (-(-size // block) if size else 1, block)
+
+
+def _mesh_axes(entry: Any) -> tuple[str, ...]:
+    if entry is None:
+        return ()
+    return tuple(entry) if isinstance(entry, tuple | list) else (entry,)
+
+
+def _ways(mesh: Any, entry: Any) -> int:
+    return math.prod(mesh.shape[a] for a in _mesh_axes(entry))
+
+
+def _blocks_spec(
+    shape: tuple[int, ...], spec: tuple[Any, ...], mesh: Any, block: int
+) -> tuple[Any, ...] | None:
+    """The sharding of the block layout of an array of ``shape`` sharded as ``spec`` that
+    puts every block on one device, or None where there is none (a block would be cut)."""
+    if all(e is None for e in spec):
+        return (None,) * len(_block_shape(shape, block))
+    if _rows(shape, block):
+        last = spec[-1]
+        if last is not None and (shape[-1] // _ways(mesh, last)) % block:
+            return None
+        return (*tuple(spec[:-1]), last, None)
+    # The flat layout: each device must hold one contiguous run of whole blocks, so the
+    # sharded axes are leading ones, all split to one index per device but the last.
+    sharded = [i for i, e in enumerate(spec) if e is not None]
+    j = sharded[-1]
+    if any(spec[i] is None or shape[i] != _ways(mesh, spec[i]) for i in range(j)):
+        return None
+    if (math.prod(shape) // math.prod(_ways(mesh, spec[i]) for i in sharded)) % block:
+        return None
+    axes = tuple(a for i in range(j + 1) for a in _mesh_axes(spec[i]))
+    return (axes[0] if len(axes) == 1 else axes, None)
+
+
+def _array_spec(shape: tuple[int, ...], bspec: tuple[Any, ...], mesh: Any, block: int) -> tuple[Any, ...]:
+    """The inverse of `_blocks_spec`: the array's sharding from its blocks'."""
+    if _rows(shape, block):
+        return (*tuple(bspec[:-2]), bspec[-2])
+    remaining = list(_mesh_axes(bspec[0]))
+    spec: list[Any] = []
+    for n in shape:
+        taken: list[str] = []
+        while remaining and n % (_ways(mesh, tuple(taken)) * mesh.shape[remaining[0]]) == 0:
+            taken.append(remaining.pop(0))
+        spec.append(None if not taken else taken[0] if len(taken) == 1 else tuple(taken))
+    return tuple(spec)
+
+
+def _typed_spec(x: Any) -> tuple[Any, tuple[Any, ...]] | None:
+    """(mesh, spec) of ``x``'s sharding type under an explicit-sharding mesh, when some
+    axis is sharded; None otherwise (no mesh, or an automatic one: XLA propagates)."""
+    sharding = getattr(jax.typeof(x), "sharding", None)
+    spec = tuple(getattr(sharding, "spec", None) or ())
+    if sharding is None or not any(e is not None for e in spec):
+        return None
+    return sharding.mesh, spec + (None,) * (jnp.ndim(x) - len(spec))
+
+
 def _to_blocks(x: jax.Array, block: int) -> jax.Array:
-    """``x`` flattened, zero-padded to whole blocks, as ``(blocks, block)``."""
+    """``x`` in the block layout (flattened and zero-padded unless the last axis holds
+    whole blocks)."""
+    shape = tuple(x.shape)
+    typed = _typed_spec(x)
+    if typed is not None:
+        mesh, spec = typed
+        bspec = _blocks_spec(shape, spec, mesh, block)
+        if bspec is None:  # a block would span devices: the blocks are replicated
+            x = jax.sharding.reshard(x, P())
+        else:  # whole blocks per device, so no padding either
+            return jax.lax.reshape(x, _block_shape(shape, block), out_sharding=P(*bspec))
+    if _rows(shape, block):
+        return x.reshape(_block_shape(shape, block))
     flat = jnp.ravel(x)
     pad = -flat.shape[0] % block if flat.shape[0] else block
     if pad:
@@ -332,18 +438,49 @@ def _to_blocks(x: jax.Array, block: int) -> jax.Array:
     return flat.reshape(-1, block)
 
 
-def _from_blocks(blocks: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+def _from_blocks(blocks: jax.Array, shape: tuple[int, ...], block: int) -> jax.Array:
     """The inverse of `_to_blocks` for an array of ``shape``."""
+    typed = _typed_spec(blocks)
+    if typed is not None:
+        mesh, bspec = typed
+        return jax.lax.reshape(blocks, shape, out_sharding=P(*_array_spec(shape, bspec, mesh, block)))
+    if _rows(shape, block):
+        return blocks.reshape(shape)
     flat = blocks.reshape(-1)
     size = math.prod(shape)
     return (flat if flat.shape[0] == size else flat[:size]).reshape(shape)
+
+
+def _placed(q: QuantizedArray, like: Any) -> QuantizedArray:
+    """``q`` (a new buffer for the array ``like``) with its blocks on the devices that
+    hold ``like``'s values: whole blocks per device where ``like``'s sharding allows it
+    (`_blocks_spec`), replicated over its mesh otherwise."""
+    if q.segments is not None:
+        return q
+    typed = _typed_spec(like)
+    sharding = getattr(like, "sharding", None)
+    if typed is None and not (isinstance(like, jax.Array) and isinstance(sharding, NamedSharding)):
+        return q
+    if typed is not None:
+        mesh, spec = typed
+    else:
+        assert isinstance(sharding, NamedSharding)
+        mesh, spec = sharding.mesh, tuple(sharding.spec) + (None,) * (jnp.ndim(like) - len(sharding.spec))
+    bspec = _blocks_spec(q.shape, spec, mesh, q.spec.block) or (None,) * q.codes.ndim
+    if typed is not None:
+        codes = jax.sharding.reshard(q.codes, P(*bspec))
+        scales = jax.sharding.reshard(q.scales, P(*bspec[:-1]))
+    else:
+        codes = jax.device_put(q.codes, NamedSharding(mesh, P(*bspec)))
+        scales = jax.device_put(q.scales, NamedSharding(mesh, P(*bspec[:-1])))
+    return QuantizedArray(codes, scales, q.shape, q.spec, q.segments)
 
 
 def _packed_codes(codes: jax.Array, spec: quantized) -> jax.Array:
     """Codes as stored: one a byte at 8 bits, two a byte at 4 (rows of even length)."""
     if spec.bits == 8:
         return codes
-    pairs = codes.reshape(codes.shape[0], -1, 2)
+    pairs = codes.reshape((*codes.shape[:-1], -1, 2))
     return pairs[..., 0] | (pairs[..., 1] << 4)
 
 
@@ -384,7 +521,7 @@ def full(x: Any, value: Any, spec: quantized, segments: tuple[int, ...] | None =
         return jnp.full(shape, value, dtype)
     if spec.signed is None:
         raise InputError("quantized", "a quantized buffer needs signed=True or False (set by the block)")
-    return QuantizedArray.encode(jnp.full(shape, value, jnp.float32), spec, segments)
+    return _placed(QuantizedArray.encode(jnp.full(shape, value, jnp.float32), spec, segments), x)
 
 
 def full_tree(tree: PyTree, value: Any, spec: quantized) -> PyTree:

@@ -61,3 +61,26 @@ def test_zero1_shards_8_bit_state_by_whole_blocks(report: dict):
     assert zero["state_bytes_replicated"] == w_bytes + b_bytes + counts, zero
     assert zero["state_bytes_zero1"] == w_bytes // 8 + b_bytes + counts, zero
     assert zero["ops"]["all-to-all"] == 0 and zero["ops"]["collective-permute"] == 0, zero
+
+
+@pytest.mark.parametrize("mesh", ["classic", "explicit"])
+@pytest.mark.parametrize("axis", ["rows", "last"])
+def test_sharded_8_bit_state_keeps_blocks_on_their_device(report: dict, mesh: str, axis: str):
+    """8-bit AdamW on sharded parameters (three steps, the same numbers as unsharded:
+    asserted in the script). ``init`` puts each block on the device holding its values and
+    the update keeps it there: an eighth of w's codes per device, sharded like w (FSDP
+    over rows; tensor parallel over the last axis, where w's rows hold whole blocks), and
+    nothing gathered but v's moments, whose 4-value shards would cut a block."""
+    r = report["sharded_8bit"][f"{mesh}-{axis}"]
+    w_spec = ["x", "None", "None"] if axis == "rows" else ["None", "x", "None"]
+    assert r["init_codes_spec"]["w"] == r["codes_spec"]["w"] == w_spec, r
+    assert r["scales_spec"] == w_spec[:-1], r
+    assert r["w_codes_bytes_on_device_0"] * 8 == r["w_codes_bytes"], r
+    ops = r["ops"]
+    assert ops["all-to-all"] == 0 and ops["collective-permute"] == 0 and ops["all-reduce"] == 0, ops
+    if axis == "rows":  # v: 8 rows of 32 a device, one whole block
+        assert r["codes_spec"]["v"] == ["x", "None"] and ops["all-gather"] == 0, r
+    else:  # v's blocks replicated: its two moments gathered, nothing of w
+        assert r["codes_spec"]["v"] == ["None", "None"], r
+        gathered = ops["all-gather types"]
+        assert ops["all-gather"] == 2 and all(t.startswith("f32[64,32]") for t in gathered), ops

@@ -119,7 +119,10 @@ def test_state_layout_and_small_leaves():
     assert isinstance(mu["w"], gradtx.QuantizedArray) and mu["w"].spec.signed is True
     assert mu["w"].codes.shape == (64 * 128 // 256, 256) and mu["w"].codes.dtype == jnp.uint8
     assert mu["w"].scales.shape == (32,) and mu["w"].scales.dtype == jnp.float32
-    assert nu["w"].spec.signed is False and nu["w"].codes.shape == (64, 64)  # two 4-bit codes a byte
+    # 4 bits: blocks of 128, so each row of w is one block and the codes keep w's rows
+    # (``shape[:-1] + (blocks per row, block)``); two codes a byte.
+    assert nu["w"].spec.signed is False and nu["w"].codes.shape == (64, 1, 64)
+    assert nu["w"].scales.shape == (64, 1)
     # under min_size (4,096): float32, unquantized
     assert mu["b"].dtype == jnp.float32 and not isinstance(mu["b"], gradtx.QuantizedArray)
     assert nu["s"].shape == ()
