@@ -637,9 +637,10 @@ def apply_updates(
     ``E[round(s)] = s``. An update smaller than half the spacing of bfloat16 (about
     0.4% of the parameter) is then kept on average instead of lost every step, so
     bfloat16 parameters train like float32 ones without a float32 master copy (Zamirai
-    et al., 2020; torchao's bfloat16 optimizers). Leaves whose dtype already holds the
-    sum are unaffected; the result is a function of ``key`` (fold the step in:
-    ``jax.random.fold_in(key, step)``).
+    et al., 2020; torchao's bfloat16 optimizers). The sum is then computed in float32 (or
+    wider) whatever the update's dtype, so bfloat16 updates of bfloat16 parameters round
+    stochastically too; float32 and wider parameters are unaffected. The result is a
+    function of ``key`` (fold the step in: ``jax.random.fold_in(key, step)``).
 
     Args:
       params: the parameters.
@@ -691,6 +692,10 @@ def apply_updates(
         u = jnp.asarray(u)
         with jax.numpy_dtype_promotion("standard"):
             dtype = jnp.promote_types(p.dtype, u.dtype)
+            if rounding == "stochastic" and jnp.issubdtype(dtype, jnp.floating):
+                # The sum in float32 at least: bfloat16 updates of bfloat16 parameters
+                # (gradients taken in bfloat16) round stochastically too.
+                dtype = jnp.promote_types(dtype, jnp.float32)
         total = p.astype(dtype) + u.astype(dtype)
         if (
             key is not None

@@ -48,18 +48,24 @@ from flax import nnx, struct
 from flax.nnx import filterlib
 from flax.training import train_state
 
+from gradtx._checks import InputError
 from gradtx.base import Transform, _as_transform, apply_updates
 from gradtx.data import as_arrays
 from gradtx.readout import hyperparams
 
 M = TypeVar("M")
 
-__all__ = ["OptHyper", "Optimizer", "TrainState", "to_optax"]
+__all__ = ["OptHyper", "Optimizer", "RoundingKey", "TrainState", "to_optax"]
 
 
 class OptHyper(nnx.Variable):
     """A number of an optimizer (a learning rate, a beta, a schedule's value), kept as
     nnx state by `Optimizer` so that a new value does not trace the step again."""
+
+
+class RoundingKey(nnx.Variable):
+    """The key of `Optimizer`'s stochastic rounding (saved with its state); step ``t``
+    rounds with ``jax.random.fold_in(key, t)``."""
 
 
 class Optimizer(nnx.Optimizer[M], Generic[M]):
@@ -77,10 +83,49 @@ class Optimizer(nnx.Optimizer[M], Generic[M]):
       tx: a gradtx optimizer (or any gradtx transform).
       wrt: which variables to optimize, as in ``nnx.Optimizer``.
       graph: as in ``nnx.Optimizer``.
+      rounding: how ``update`` rounds new values into the parameters' dtypes:
+        ``"nearest"`` (as optax) or ``"stochastic"`` (unbiased, for bfloat16 parameters:
+        see `gradtx.apply_updates`).
+      key: with ``rounding="stochastic"``, a ``jax.random`` key; step ``t`` (the
+        ``step`` before it) rounds with ``jax.random.fold_in(key, t)``, so a run is
+        reproducible and a restored optimizer goes on with the same draws. Kept as a
+        `RoundingKey` variable.
+
+    Example:
+      >>> import gradtx, gradtx.flax, jax, jax.numpy as jnp
+      >>> from flax import nnx
+      >>> model = nnx.Linear(4, 2, rngs=nnx.Rngs(0), param_dtype=jnp.bfloat16)
+      >>> opt = gradtx.flax.Optimizer(model, gradtx.adamw(1e-4), wrt=nnx.Param,
+      ...                             rounding="stochastic", key=jax.random.key(0))
+      >>> grads = nnx.grad(lambda m: jnp.sum(m(jnp.ones((1, 4), jnp.bfloat16))))(model)
+      >>> _ = opt.update(model, grads)
+      >>> model.kernel.dtype
+      dtype(bfloat16)
     """
 
-    def __init__(self, model: M, tx: Transform, *, wrt: filterlib.Filter, graph: bool | None = None) -> None:
+    def __init__(
+        self,
+        model: M,
+        tx: Transform,
+        *,
+        wrt: filterlib.Filter,
+        graph: bool | None = None,
+        rounding: str = "nearest",
+        key: jax.Array | None = None,
+    ) -> None:
+        if rounding not in ("nearest", "stochastic"):
+            raise InputError(
+                "gradtx.flax.Optimizer", f"rounding must be 'nearest' or 'stochastic', got {rounding!r}"
+            )
+        if rounding == "stochastic" and key is None:
+            raise InputError(
+                "gradtx.flax.Optimizer",
+                "rounding='stochastic' needs a key: Optimizer(model, tx, wrt=..., "
+                "rounding='stochastic', key=jax.random.key(0)).",
+            )
         super().__init__(model, cast(optax.GradientTransformation, tx), wrt=wrt, graph=graph)
+        self.rounding = rounding
+        self.rounding_key = RoundingKey(key) if key is not None else None
         # nnx stores pytree nodes it does not know (a quantized moment's QuantizedArray)
         # as plain State mappings; the state's own structure is rebuilt from this.
         params = nnx.as_pure(nnx.state(model, wrt, graph=graph))
@@ -93,7 +138,12 @@ class Optimizer(nnx.Optimizer[M], Generic[M]):
         grad_arrays = nnx.as_pure(nnx.state(grads, self.wrt, graph=self.graph))
         state = jax.tree.unflatten(self._state_def, jax.tree.leaves(nnx.as_pure(self.opt_state)))
         updates, new_state = self.tx.update(grad_arrays, state, params, **nnx.as_pure(kwargs))
-        nnx.update(model, apply_updates(params, updates))
+        if self.rounding == "stochastic":
+            assert self.rounding_key is not None
+            key = jax.random.fold_in(self.rounding_key.get_value(), self.step.get_value())
+            nnx.update(model, apply_updates(params, updates, rounding="stochastic", key=key))
+        else:
+            nnx.update(model, apply_updates(params, updates))
         nnx.update(self.opt_state, nnx.state(new_state, graph=self.graph))
         self.step[...] += 1
         return updates
@@ -140,7 +190,8 @@ class TrainState(train_state.TrainState):
 
     The optimizer's numbers are leaves of the state: under ``jax.jit``,
     ``state.replace(tx=gradtx.adamw(3e-3))`` reuses the compiled step. Everything else
-    is flax's (``create``, ``apply_gradients``, ``step``, ``params``, ``opt_state``).
+    is flax's (``create``, ``apply_gradients``, ``step``, ``params``, ``opt_state``);
+    ``apply_gradients`` also takes ``rounding="stochastic"`` and a ``key``.
     """
 
     tx: Transform = struct.field(pytree_node=True)  # pyright: ignore[reportIncompatibleVariableOverride]
@@ -151,6 +202,23 @@ class TrainState(train_state.TrainState):
     ) -> TrainState:
         """As flax's ``TrainState.create``, with a gradtx optimizer."""
         return cast(TrainState, super().create(apply_fn=apply_fn, params=params, tx=tx, **kwargs))  # pyright: ignore[reportArgumentType]
+
+    def apply_gradients(
+        self, *, grads: Any, rounding: str = "nearest", key: jax.Array | None = None, **kwargs: Any
+    ) -> TrainState:
+        """As flax's ``apply_gradients`` (one step: ``step``, ``params`` and ``opt_state``
+        updated, ``kwargs`` replaced), rounding new parameter values as
+        `gradtx.apply_updates` does: ``rounding="stochastic"`` with a ``key`` (fold the
+        step in: ``jax.random.fold_in(key, state.step)``) for bfloat16 parameters."""
+        overwrite = train_state.OVERWRITE_WITH_GRADIENT in grads
+        grads_with_opt = grads["params"] if overwrite else grads
+        params_with_opt = self.params["params"] if overwrite else self.params
+        updates, new_opt_state = self.tx.update(grads_with_opt, self.opt_state, params_with_opt)
+        new = apply_updates(params_with_opt, updates, rounding=rounding, key=key)
+        if overwrite:
+            grads_overwrite = grads[train_state.OVERWRITE_WITH_GRADIENT]
+            new = {"params": new, train_state.OVERWRITE_WITH_GRADIENT: grads_overwrite}
+        return self.replace(step=self.step + 1, params=new, opt_state=new_opt_state, **kwargs)
 
 
 def to_optax(tx: Transform) -> optax.GradientTransformationExtraArgs:

@@ -106,6 +106,113 @@ def test_nnx_optimizer_holds_arrays_and_changes_structure():
         nnx.Optimizer(model, gradtx.as_arrays(gradtx.sgd(0.1)), wrt=nnx.Param)  # pyright: ignore[reportArgumentType]
 
 
+# --- bfloat16 parameters: stochastic rounding in the flax adapters ------------------------
+#
+# SGD at lr 2e-3 on 0.5 |p - target|^2 from p = 1 (target 1.2 to 1.4): each step moves a
+# parameter by less than half of bfloat16's spacing near 1 (2^-8), so rounding to nearest
+# never moves it. The reference is the same loop over `gradtx.apply_updates` with the keys
+# the adapter documents (``fold_in(key, step)``).
+SR_TARGET = jnp.linspace(1.2, 1.4, 256)
+SR_STEPS = 600
+
+
+def sr_reference(rounding: str, key: jax.Array, grad_dtype: Any = jnp.float32) -> jax.Array:
+    tx = gradtx.sgd(2e-3)
+
+    def body(i: Any, p: jax.Array) -> jax.Array:
+        u, _ = tx.update((p.astype(jnp.float32) - SR_TARGET).astype(grad_dtype), tx.init(p))
+        if rounding == "nearest":
+            return gradtx.apply_updates(p, u)
+        return gradtx.apply_updates(p, u, rounding="stochastic", key=jax.random.fold_in(key, i))
+
+    return jax.jit(lambda p: jax.lax.fori_loop(0, SR_STEPS, body, p))(jnp.ones(256, jnp.bfloat16))
+
+
+def sr_loss(p: jax.Array) -> float:
+    return float(0.5 * jnp.mean((p.astype(jnp.float32) - SR_TARGET) ** 2))
+
+
+class Vector(nnx.Module):
+    def __init__(self) -> None:
+        self.p = nnx.Param(jnp.ones(256, jnp.bfloat16))
+
+
+@pytest.mark.slow
+def test_nnx_optimizer_rounds_bfloat16_parameters_stochastically():
+    """`gradtx.flax.Optimizer(rounding="stochastic", key=...)`: the reference's numbers bit
+    for bit, where rounding to nearest stalls; the key is optimizer state, so a run saved
+    halfway and restored into a new optimizer ends the same."""
+    key = jax.random.key(7)
+
+    def run(rounding: str, steps: int, model: Vector | None = None, opt: Any = None) -> tuple[Vector, Any]:
+        model = model if model is not None else Vector()
+        if opt is None:
+            extra = {"rounding": "stochastic", "key": key} if rounding == "stochastic" else {}
+            opt = gradtx.flax.Optimizer(model, gradtx.sgd(2e-3), wrt=nnx.Param, **extra)
+
+        @nnx.jit
+        def step(model: Vector, opt: Any) -> None:
+            grads = nnx.grad(lambda m: 0.5 * jnp.sum((m.p[...].astype(jnp.float32) - SR_TARGET) ** 2))(model)
+            opt.update(model, grads)
+
+        for _ in range(steps):
+            step(model, opt)
+        return model, opt
+
+    start = sr_loss(jnp.ones(256))
+    nearest, _ = run("nearest", SR_STEPS)
+    assert sr_loss(nearest.p[...]) == start  # stalled
+    stochastic, _ = run("stochastic", SR_STEPS)
+    # The gradient of a bfloat16 parameter is bfloat16, and so SGD's update: the sum is
+    # taken in float32 all the same (`gradtx.apply_updates`), then rounded at random.
+    reference = sr_reference("stochastic", key, jnp.bfloat16)
+    np.testing.assert_array_equal(np.asarray(stochastic.p[...]), np.asarray(reference))
+    assert sr_loss(stochastic.p[...]) < 0.2 * start
+    # Saved after half the steps (nnx state, key included), restored into a fresh pair.
+    half_model, half_opt = run("stochastic", SR_STEPS // 2)
+    saved = nnx.state((half_model, half_opt))
+    model, opt = (
+        Vector(),
+        gradtx.flax.Optimizer(
+            Vector(), gradtx.sgd(2e-3), wrt=nnx.Param, rounding="stochastic", key=jax.random.key(0)
+        ),
+    )
+    nnx.update((model, opt), saved)
+    resumed, _ = run("stochastic", SR_STEPS - SR_STEPS // 2, model, opt)
+    np.testing.assert_array_equal(np.asarray(resumed.p[...]), np.asarray(stochastic.p[...]))
+    with pytest.raises(ValueError, match="needs a key"):
+        gradtx.flax.Optimizer(Vector(), gradtx.sgd(0.1), wrt=nnx.Param, rounding="stochastic")
+    with pytest.raises(ValueError, match="rounding must be"):
+        gradtx.flax.Optimizer(Vector(), gradtx.sgd(0.1), wrt=nnx.Param, rounding="up")
+
+
+@pytest.mark.slow
+def test_train_state_rounds_bfloat16_parameters_stochastically():
+    """``TrainState.apply_gradients(grads=..., rounding="stochastic", key=...)``: the
+    reference's numbers bit for bit; to nearest it stalls, as flax's own does."""
+    key = jax.random.key(3)
+
+    def run(cls: Any, rounding: str) -> jax.Array:
+        def body(i: Any, state: Any) -> Any:
+            grads = {"p": state.params["p"].astype(jnp.float32) - SR_TARGET}
+            if rounding == "nearest":
+                return state.apply_gradients(grads=grads)
+            return state.apply_gradients(
+                grads=grads, rounding="stochastic", key=jax.random.fold_in(key, state.step)
+            )
+
+        state = cls.create(apply_fn=None, params={"p": jnp.ones(256, jnp.bfloat16)}, tx=gradtx.sgd(2e-3))
+        return jax.jit(lambda s: jax.lax.fori_loop(0, SR_STEPS, body, s))(state).params["p"]
+
+    start = sr_loss(jnp.ones(256))
+    with reference_numerics():  # optax's apply_updates promotes bfloat16 + float32
+        assert sr_loss(run(train_state.TrainState, "nearest")) == start
+    assert sr_loss(run(gradtx.flax.TrainState, "nearest")) == start
+    stochastic = run(gradtx.flax.TrainState, "stochastic")
+    np.testing.assert_array_equal(np.asarray(stochastic), np.asarray(sr_reference("stochastic", key)))
+    assert sr_loss(stochastic) < 0.2 * start
+
+
 # --- flax TrainState --------------------------------------------------------------------
 
 
