@@ -149,8 +149,8 @@ VOCABULARY = {
     # A decay of exactly 1 has a meaning (optax accepts it): trace(1.0) is a running sum.
     **dict.fromkeys(("decay", "momentum", "multiplier"), "decay"),
     # A moment buffer's storage: a dtype, or block-wise quantized codes (gradtx.quantized)
-    **dict.fromkeys(("mu_dtype", "nu_dtype", "accumulator_dtype"), "state dtype"),
-    **dict.fromkeys(("dtype_momentum", "param_dtype", "hyperparam_dtype"), "dtype"),
+    **dict.fromkeys(("mu_dtype", "nu_dtype", "accumulator_dtype", "dtype_momentum"), "state dtype"),
+    **dict.fromkeys(("param_dtype", "hyperparam_dtype"), "dtype"),
     **dict.fromkeys(
         ("amsgrad", "bias_correction", "bias_correction_mu", "bias_correction_nu", "centered",
          "complement", "debias", "debias_step_size", "eps_in_sqrt", "factored", "flip_sign",
@@ -176,8 +176,6 @@ WIDER = {
     ("inverse_sqrt_schedule", "warmup_steps"): "count > 0",  # a division by the warmup length
     # buffers not (yet) stored quantized: a plain dtype
     ("MultiSteps", "accumulator_dtype"): "dtype",  # the accumulated gradient
-    ("scale_by_adopt", "mu_dtype"): "dtype",
-    ("add_slow_momentum", "mu_dtype"): "dtype",
 }
 
 

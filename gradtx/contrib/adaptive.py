@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, _tree
+from gradtx._quantized import is_stored, storage
 from gradtx.base import Context, Params, Transform, Updates, require_params, safe_increment, zero_count
 from gradtx.blocks.adaptive import ScaleByRmsState, scale_by_rms
 from gradtx.blocks.decay import add_decayed_weights
@@ -61,10 +62,12 @@ class scale_by_adopt(Transform):
       b1: decay of the first moment, in [0, 1).
       b2: decay of the second moment, in [0, 1).
       eps: the floor of ``sqrt(nu)``.
-      mu_dtype: dtype of the first moment (default: the parameters').
+      mu_dtype: dtype of the first moment (default: the parameters'; ``"8bit"``,
+        ``"4bit"`` or a `gradtx.quantized` stores it quantized).
       nesterov: output ``b1 m_t + (1 - b1) n_t`` (the look-ahead).
       use_clipping: clip the normalised gradient at ``clip_value_fn(t)``.
       clip_value_fn: the clipping bound as a function of the step count.
+      nu_dtype: dtype of the second moment (as ``mu_dtype``); not in optax.
 
     Returns:
       A transform whose state is `ScaleByAdoptState`.
@@ -84,14 +87,17 @@ class scale_by_adopt(Transform):
     b1: Any = hyper(default=0.9, rule=_checks.beta)
     b2: Any = hyper(default=0.9999, rule=_checks.beta)
     eps: Any = hyper(default=1e-6, rule=_checks.nonnegative)
-    mu_dtype: Any = static(default=None, rule=_checks.dtype)
+    mu_dtype: Any = static(default=None, rule=_checks.state_dtype)
     nesterov: bool = static(default=False, kw_only=True, rule=_checks.flag)
     use_clipping: bool = static(default=True, kw_only=True, rule=_checks.flag)
     clip_value_fn: Callable[[jax.Array], jax.Array] = static(default=_quarter_power, kw_only=True)
+    nu_dtype: Any = static(default=None, kw_only=True, rule=_checks.state_dtype)
 
     def init(self, params: Params) -> ScaleByAdoptState:
         return ScaleByAdoptState(
-            count=zero_count(), mu=_tree.zeros_like(params, self.mu_dtype), nu=_tree.zeros_like(params)
+            count=zero_count(),
+            mu=_tree.zeros_like(params, storage(self.mu_dtype, signed=True)),
+            nu=_tree.zeros_like(params, storage(self.nu_dtype, signed=False)),
         )
 
     def _update(self, updates: Updates, state: ScaleByAdoptState, params: Params | None, ctx: Context):
@@ -112,13 +118,15 @@ class scale_by_adopt(Transform):
                 normal = jnp.clip(normal, -bound, bound)
             new_m = (1 - beta1) * normal + beta1 * m32
             out = (1 - beta1) * normal + beta1 * new_m if self.nesterov else new_m
-            return out.astype(g.dtype), new_m.astype(m.dtype), new_n.astype(n.dtype)
+            return out.astype(g.dtype), new_m, new_n
 
-        out, mu, nu = _tree.unzip(updates, jax.tree.map(moments, updates, state.mu, state.nu), 3)
+        moments_tree = jax.tree.map(moments, updates, state.mu, state.nu, is_leaf=is_stored)
+        out, mu, nu = _tree.unzip(updates, moments_tree, 3)
+        mu, nu = _tree.cast_like(mu, state.mu), _tree.cast_like(nu, state.nu)
         return out, ScaleByAdoptState(count=safe_increment(state.count), mu=mu, nu=nu)
 
 
-@_checks.checked(**_checks.ADAM_FAMILY, mu_dtype=_checks.dtype)
+@_checks.checked(**_checks.ADAM_FAMILY, mu_dtype=_checks.state_dtype, nu_dtype=_checks.state_dtype)
 def adopt(
     learning_rate: ScalarOrSchedule,
     b1: Any = 0.9,
@@ -129,6 +137,7 @@ def adopt(
     nesterov: bool = False,
     use_clipping: bool = True,
     clip_value_fn: Callable[[jax.Array], jax.Array] = _quarter_power,
+    nu_dtype: Any = None,
 ) -> Chain:
     r"""ADOPT: Adam whose second moment lags one step, so any ``b2`` converges.
 
@@ -143,10 +152,12 @@ def adopt(
       b1: decay of the first moment, in [0, 1).
       b2: decay of the second moment, in [0, 1).
       eps: the floor of ``sqrt(nu)``.
-      mu_dtype: dtype of the first moment.
+      mu_dtype: dtype of the first moment (``"8bit"``, ``"4bit"`` or a
+        `gradtx.quantized` stores it quantized).
       nesterov: the look-ahead form.
       use_clipping: clip the normalised gradient (recommended from scratch).
       clip_value_fn: the clipping bound as a function of the step count.
+      nu_dtype: dtype of the second moment (as ``mu_dtype``); not in optax.
 
     Returns:
       ``chain(scale_by_adopt(...), scale_by_learning_rate(learning_rate))``.
@@ -165,7 +176,14 @@ def adopt(
     return labelled(
         "adopt",
         scale_by_adopt(
-            b1, b2, eps, mu_dtype, nesterov=nesterov, use_clipping=use_clipping, clip_value_fn=clip_value_fn
+            b1,
+            b2,
+            eps,
+            mu_dtype,
+            nesterov=nesterov,
+            use_clipping=use_clipping,
+            clip_value_fn=clip_value_fn,
+            nu_dtype=nu_dtype,
         ),
         scale_by_learning_rate(learning_rate),
     )
@@ -197,7 +215,8 @@ class add_slow_momentum(Transform):
     Args:
       b3: decay of the slow average, in [0, 1].
       alpha: the weight of the slow average.
-      mu_dtype: dtype of ``m2`` (default: the parameters').
+      mu_dtype: dtype of ``m2`` (default: the parameters'; ``"8bit"``, ``"4bit"`` or a
+        `gradtx.quantized` stores it quantized).
 
     Returns:
       A transform whose state is `AddSlowMomentumState`.
@@ -214,19 +233,22 @@ class add_slow_momentum(Transform):
 
     b3: Any = hyper(default=0.9999, complement=True, rule=_checks.decay)
     alpha: Any = hyper(default=5.0, rule=_checks.nonnegative)
-    mu_dtype: Any = static(default=None, kw_only=True, rule=_checks.dtype)
+    mu_dtype: Any = static(default=None, kw_only=True, rule=_checks.state_dtype)
 
     slots_read = ("gradient",)
 
     def init(self, params: Params) -> AddSlowMomentumState:
-        return AddSlowMomentumState(count=zero_count(), m2=_tree.zeros_like(params, self.mu_dtype))
+        m2 = _tree.zeros_like(params, storage(self.mu_dtype, signed=True))
+        return AddSlowMomentumState(count=zero_count(), m2=m2)
 
     def _update(self, updates: Updates, state: AddSlowMomentumState, params: Params | None, ctx: Context):
         del params
         gradient = ctx.read(self, "gradient", fallback=updates)
         b3, alpha = self.at("b3", state.count), self.at("alpha", state.count)
         one_minus_b3 = self.one_minus_at("b3", state.count)
-        m2 = jax.tree.map(lambda g, m: _tree.ema_step(g, m, b3, one_minus_b3, 1), gradient, state.m2)
+        m2 = jax.tree.map(
+            lambda g, m: _tree.ema_step(g, m, b3, one_minus_b3, 1), gradient, state.m2, is_leaf=is_stored
+        )
 
         def mix(x: jax.Array, m: jax.Array) -> jax.Array:
             dtype = _tree.compute_dtype(x.dtype, m.dtype)
@@ -272,7 +294,7 @@ class ScaleByAdemamixState(NamedTuple):
     b2=_checks.beta,
     eps=_checks.nonnegative,
     eps_root=_checks.nonnegative,
-    mu_dtype=_checks.dtype,
+    mu_dtype=_checks.state_dtype,
 )
 def scale_by_ademamix(
     b1: Any = 0.9,
@@ -299,7 +321,8 @@ def scale_by_ademamix(
       alpha: weight of the slow first moment (a number or a schedule).
       eps: added to the denominator, outside the root.
       eps_root: added inside the root.
-      mu_dtype: dtype of all three moments (optax keeps ``nu`` in it too).
+      mu_dtype: dtype of all three moments (optax keeps ``nu`` in it too); ``"8bit"``,
+        ``"4bit"`` or a `gradtx.quantized` stores them quantized.
 
     Returns:
       The chain above.
@@ -325,7 +348,7 @@ def scale_by_ademamix(
 @_checks.checked(
     **_checks.ADAM_FAMILY,
     eps_root=_checks.nonnegative,
-    mu_dtype=_checks.dtype,
+    mu_dtype=_checks.state_dtype,
     weight_decay=_checks.nonnegative,
 )
 def ademamix(

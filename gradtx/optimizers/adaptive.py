@@ -350,7 +350,7 @@ def adadelta(
     decay_offset=_checks.nonnegative_count,
     multiply_by_parameter_scale=_checks.flag,
     momentum=_checks.decay,
-    dtype_momentum=_checks.dtype,
+    dtype_momentum=_checks.state_dtype,
     eps=_checks.nonnegative,
     factored=_checks.flag,
 )
@@ -382,7 +382,8 @@ def adafactor(
       multiply_by_parameter_scale: scale the step by the parameters' RMS.
       clipping_threshold: the largest RMS of the scaled update per leaf, or None.
       momentum: an EMA coefficient for the update (not debiased), or None.
-      dtype_momentum: dtype of that EMA.
+      dtype_momentum: dtype of that EMA (``"8bit"``, ``"4bit"`` or a `gradtx.quantized`
+        stores it quantized).
       weight_decay_rate: added as ``rate * W`` after the rest, or None.
       eps: added to the squared gradient.
       factored: factor the second moment of matrices.
