@@ -28,6 +28,7 @@ import argparse
 import argparse as _argparse_module
 import json
 import os
+import resource
 import statistics
 import string as _string_module
 import sys
@@ -211,15 +212,20 @@ def layouts() -> dict[str, Any]:
     }
 
 
+FAULTS_PER_STEP = [0.0]  # the last median_step's minor page faults per step (the OS mapping fresh pages)
+
+
 def median_step(run: Callable[[], Any], rounds: int, steps: int) -> float:
     times = []
     out: Any = None
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(rounds):
         start = time.perf_counter()
         for _ in range(steps):
             out = run()
         jax.block_until_ready(out)
         times.append((time.perf_counter() - start) / steps)
+    FAULTS_PER_STEP[0] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / (rounds * steps)
     return statistics.median(times)
 
 
@@ -332,10 +338,14 @@ def speed(args: argparse.Namespace) -> list[dict[str, Any]]:
             if base is None:
                 base = seconds
             ratio = seconds / base
-            print(f"{layout:22s} {name:22s} {seconds * 1e3:10.2f} ms {ratio:6.2f}x {per_param:7.3f} B/param")
+            faults = FAULTS_PER_STEP[0]
+            print(
+                f"{layout:22s} {name:22s} {seconds * 1e3:10.2f} ms {ratio:6.2f}x {per_param:7.3f} B/param "
+                f"{faults:8.0f} page faults/step"
+            )
             rows.append(
                 {"layout": layout, "name": name, "seconds": seconds, "vs_gradtx_float32": seconds / base,
-                 "bytes_per_parameter": per_param, "first_call_seconds": compile_s}
+                 "bytes_per_parameter": per_param, "first_call_seconds": compile_s, "faults_per_step": faults}
             )  # fmt: skip
     if missing:
         rows.append({"layout": "-", "name": "torchao", "error": missing})

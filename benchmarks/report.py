@@ -478,16 +478,18 @@ def quantized_table(paths: list[str]) -> str:
     if "speed" in data:
         out += [
             "| layout | optimizer state | step (ms) | vs gradtx float32 | first call (s) "
-            "| state bytes per parameter |",
-            "|---|---|---|---|---|---|",
+            "| state bytes per parameter | page faults per step |",
+            "|---|---|---|---|---|---|---|",
         ]
         for r in data["speed"]:
             if "seconds" not in r:
-                out.append(f"| {r['layout']} | {r['name']} | {NONE} | {NONE} | {NONE} | {r['error'][:120]} |")
+                error = r["error"][:120]
+                out.append(f"| {r['layout']} | {r['name']} | {NONE} | {NONE} | {NONE} | {error} | {NONE} |")
                 continue
             out.append(
                 f"| {r['layout']} | {r['name']} | {r['seconds'] * 1e3:.2f} | {r['vs_gradtx_float32']:.2f}x "
-                f"| {fmt(r.get('first_call_seconds'), '.1f')} | {r['bytes_per_parameter']:.3f} |"
+                f"| {fmt(r.get('first_call_seconds'), '.1f')} | {r['bytes_per_parameter']:.3f} "
+                f"| {fmt(r.get('faults_per_step'), '.0f')} |"
             )
     return "\n".join(out).rstrip()
 
