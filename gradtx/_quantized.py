@@ -18,6 +18,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -198,9 +199,22 @@ def _lookup(values: np.ndarray, index: jax.Array) -> jax.Array:
     """``values[index]``, sharded like ``index`` (a gather from a replicated table)."""
     typed = _typed_spec(index)
     table_ = jnp.asarray(values)
-    if typed is None:
-        return table_[index.astype(jnp.int32)]
-    return table_.at[index.astype(jnp.int32)].get(out_sharding=P(*typed[1]))
+    if typed is not None:
+        return table_.at[index.astype(jnp.int32)].get(out_sharding=P(*typed[1]))
+    # lax.gather itself: jnp's indexing costs about 0.5 ms of tracing a lookup, and the
+    # indices are in range by construction.
+    return jax.lax.gather(
+        table_,
+        index.astype(jnp.int32)[..., None],
+        _TABLE_LOOKUP,
+        slice_sizes=(1,),
+        mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS,
+    )
+
+
+_TABLE_LOOKUP = jax.lax.GatherDimensionNumbers(
+    offset_dims=(), collapsed_slice_dims=(0,), start_index_map=(0,)
+)
 
 
 # --- the stored buffer --------------------------------------------------------------------
@@ -458,8 +472,10 @@ def _placed(q: QuantizedArray, like: Any) -> QuantizedArray:
     if q.segments is not None:
         return q
     typed = _typed_spec(like)
-    sharding = getattr(like, "sharding", None)
-    if typed is None and not (isinstance(like, jax.Array) and isinstance(sharding, NamedSharding)):
+    # (A tracer's .sharding builds an error message: costly, and not wanted here.)
+    concrete = isinstance(like, jax.Array) and not isinstance(like, Tracer)
+    sharding = like.sharding if concrete else None
+    if typed is None and not isinstance(sharding, NamedSharding):
         return q
     if typed is not None:
         mesh, spec = typed
@@ -521,7 +537,26 @@ def full(x: Any, value: Any, spec: quantized, segments: tuple[int, ...] | None =
         return jnp.full(shape, value, dtype)
     if spec.signed is None:
         raise InputError("quantized", "a quantized buffer needs signed=True or False (set by the block)")
-    return _placed(QuantizedArray.encode(jnp.full(shape, value, jnp.float32), spec, segments), x)
+    if segments is not None or not isinstance(value, int | float | np.number):
+        return _placed(QuantizedArray.encode(jnp.full(shape, value, jnp.float32), spec, segments), x)
+    # A constant: every block stores ``value`` as the code of +-1 (or of 0) times |value|,
+    # the last block's padding as the code of 0; no float buffer is built or encoded.
+    value = float(np.float32(value))
+    blocks = _block_shape(shape, spec.block)
+    code_of = functools.partial(_nearest_code, bits=spec.bits, kind=spec.kind, signed=bool(spec.signed))
+    codes = jnp.full(blocks, code_of(np.sign(value)), jnp.uint8)
+    pad = math.prod(blocks) - math.prod(shape)
+    if pad:
+        codes = codes.at[-1, blocks[-1] - pad :].set(code_of(0.0))
+    scales = jnp.full(blocks[:-1], abs(value), jnp.float32)
+    return _placed(QuantizedArray(_packed_codes(codes, spec), scales, shape, spec), x)
+
+
+def _nearest_code(x: float, bits: int, kind: str, signed: bool) -> int:
+    """`_nearest` of one number in [-1, 1], on the host."""
+    candidates, mids = _encoder(bits, kind, signed)
+    code = int(candidates[int(np.array(x, np.float32).view(np.uint32)) >> 16])
+    return code + int(np.float32(x) > mids[code])
 
 
 def full_tree(tree: PyTree, value: Any, spec: quantized) -> PyTree:

@@ -128,6 +128,26 @@ def test_state_layout_and_small_leaves():
     assert nu["s"].shape == ()
 
 
+@pytest.mark.slow
+def test_constant_buffers_are_the_constant_encoded():
+    """``init`` builds a constant buffer's codes and scales directly (no float buffer to
+    encode): the same as encoding the constant, padding included, in both layouts."""
+    for bits in (8, 4):
+        for signed in (True, False):
+            for shape in [(37, 101), (12, 256), (5000,), (3, 128)]:
+                for value in (0.0, 1.5, -0.25, 1e-3):
+                    if not signed and value < 0:
+                        continue
+                    spec = Q(bits, min_size=0, signed=signed)
+                    direct = _quantized.full(jnp.zeros(shape), value, spec)
+                    encoded = gradtx.QuantizedArray.encode(jnp.full(shape, value, jnp.float32), spec)
+                    where = f"{bits} bits, signed={signed}, {shape}, {value}"
+                    np.testing.assert_array_equal(np.asarray(direct.codes), np.asarray(encoded.codes), where)
+                    np.testing.assert_array_equal(
+                        np.asarray(direct.scales), np.asarray(encoded.scales), where
+                    )
+
+
 def test_state_bytes_by_hand():
     params = {"w": jnp.zeros((256, 256)), "b": jnp.zeros(256)}
     f32 = gradtx.state_bytes(gradtx.adamw(1e-3), params)
