@@ -24,6 +24,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from gradtx import _checks
 from gradtx._checks import InputError
 from gradtx.base import Transform, _as_transform
 from gradtx.blocks.masking import partition
@@ -110,11 +111,14 @@ class PathLabels:
 
 def override(tx: Any, **values: Any) -> Transform:
     """``tx`` with some hyperparameters replaced, named as `gradtx.hyperparams` names
-    them (``learning_rate``, ``b2`` for adam's second-moment decay, ``weight_decay``...).
+    them (``learning_rate``, ``b2`` for adam's second-moment decay, ``weight_decay``...),
+    and state dtypes by their blocks' field names (``mu_dtype``, ``nu_dtype``,
+    ``accumulator_dtype``, ``dtype_momentum``: ``{"mu_dtype": "8bit", "nu_dtype": "8bit"}``
+    stores a matched parameter's Adam moments in 8 bits).
 
     Args:
       tx: a gradtx transform or optimizer.
-      **values: the new values (numbers or schedules).
+      **values: the new values (numbers or schedules; dtypes for the state dtypes).
 
     Returns:
       The same chain of blocks with those values.
@@ -140,6 +144,10 @@ def override(tx: Any, **values: Any) -> Transform:
             if name in values:
                 changes[field] = values[name]
                 found.add(name)
+        for field in t._static_fields:  # the state dtypes: where the buffers are stored
+            if field in values and t._rules.get(field) is _checks.state_dtype:
+                changes[field] = values[field]
+                found.add(field)
         return dataclasses.replace(t, **changes) if changes else t  # type: ignore[type-var]
 
     result = visit(_as_transform(tx, "override"), {})
@@ -164,8 +172,9 @@ def path_rules(default: Any, rules: Sequence[tuple[Pattern, Any]]) -> partition:
         every parameter matches a rule.
       rules: ``(pattern, settings)`` pairs. A pattern is a glob on the ``/``-joined
         path (``"*bias"``, ``"encoder/*"``) or ``fn(path, leaf) -> bool``. Settings are
-        a dict of hyperparameter overrides of ``default`` (names as
-        `gradtx.hyperparams` reports them), or a transform.
+        a dict of overrides of ``default`` (hyperparameters named as
+        `gradtx.hyperparams` reports them, and state dtypes such as ``mu_dtype``: see
+        `gradtx.rules.override`), or a transform.
 
     Returns:
       A `gradtx.partition` labelled ``"default"``, ``"rule0"``, ``"rule1"``, ...;

@@ -148,6 +148,31 @@ def test_constant_buffers_are_the_constant_encoded():
                     )
 
 
+def test_path_rules_quantize_the_matched_parameters():
+    """``path_rules(adamw, [("*kernel", {"mu_dtype": "8bit", "nu_dtype": "8bit"})])``:
+    the kernels' moments stored in 8 bits, the rest in float32, each parameter updated as
+    its own optimizer would update it alone."""
+    params = {"embed": jnp.ones((64, 128)), "dense": {"kernel": jnp.ones((128, 128)), "bias": jnp.zeros(128)}}
+    grads = jax.tree.map(lambda p: jnp.cos(jnp.arange(p.size, dtype=jnp.float32).reshape(p.shape)), params)
+    settings = {"mu_dtype": "8bit", "nu_dtype": "8bit"}
+    opt = gradtx.path_rules(gradtx.adamw(1e-3), [("*kernel", settings)])
+    leaves = gradtx.state_bytes(opt, params).leaves
+    assert leaves["['dense']['kernel']"] == 2 * (128 * 128 + 4 * 128 * 128 // 256)
+    assert leaves["['embed']"] == 2 * 4 * 64 * 128 and leaves["['dense']['bias']"] == 2 * 4 * 128
+    updates, _ = opt.update(grads, opt.init(params), params)
+    alone_8bit = gradtx.adamw(1e-3, **settings)
+    kernel, _ = alone_8bit.update(
+        grads["dense"]["kernel"], alone_8bit.init(params["dense"]["kernel"]), params["dense"]["kernel"]
+    )
+    embed, _ = gradtx.adamw(1e-3).update(
+        grads["embed"], gradtx.adamw(1e-3).init(params["embed"]), params["embed"]
+    )
+    np.testing.assert_array_equal(np.asarray(updates["dense"]["kernel"]), np.asarray(kernel))
+    np.testing.assert_array_equal(np.asarray(updates["embed"]), np.asarray(embed))
+    with pytest.raises(ValueError, match="foo_dtype"):
+        gradtx.path_rules(gradtx.adamw(1e-3), [("*kernel", {"foo_dtype": "8bit"})])
+
+
 def test_state_bytes_by_hand():
     params = {"w": jnp.zeros((256, 256)), "b": jnp.zeros(256)}
     f32 = gradtx.state_bytes(gradtx.adamw(1e-3), params)
