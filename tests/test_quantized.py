@@ -160,7 +160,7 @@ def test_path_rules_quantize_the_matched_parameters():
     assert leaves["['dense']['kernel']"] == 2 * (128 * 128 + 4 * 128 * 128 // 256)
     assert leaves["['embed']"] == 2 * 4 * 64 * 128 and leaves["['dense']['bias']"] == 2 * 4 * 128
     updates, _ = opt.update(grads, opt.init(params), params)
-    alone_8bit = gradtx.adamw(1e-3, **settings)
+    alone_8bit = gradtx.adamw(1e-3, mu_dtype="8bit", nu_dtype="8bit")
     kernel, _ = alone_8bit.update(
         grads["dense"]["kernel"], alone_8bit.init(params["dense"]["kernel"]), params["dense"]["kernel"]
     )
@@ -253,7 +253,7 @@ def _norm(tree):
     return float(jnp.sqrt(sum(jnp.sum(x * x) for x in jax.tree.leaves(tree))))
 
 
-@pytest.mark.parametrize("bits", [8, 4])
+@pytest.mark.parametrize("bits", [8, pytest.param(4, marks=pytest.mark.slow)])  # 4 bits: the slow set
 @pytest.mark.parametrize("problem", list(PROBLEMS))
 def test_adam_follows_float32_adam(problem, bits):
     fn, params, lr = PROBLEMS[problem]
@@ -455,8 +455,14 @@ PACKED_LAYOUTS = {
 }
 
 
-@pytest.mark.parametrize("layout", list(PACKED_LAYOUTS))
-@pytest.mark.parametrize("bits", [8, 4])
+@pytest.mark.parametrize(
+    "bits,layout",  # the fast loop keeps the 4-bit aligned layout; the rest is in the slow set
+    [
+        pytest.param(bits, layout, marks=() if (bits, layout) == (4, "aligned") else pytest.mark.slow)
+        for bits in (8, 4)
+        for layout in PACKED_LAYOUTS
+    ],
+)
 def test_packed_parameters_give_the_plain_trees_numbers(bits, layout):
     """A packed buffer is quantized leaf by leaf: the same numbers as the plain tree.
     One leaf's gradients are 100 times the others', which would change its neighbours'
