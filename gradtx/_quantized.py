@@ -229,8 +229,9 @@ class QuantizedArray:
     when the last axis holds whole blocks, the codes keep the array's leading axes
     (``shape[:-1] + (shape[-1] // block, block)``, scales ``shape[:-1] + (shape[-1] //
     block,)``) so they shard like the array, otherwise ``(blocks, block)`` and
-    ``(blocks,)``. 4-bit codes are two to a byte (the last axis halved). ``shape`` and ``dtype`` describe the
-    array it stands for (float32); `decode` returns it. ``nbytes`` is what it stores.
+    ``(blocks,)``. 4-bit codes are two to a byte (the last axis halved). ``shape`` and
+    ``dtype`` describe the array it stands for (float32); `decode` returns it. ``nbytes``
+    is what it stores.
     """
 
     def __init__(
