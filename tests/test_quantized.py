@@ -5,6 +5,8 @@ Li et al. (2023); nearest codes found by brute force; float32 Adam (optax) for t
 trajectories; byte counts computed by hand.
 """
 
+import textwrap
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -607,3 +609,61 @@ def test_digits_mlp_loss_with_8_and_4_bit_state():
     assert q8 <= 1.01 * f32, (q8, f32)
     assert q4 <= 1.02 * f32, (q4, f32)
     assert abs(q8 / f32 - 1) < 0.05 and abs(q4 / f32 - 1) < 0.10  # and not far below either
+
+
+# --- does it train: a character-level language model -----------------------------------------
+
+
+def _char_task(context=8):
+    """An MLP over the previous ``context`` characters' embeddings, predicting the next
+    character of Python's ``textwrap`` module (data that ships with Python): 88
+    characters, 19,710 windows; w1 (128 x 256) and w2 (256 x 88) quantized, the
+    embeddings and biases under min_size."""
+    text = open(textwrap.__file__).read()
+    chars = sorted(set(text))
+    codes = np.asarray([chars.index(c) for c in text], np.int32)
+    windows = np.lib.stride_tricks.sliding_window_view(codes, context + 1)
+    vocab, d, hidden = len(chars), 16, 256
+    k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
+    params = {
+        "embed": jax.random.normal(k1, (vocab, d)) * 0.1,
+        "w1": jax.random.normal(k2, (context * d, hidden)) / np.sqrt(context * d),
+        "b1": jnp.zeros(hidden),
+        "w2": jax.random.normal(k3, (hidden, vocab)) / np.sqrt(hidden),
+        "b2": jnp.zeros(vocab),
+    }
+
+    def loss(p, xb, yb):
+        e = p["embed"][xb].reshape(xb.shape[0], -1)
+        logits = jax.nn.gelu(e @ p["w1"] + p["b1"][None, :]) @ p["w2"] + p["b2"][None, :]
+        return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
+
+    return params, loss, jnp.asarray(windows[:, :-1]), jnp.asarray(windows[:, -1]), vocab
+
+
+@pytest.mark.slow
+def test_character_language_model_loss_with_8_and_4_bit_state():
+    """400 AdamW steps (lr 3e-3, batches of 64) of a small character-level language model
+    (`_char_task`): the training loss over the last 50 steps no more than 1% (8 bits)
+    and 2% (4 bits) above float32 state's. Measured over seeds 1, 2, 3: 8 bits +0.20%,
+    +0.10%, -0.00%; 4 bits +0.24%, +0.01%, -1.1% (float32 1.94, 1.81, 1.81; a uniform
+    guess is ln 88 = 4.48). The benchmark trains a larger one for 1,500 steps."""
+    params, loss, x, y, vocab = _char_task()
+
+    def final_loss(tx, steps=400, batch=64):
+        def body(carry, i):
+            p, s = carry
+            idx = jax.random.randint(jax.random.fold_in(jax.random.key(1), i), (batch,), 0, x.shape[0])
+            value, g = jax.value_and_grad(loss)(p, x[idx], y[idx])
+            u, s = tx.update(g, s, p)
+            return (gradtx.apply_updates(p, u), s), value
+
+        _, curve = jax.jit(lambda p: jax.lax.scan(body, (p, tx.init(p)), jnp.arange(steps)))(params)
+        return float(jnp.mean(curve[-50:]))
+
+    f32 = final_loss(gradtx.adamw(3e-3))
+    q8 = final_loss(gradtx.adamw(3e-3, mu_dtype="8bit", nu_dtype="8bit"))
+    q4 = final_loss(gradtx.adamw(3e-3, mu_dtype="4bit", nu_dtype="4bit"))
+    assert f32 < 0.5 * np.log(vocab)  # it learns
+    assert q8 <= 1.01 * f32, (q8, f32)
+    assert q4 <= 1.02 * f32, (q4, f32)
