@@ -48,14 +48,15 @@ def xla_compiles() -> Iterator[list[str]]:
 # them ``slow`` here in one place:
 # - whole modules that build or run something outside the library: the docs site and its
 #   pages, pyright on a user project, the tour and the examples, the README's blocks,
-#   subprocesses with simulated devices, the benchmark scripts, hypothesis fuzzing;
+#   subprocesses with simulated devices, the benchmark scripts, hypothesis fuzzing, and
+#   the fast loop's own budget check (a 20-second collection in a subprocess: CI runs it);
 # - in the modules that run every catalogue case, block or optimizer (parametrized
 #   tests), five in six parametrizations, chosen by a stable hash of the test's id,
 #   plus the few core ones always kept (CORE), so each module is still exercised.
 SLOW_MODULES = {
     "test_docs", "test_typing", "test_tour", "test_study_notes", "test_from_pytorch",
     "test_readme", "test_many_devices", "test_sharding", "test_benchmarks", "test_fuzz",
-    "test_contrib",
+    "test_contrib", "test_fast_loop",
 }  # fmt: skip
 SAMPLED_MODULES = {
     "test_conformance", "test_channel", "test_dtypes", "test_packed", "test_reliability",
