@@ -31,6 +31,17 @@ def hlo_ops(compiled):
     return ops
 
 
+def train_step(tx):
+    """One update of ``tx`` applied to the parameters: ``(params, state, grads) ->
+    (params, state)``."""
+
+    def step(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return gradtx.apply_updates(params, updates), state
+
+    return step
+
+
 def spec_of(x):
     spec = tuple(x.sharding.spec)
     return spec + (None,) * (len(x.shape) - len(spec))
@@ -56,10 +67,7 @@ def check(name, mesh, spec, explicit):
             for leaf, p in zip(jax.tree.leaves(tree), jax.tree.leaves(params), strict=True):
                 assert spec_of(leaf) == spec_of(p), (name, "abstract", leaf.sharding)
 
-    def step(params, state, grads):
-        updates, state = opt.update(grads, state, params)
-        return gradtx.apply_updates(params, updates), state
-
+    step = train_step(opt)
     jitted = jax.jit(step, donate_argnums=(0, 1))
     compiled = jitted.lower(params, state, grads).compile()
     ops = hlo_ops(compiled)
@@ -110,9 +118,7 @@ zero: dict[str, Any] = {
 grads = jax.tree.map(lambda p: p * 0.5, params)
 
 
-def step(params, state, grads):
-    updates, state = adam.update(grads, state, params)
-    return gradtx.apply_updates(params, updates), state
+step = train_step(adam)
 
 
 zero_step = jax.jit(step, out_shardings=(jax.tree.map(lambda _: replicated, params), state_sharding))
@@ -136,9 +142,7 @@ state8_sharding = jax.tree.map(
 plain8, zero8 = adam8.init(params), jax.jit(adam8.init, out_shardings=state8_sharding)(params)
 
 
-def step8(params, state, grads):
-    updates, state = adam8.update(grads, state, params)
-    return gradtx.apply_updates(params, updates), state
+step8 = train_step(adam8)
 
 
 zero8_step = jax.jit(step8, out_shardings=(jax.tree.map(lambda _: replicated, params), state8_sharding))
@@ -170,9 +174,7 @@ values = {
 gradients = jax.tree.map(lambda x: jnp.cos(3 * x) * jnp.linspace(0.1, 2.0, x.shape[-1])[None, :], values)
 
 
-def step_sharded(params, state, grads):
-    updates, state = adam8_plain.update(grads, state, params)
-    return gradtx.apply_updates(params, updates), state
+step_sharded = train_step(adam8_plain)
 
 
 reference_params, reference_state = values, adam8_plain.init(values)
