@@ -553,11 +553,12 @@ def full(x: Any, value: Any, spec: quantized, segments: tuple[int, ...] | None =
     return _placed(QuantizedArray(_packed_codes(codes, spec), scales, shape, spec), x)
 
 
+@functools.cache
 def _nearest_code(x: float, bits: int, kind: str, signed: bool) -> int:
-    """`_nearest` of one number in [-1, 1], on the host."""
-    candidates, mids = _encoder(bits, kind, signed)
-    code = int(candidates[int(np.array(x, np.float32).view(np.uint32)) >> 16])
-    return code + int(np.float32(x) > mids[code])
+    """`_nearest` of one number in [-1, 1], as a Python int (evaluated now, also while
+    tracing; cached: init asks for the codes of -1, 0 and 1)."""
+    with jax.ensure_compile_time_eval():
+        return int(_nearest(jnp.float32(x), bits, kind, signed))
 
 
 def full_tree(tree: PyTree, value: Any, spec: quantized) -> PyTree:
