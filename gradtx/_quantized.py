@@ -314,24 +314,51 @@ class QuantizedArray:
         """The float32 array the buffer stands for."""
         values = self._values()
         if self.segments is not None:
-            ids = _block_ids(self.segments, self.spec.block)
-            return (values.reshape(-1)[: self.size] * self.scales[ids]).reshape(self.shape)
+            flat_spec = _segments_spec(self.codes)
+            ids = _block_ids(self.segments, self.spec.block, flat_spec)
+            if flat_spec is None:
+                flat = values.reshape(-1)[: self.size]
+                return (flat * self.scales[ids]).reshape(self.shape)
+            flat = jax.lax.reshape(values, (values.size,), out_sharding=P(*flat_spec))
+            return flat * self.scales.at[ids].get(out_sharding=P(*flat_spec))
         return _from_blocks(values * self.scales[..., None], self.shape, self.spec.block)
 
     @classmethod
     def _encode_segments(cls, x: jax.Array, spec: quantized, segments: tuple[int, ...]) -> QuantizedArray:
         # A packed buffer: blocks restart at every leaf, so a block never holds values of
         # two leaves. No padding between leaves: each value finds its block by index.
-        ids = _block_ids(segments, spec.block)
-        blocks = _block_count(segments, spec.block)
+        # Under an explicit-sharding mesh the codes shard like the buffer where every
+        # device holds whole bytes of codes (`_segments_local`), the block ids are sliced
+        # like it and the scales (a few per leaf) are replicated; otherwise the buffer is
+        # encoded replicated.
         flat = jnp.ravel(x).astype(jnp.float32)
-        scales = jax.ops.segment_max(jnp.abs(flat), ids, blocks, indices_are_sorted=True)
+        typed = _typed_spec(flat)
+        flat_spec = None
+        if typed is not None:
+            if _segments_local(flat.shape[0], typed[1], typed[0], spec.bits):
+                flat_spec = typed[1]
+            else:
+                flat = jax.sharding.reshard(flat, P())
+        ids = _block_ids(segments, spec.block, flat_spec)
+        blocks = _block_count(segments, spec.block)
+        if flat_spec is None:
+            scales = jax.ops.segment_max(jnp.abs(flat), ids, blocks, indices_are_sorted=True)
+            per_value = lambda safe: safe[ids]  # noqa: E731
+        else:
+            scales = jax.ops.segment_max(
+                jnp.abs(flat), ids, blocks, indices_are_sorted=True, out_sharding=P()
+            )
+            per_value = lambda safe: safe.at[ids].get(out_sharding=P(*flat_spec))  # noqa: E731
         scales = jnp.maximum(scales, 0.0)  # an empty segment's -inf
         safe = jnp.where(scales > 0, scales, 1.0)
-        codes = _nearest(jnp.clip(flat / safe[ids], -1.0, 1.0), spec.bits, spec.kind, bool(spec.signed))
-        if spec.bits == 4:  # two codes a byte: an odd count gets one padding code
-            codes = jnp.pad(codes, (0, len(flat) % 2))
-        return cls(_packed_codes(codes.reshape(1, -1), spec), scales, x.shape, spec, segments)
+        codes = _nearest(jnp.clip(flat / per_value(safe), -1.0, 1.0), spec.bits, spec.kind, bool(spec.signed))
+        if spec.bits == 4 and len(flat) % 2:  # two codes a byte: an odd count gets one padding code
+            codes = jnp.pad(codes, (0, 1))
+        if flat_spec is None:
+            codes = codes.reshape(1, -1)
+        else:
+            codes = jax.lax.reshape(codes, (1, codes.shape[0]), out_sharding=P(None, *flat_spec))
+        return cls(_packed_codes(codes, spec), scales, x.shape, spec, segments)
 
     def like(self, x: jax.Array) -> QuantizedArray:
         """``x`` stored as this buffer is (the block's new moment, re-encoded)."""
@@ -470,8 +497,6 @@ def _placed(q: QuantizedArray, like: Any) -> QuantizedArray:
     """``q`` (a new buffer for the array ``like``) with its blocks on the devices that
     hold ``like``'s values: whole blocks per device where ``like``'s sharding allows it
     (`_blocks_spec`), replicated over its mesh otherwise."""
-    if q.segments is not None:
-        return q
     typed = _typed_spec(like)
     # (A tracer's .sharding builds an error message: costly, and not wanted here.)
     concrete = isinstance(like, jax.Array) and not isinstance(like, Tracer)
@@ -483,14 +508,35 @@ def _placed(q: QuantizedArray, like: Any) -> QuantizedArray:
     else:
         assert isinstance(sharding, NamedSharding)
         mesh, spec = sharding.mesh, tuple(sharding.spec) + (None,) * (jnp.ndim(like) - len(sharding.spec))
-    bspec = _blocks_spec(q.shape, spec, mesh, q.spec.block) or (None,) * q.codes.ndim
+    if q.segments is not None:  # a packed buffer: codes in value order, scales replicated
+        local = _segments_local(q.size, spec, mesh, q.spec.bits)
+        bspec = (None, spec[0]) if local else (None, None)
+        scales_spec: tuple[Any, ...] = (None,)
+    else:
+        bspec = _blocks_spec(q.shape, spec, mesh, q.spec.block) or (None,) * q.codes.ndim
+        scales_spec = bspec[:-1]
     if typed is not None:
         codes = jax.sharding.reshard(q.codes, P(*bspec))
-        scales = jax.sharding.reshard(q.scales, P(*bspec[:-1]))
+        scales = jax.sharding.reshard(q.scales, P(*scales_spec))
     else:
         codes = jax.device_put(q.codes, NamedSharding(mesh, P(*bspec)))
-        scales = jax.device_put(q.scales, NamedSharding(mesh, P(*bspec[:-1])))
+        scales = jax.device_put(q.scales, NamedSharding(mesh, P(*scales_spec)))
     return QuantizedArray(codes, scales, q.shape, q.spec, q.segments)
+
+
+def _segments_local(size: int, spec: tuple[Any, ...], mesh: Any, bits: int) -> bool:
+    """Whether a packed buffer of ``size`` values sharded as ``spec`` keeps its codes on
+    the devices of its values: every device holds whole bytes of codes (at 4 bits, an
+    even count of values)."""
+    ways = _ways(mesh, spec[0]) if spec else 1
+    return ways > 1 and size % (ways * (8 // bits)) == 0
+
+
+def _segments_spec(codes: jax.Array) -> tuple[Any, ...] | None:
+    """The sharding of a packed buffer's values, from its codes' (1, n) sharding type
+    under an explicit-sharding mesh; None when its codes are not sharded."""
+    typed = _typed_spec(codes)
+    return None if typed is None else (typed[1][-1],)
 
 
 def _packed_codes(codes: jax.Array, spec: quantized) -> jax.Array:
@@ -505,10 +551,13 @@ def _block_count(segments: tuple[int, ...], block: int) -> int:
     return sum(-(-n // block) for n in segments)
 
 
-def _block_ids(segments: tuple[int, ...], block: int) -> jax.Array:
+def _block_ids(segments: tuple[int, ...], block: int, spec: tuple[Any, ...] | None = None) -> jax.Array:
     """For each value of a packed buffer, the index of its block (blocks of ``block``
     values restarting at each leaf): computed from an iota and the leaves' offsets, so
-    no buffer-sized constant enters the program."""
+    no buffer-sized constant enters the program. ``spec``: the buffer's sharding under
+    an explicit-sharding mesh, the ids' (sliced from the replicated ids)."""
+    if spec is not None:
+        return jax.sharding.reshard(_block_ids(segments, block), P(*spec))
     sizes = np.asarray(segments, np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     first = np.concatenate([[0], np.cumsum(-(-sizes // block))[:-1]])
