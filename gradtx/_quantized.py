@@ -10,9 +10,12 @@ that fits" (docs/api/memory.rst).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import functools
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -587,6 +590,9 @@ def full(x: Any, value: Any, spec: quantized, segments: tuple[int, ...] | None =
         return jnp.full(shape, value, dtype)
     if spec.signed is None:
         raise InputError("quantized", "a quantized buffer needs signed=True or False (set by the block)")
+    concatenated = _LEAF_SIZES.get()
+    if segments is None and concatenated is not None and shape == (sum(concatenated),):
+        segments = own_blocks(concatenated, spec.block)
     if segments is not None or not isinstance(value, int | float | np.number):
         return _placed(QuantizedArray.encode(jnp.full(shape, value, jnp.float32), spec, segments), x)
     # A constant: every block stores ``value`` as the code of +-1 (or of 0) times |value|,
@@ -610,6 +616,30 @@ def _nearest_code(x: float, bits: int, kind: str, signed: bool) -> int:
         return int(_nearest(jnp.float32(x), bits, kind, signed))
 
 
+def own_blocks(sizes: tuple[int, ...], block: int) -> tuple[int, ...] | None:
+    """The ``segments`` that keep each of the concatenated leaves of ``sizes`` in blocks of
+    its own; None where the plain layout already does (every leaf but the last fills whole
+    blocks), the faster one."""
+    return None if all(n % block == 0 for n in sizes[:-1]) else tuple(sizes)
+
+
+_LEAF_SIZES: contextvars.ContextVar[tuple[int, ...] | None] = contextvars.ContextVar(
+    "gradtx_concatenated_leaves", default=None
+)
+
+
+@contextlib.contextmanager
+def concatenated_leaves(sizes: tuple[int, ...]) -> Iterator[None]:
+    """While it is open, a quantized buffer allocated for a vector of ``sum(sizes)``
+    values (leaves of these sizes, concatenated: `gradtx.flatten`) keeps every leaf in
+    blocks of its own, as on packed parameters."""
+    token = _LEAF_SIZES.set(tuple(sizes))
+    try:
+        yield
+    finally:
+        _LEAF_SIZES.reset(token)
+
+
 def full_tree(tree: PyTree, value: Any, spec: quantized) -> PyTree:
     """`full` over a tree; a `gradtx.Packed` buffer is quantized leaf by leaf (each of
     its leaves in its own blocks) when the buffer holds at least ``spec.min_size``."""
@@ -626,10 +656,7 @@ def full_tree(tree: PyTree, value: Any, spec: quantized) -> PyTree:
                 buffers.append(jax.tree.map(lambda y: full(y, value, spec), buffer))
             else:
                 sizes = tuple(layout.slots[i].size for i in members)
-                # Leaves that each fill whole blocks (all but the last) already start
-                # blocks of their own in the plain layout, the faster one.
-                aligned = all(n % spec.block == 0 for n in sizes[:-1])
-                buffers.append(full(buffer, value, spec, None if aligned else sizes))
+                buffers.append(full(buffer, value, spec, own_blocks(sizes, spec.block)))
         return Packed(tuple(buffers), layout)
 
     return jax.tree.map(one, tree, is_leaf=lambda x: isinstance(x, Packed))

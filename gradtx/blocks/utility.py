@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.core import Tracer
 
-from gradtx import _checks, _tree
+from gradtx import _checks, _quantized, _tree
 from gradtx._checks import InputError
 from gradtx.base import (
     Context,
@@ -356,7 +356,9 @@ class flatten(Wrapper):
     For transforms that need a single vector (some second-order methods); gradtx's
     `gradtx.pack` keeps the parameters flat across steps instead, which is cheaper. The
     chain's slots (`gradtx.channel`) reach ``inner`` flattened as the updates are, so
-    ``chain(momentum(b1), flatten(scale_by_rms(...)))`` is Adam.
+    ``chain(momentum(b1), flatten(scale_by_rms(...)))`` is Adam. Quantized state
+    (``mu_dtype="8bit"``, ...) keeps each leaf of the vector in blocks of its own, so the
+    numbers are those of ``inner`` on the tree.
 
     Args:
       inner: the transform to run on the flat vector.
@@ -385,7 +387,10 @@ class flatten(Wrapper):
         return jnp.concatenate([jnp.reshape(x, [-1]) for x in jax.tree.leaves(tree_)])
 
     def init(self, params: Params) -> Any:
-        return self.inner.init(self._flat(params))
+        # A quantized buffer of the flat vector keeps each leaf in blocks of its own (its
+        # re-encoding each step keeps the layout init chose).
+        with _quantized.concatenated_leaves(tuple(int(np.size(x)) for x in jax.tree.leaves(params))):
+            return self.inner.init(self._flat(params))
 
     def _update(self, updates: Updates, state: Any, params: Params | None, ctx: Context):
         flat_params = None if params is None else self._flat(params)
