@@ -10,6 +10,10 @@ Parts (``--parts``, comma-separated):
   ``string`` and ``argparse`` modules: data that ships with Python). Final training
   loss (the mean of the last 20 steps), held-out loss, and the loss curves (a figure:
   ``--plot``).
+- ``seeds``: final training and held-out loss over ``--seeds`` batch orders, float32,
+  8-bit and 4-bit state, and Li et al.'s (2023) rank-1 normalization of the 4-bit second
+  moment (emulated: a float32 AdamW whose moments are replaced by their 4-bit values
+  after every step), which gradtx does not use: this part measures why.
 - ``speed``: step time of AdamW (one jitted update + apply, parameters and state
   donated, the same gradient each
   step as an argument; median of ``--rounds`` rounds of ``--steps`` steps) and state bytes per
@@ -19,7 +23,7 @@ Parts (``--parts``, comma-separated):
   4-bit AdamW when torchao imports (it is not a dependency; the table says when it is
   missing).
 
-Run:  python benchmarks/quantized.py [--parts accuracy,speed] [--json out.json] [--plot out.png]
+Run:  python benchmarks/quantized.py [--parts accuracy,seeds,speed] [--json out.json] [--plot out.png]
 """
 
 from __future__ import annotations
@@ -138,13 +142,15 @@ def text_task(context: int = 16) -> tuple[Any, Callable[..., Any], tuple[Any, ..
     return params, loss, train, test
 
 
-def train(tx: Any, task: Any, steps: int, batch: int = 128) -> tuple[list[float], float]:
+def train(tx: Any, task: Any, steps: int, batch: int = 128, seed: int = 1) -> tuple[list[float], float]:
+    """``steps`` steps of ``tx`` on ``task`` (batches drawn with ``seed``): the training
+    loss curve and the held-out loss at the end."""
     params, loss, (x, y), (xt, yt) = task
     state = tx.init(params)
 
     @jax.jit
     def step(p: Any, s: Any, i: Any) -> Any:
-        idx = jax.random.randint(jax.random.fold_in(jax.random.key(1), i), (batch,), 0, x.shape[0])
+        idx = jax.random.randint(jax.random.fold_in(jax.random.key(seed), i), (batch,), 0, x.shape[0])
         value, g = jax.value_and_grad(loss)(p, x[idx], y[idx])
         u, s = tx.update(g, s, p)
         return gradtx.apply_updates(p, u), s, value
@@ -197,6 +203,85 @@ def accuracy(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "curve": [float(f"{v:.5g}") for v in curve],
                 }
             )
+    return rows
+
+
+# --- over seeds, and Li et al.'s rank-1 normalization (emulated) ----------------------------
+
+
+def emulated_4bit(lr: float, nu_layout: str) -> gradtx.GradientTransformation:
+    """float32 AdamW whose moments are replaced after every step by what a 4-bit state
+    would decode to: the first moment in gradtx's blocks (signed dynamic map), the second
+    in gradtx's blocks (``nu_layout="blocks"``, which should match gradtx's 4-bit AdamW up
+    to rounding) or, for matrices of at least 4,096 values, with Li et al.'s (2023) rank-1
+    normalization: each value scaled by the smaller of its row's and its column's largest
+    value, then the nearest of a zero-free map, linear ``(i + 1) / 16`` (their choice,
+    ``"rank-1 linear"``) or gradtx's dynamic one (``"rank-1 dynamic"``)."""
+    base = gradtx.adamw(lr)
+    signed, unsigned = Q(4, signed=True), Q(4, signed=False)
+
+    def blocks(x: jax.Array, spec: gradtx.quantized) -> jax.Array:
+        return x if x.size < spec.min_size else gradtx.QuantizedArray.encode(x, spec).decode()
+
+    def rank1(v: jax.Array) -> jax.Array:
+        if v.ndim != 2 or v.size < unsigned.min_size or nu_layout == "blocks":
+            return blocks(v, unsigned)
+        scale = jnp.minimum(jnp.max(v, axis=1, keepdims=True), jnp.max(v, axis=0, keepdims=True))
+        scale = jnp.where(scale > 0, scale, 1.0)
+        normalized = v / scale
+        if nu_layout == "rank-1 linear":
+            values = (jnp.clip(jnp.round(normalized * 16 - 1), 0, 15) + 1) / 16
+        else:
+            table = jnp.asarray(_quantized.table(4, "dynamic", False))
+            codes = _quantized._nearest(jnp.clip(normalized, 0.0, 1.0), 4, "dynamic", False)
+            values = table[codes.astype(jnp.int32)]
+        return values * scale
+
+    def update(g: Any, state: Any, params: Any = None) -> Any:
+        updates, (mu_state, nu_state, *rest) = base.update(g, state, params)
+        mu_state = mu_state._replace(mu=jax.tree.map(lambda m: blocks(m, signed), mu_state.mu))
+        nu_state = nu_state._replace(nu=jax.tree.map(rank1, nu_state.nu))
+        return updates, (mu_state, nu_state, *rest)
+
+    return gradtx.GradientTransformation(base.init, update)
+
+
+SEED_STATES: dict[str, Callable[[float], Any]] = {
+    "float32": lambda lr: gradtx.adamw(lr),
+    "8-bit": lambda lr: gradtx.adamw(lr, mu_dtype="8bit", nu_dtype="8bit"),
+    "4-bit": lambda lr: gradtx.adamw(lr, mu_dtype="4bit", nu_dtype="4bit"),
+    "4-bit emulated": lambda lr: emulated_4bit(lr, "blocks"),
+    "4-bit emulated, rank-1 linear v": lambda lr: emulated_4bit(lr, "rank-1 linear"),
+    "4-bit emulated, rank-1 dynamic v": lambda lr: emulated_4bit(lr, "rank-1 dynamic"),
+}
+
+
+def seeds(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Final training and held-out loss of each state over several batch orders (seeds),
+    with Li et al.'s rank-1 normalization of the 4-bit second moment emulated beside
+    gradtx's block-wise one."""
+    rows = []
+    tasks = {
+        "digits MLP": (digits_task(), args.digits_steps, 1e-3),
+        "char-level LM": (text_task(), args.lm_steps, 2e-3),
+    }
+    print(f"{'task':14s} {'state':34s} {'seed':>4s} {'final loss':>10s} {'held-out':>9s}")
+    for task_name, (task, steps, lr) in tasks.items():
+        for seed in range(1, args.seeds + 1):
+            for name, make in SEED_STATES.items():
+                curve, held_out = train(make(lr), task, steps, seed=seed)
+                final = float(np.mean(curve[-20:]))
+                print(f"{task_name:14s} {name:34s} {seed:4d} {final:10.4f} {held_out:9.4f}", flush=True)
+                rows.append(
+                    {
+                        "task": task_name,
+                        "state": name,
+                        "seed": seed,
+                        "steps": steps,
+                        "final_loss": final,
+                        "held_out_loss": held_out,
+                    }
+                )
     return rows
 
 
@@ -384,6 +469,7 @@ def main() -> None:
     parser.add_argument("--layouts", default="", help="1,1000,GPT-2 (first words); all by default")
     parser.add_argument("--digits-steps", type=int, default=300)
     parser.add_argument("--lm-steps", type=int, default=1500)
+    parser.add_argument("--seeds", type=int, default=4, help="batch orders for the seeds part")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--json", default=None)
@@ -395,6 +481,8 @@ def main() -> None:
         out["accuracy"] = accuracy(args)
         if args.plot:
             plot(out["accuracy"], args.plot)
+    if "seeds" in parts:
+        out["seeds"] = seeds(args)
     if "speed" in parts:
         out["speed"] = speed(args)
     if args.json:  # compact: the loss curves are most of it

@@ -23,6 +23,7 @@ import math
 import os
 import pathlib
 import re
+import statistics
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -451,6 +452,26 @@ def modern_table(paths: list[str]) -> str:
     return "\n".join(out)
 
 
+def seeds_rows(rows: list[dict[str, Any]]) -> list[str]:
+    """Per task and state, over seeds: the final training and held-out loss against
+    float32's with the same seed (mean change, and the range)."""
+    reference = {(r["task"], r["seed"]): r for r in rows if r["state"] == "float32"}
+    out = [
+        "| task | state | seeds | final training loss vs float32: mean (range) "
+        "| held-out loss vs float32: mean (range) |",
+        "|---|---|---|---|---|",
+    ]
+    keys = list(dict.fromkeys((r["task"], r["state"]) for r in rows))
+    for task, state in keys:
+        mine = [r for r in rows if (r["task"], r["state"]) == (task, state)]
+        cells = []
+        for field in ("final_loss", "held_out_loss"):
+            changes = [r[field] / reference[(task, r["seed"])][field] - 1 for r in mine]
+            cells.append(f"{statistics.mean(changes):+.1%} ({min(changes):+.1%} to {max(changes):+.1%})")
+        out.append(f"| {task} | {state} | {len(mine)} | {cells[0]} | {cells[1]} |")
+    return out
+
+
 def quantized_table(paths: list[str]) -> str:
     """Quantized optimizer state: accuracy per state dtype and map, then step time and
     bytes per parameter (benchmarks/quantized.py). ``load`` reads paths from the root."""
@@ -475,6 +496,8 @@ def quantized_table(paths: list[str]) -> str:
                 f"| {r['bytes_per_parameter']:.3f} |"
             )
         out.append("")
+    if "seeds" in data:
+        out += [*seeds_rows(data["seeds"]), ""]
     if "speed" in data:
         out += [
             "| layout | optimizer state | step (ms) | vs gradtx float32 | first call (s) "
