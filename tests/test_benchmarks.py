@@ -6,6 +6,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 BENCH = pathlib.Path(__file__).parent.parent / "benchmarks"
@@ -121,12 +122,22 @@ def test_quantized_state_benchmark(tmp_path):
     out = tmp_path / "quantized.json"
     run(
         str(BENCH / "quantized.py"),
+        "--parts", "accuracy,seeds,speed", "--seeds", "1",
         "--digits-steps", "3", "--lm-steps", "3", "--layouts", "1", "--rounds", "1", "--steps", "1",
         "--json", str(out),
     )  # fmt: skip
     data = json.loads(out.read_text())
     states = {(r["task"], r["state"]) for r in data["accuracy"]}
     assert ("char-level LM", "4-bit, v map with zero") in states and len(states) == 2 * 7
+    # The seeds part's emulated 4-bit state is gradtx's 4-bit state (what BENCHMARKS.md
+    # relies on to read its rank-1 rows), and each rank-1 variant changes something.
+    seeds = {(r["task"], r["state"]): r for r in data["seeds"]}
+    for task in ("digits MLP", "char-level LM"):
+        real, emulated = seeds[(task, "4-bit")], seeds[(task, "4-bit emulated")]
+        for field in ("final_loss", "held_out_loss"):
+            np.testing.assert_allclose(emulated[field], real[field], rtol=1e-5, err_msg=f"{task} {field}")
+        for variant in ("rank-1 linear v", "rank-1 dynamic v"):
+            assert seeds[(task, f"4-bit emulated, {variant}")]["held_out_loss"] != real["held_out_loss"]
     names = {r["name"] for r in data["speed"] if "seconds" in r}
     assert {"gradtx 8-bit", "gradtx 4-bit", "optax float32", "torch AdamW fused"} <= names
     table = run(str(BENCH / "report.py"), "--kind", "quantized", str(out))
