@@ -11,9 +11,10 @@ Parts (``--parts``, comma-separated):
   loss (the mean of the last 20 steps), held-out loss, and the loss curves (a figure:
   ``--plot``).
 - ``seeds``: final training and held-out loss over ``--seeds`` batch orders, float32,
-  8-bit and 4-bit state, and Li et al.'s (2023) rank-1 normalization of the 4-bit second
-  moment (emulated: a float32 AdamW whose moments are replaced by their 4-bit values
-  after every step), which gradtx does not use: this part measures why.
+  8-bit and 4-bit state (and each moment at 4 bits with the other at 8), and Li et
+  al.'s (2023) rank-1 normalization of the 4-bit second moment (emulated: a float32
+  AdamW whose moments are replaced by their 4-bit values after every step), which
+  gradtx does not use: this part measures why.
 - ``speed``: step time of AdamW (one jitted update + apply, parameters and state
   donated, the same gradient each
   step as an argument; median of ``--rounds`` rounds of ``--steps`` steps) and state bytes per
@@ -250,6 +251,8 @@ SEED_STATES: dict[str, Callable[[float], Any]] = {
     "float32": lambda lr: gradtx.adamw(lr),
     "8-bit": lambda lr: gradtx.adamw(lr, mu_dtype="8bit", nu_dtype="8bit"),
     "4-bit": lambda lr: gradtx.adamw(lr, mu_dtype="4bit", nu_dtype="4bit"),
+    "8-bit mu, 4-bit nu": lambda lr: gradtx.adamw(lr, mu_dtype="8bit", nu_dtype="4bit"),
+    "4-bit mu, 8-bit nu": lambda lr: gradtx.adamw(lr, mu_dtype="4bit", nu_dtype="8bit"),
     "4-bit emulated": lambda lr: emulated_4bit(lr, "blocks"),
     "4-bit emulated, rank-1 linear v": lambda lr: emulated_4bit(lr, "rank-1 linear"),
     "4-bit emulated, rank-1 dynamic v": lambda lr: emulated_4bit(lr, "rank-1 dynamic"),
