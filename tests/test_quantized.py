@@ -512,6 +512,50 @@ def test_flatten_keeps_each_leaf_in_its_own_blocks(bits):
             np.testing.assert_allclose(u_flat[k], u_plain[k], rtol=1e-5, atol=1e-9, err_msg=f"{k}, step {t}")
 
 
+def quantized_leaf(x):
+    return isinstance(x, gradtx.QuantizedArray)
+
+
+def _adamw8(learning_rate=1e-2):
+    return gradtx.adamw(learning_rate, mu_dtype=Q(8, min_size=0), nu_dtype=Q(8, min_size=0))
+
+
+WRAPPERS = {
+    "inject_hyperparams": lambda: gradtx.inject_hyperparams(gradtx.adamw)(
+        learning_rate=1e-2, mu_dtype=Q(8, min_size=0), nu_dtype=Q(8, min_size=0)
+    ),
+    "apply_if_finite": lambda: gradtx.apply_if_finite(_adamw8(), 3),
+    "masked": lambda: gradtx.masked(_adamw8(), {"a": True, "b": True, "c": True, "d": True}),
+    "multi_transform": lambda: gradtx.multi_transform(
+        {"x": _adamw8(), "y": _adamw8()}, {"a": "x", "b": "y", "c": "x", "d": "y"}
+    ),
+    "MultiSteps(1)": lambda: gradtx.MultiSteps(_adamw8(), 1),
+    "named_chain": lambda: gradtx.named_chain(("zero_nans", gradtx.zero_nans()), ("adamw", _adamw8())),
+    "conditionally_mask": lambda: gradtx.conditionally_mask(_adamw8(), lambda count: True),
+    "with_extra_args_support": lambda: gradtx.with_extra_args_support(_adamw8()),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("wrapper", list(WRAPPERS))
+def test_wrappers_keep_quantized_state_and_its_numbers(wrapper):
+    """8-bit AdamW inside each wrapper: its state still holds the quantized buffers (one
+    per moment per leaf) and three steps give AdamW's own numbers."""
+    params = PACKED_LAYOUTS["unaligned"]
+    plain, wrapped = _adamw8(), WRAPPERS[wrapper]()
+    s_plain, s_wrapped = plain.init(params), wrapped.init(params)
+    stored = [x for x in jax.tree.leaves(s_wrapped, is_leaf=quantized_leaf) if quantized_leaf(x)]
+    assert len(stored) == 2 * len(params), s_wrapped
+    for t in range(3):
+        g = {k: jax.random.normal(jax.random.key(t), v.shape) for k, v in params.items()}
+        u_plain, s_plain = jax.jit(plain.update)(g, s_plain, params)
+        u_wrapped, s_wrapped = jax.jit(wrapped.update)(g, s_wrapped, params)
+        for k in params:
+            np.testing.assert_allclose(
+                u_wrapped[k], u_plain[k], rtol=1e-5, atol=1e-9, err_msg=f"{k}, step {t}"
+            )
+
+
 def test_donated_state_is_updated_in_place():
     params = {f"p{i}": jnp.zeros((1 << 14,)) for i in range(4)}
     tx = gradtx.adam(1e-3, mu_dtype="8bit", nu_dtype="8bit")
