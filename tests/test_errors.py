@@ -116,6 +116,16 @@ def test_weight_decay_needs_params():
         opt.update(jnp.zeros(2), opt.init(jnp.zeros(2)))
 
 
+@pytest.mark.parametrize("value", ["8-bit", "int8", jnp.int8, "float8_e4m3fn", jnp.float8_e5m2])
+def test_moment_dtypes_that_cannot_hold_a_moment_are_refused(value):
+    """Near misses of the documented spellings ("8bit") are refused at construction with
+    the list of what is accepted, instead of failing inside the first update (numpy's
+    dtype parser on "8-bit", JAX's promotion on the 8-bit floats) or storing moments as
+    integers."""
+    with pytest.raises(ValueError, match=r"adamw: mu_dtype must be .*'8bit', '4bit'"):
+        gradtx.adamw(1e-3, mu_dtype=value)
+
+
 # --- every factory's arguments, by the rule of their name ------------------------------
 
 # A bad value for each kind of rule, and the words its message must hold.
