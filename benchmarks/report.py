@@ -414,6 +414,26 @@ def claim(args: list[str]) -> str:
             if rest
             else f"{exact} agree bit for bit"
         )
+    if name == "quantized-seeds":
+        rows = load(path)["seeds"]
+        reference = {(r["task"], r["seed"]): r["held_out_loss"] for r in rows if r["state"] == "float32"}
+
+        def changes(task: str | None, state: str) -> list[float]:
+            return [
+                r["held_out_loss"] / reference[(r["task"], r["seed"])] - 1
+                for r in rows
+                if r["state"] == state and task in (None, r["task"])
+            ]
+
+        eight = max(abs(c) for c in changes(None, "8-bit"))
+        four = changes("char-level LM", "4-bit")
+        mixed = statistics.mean(changes("char-level LM", "8-bit mu, 4-bit nu"))
+        return (
+            f"8-bit state ends within {eight:.2%} of float32's held-out loss on "
+            f"both; 4-bit costs {min(four):+.1%} to {max(four):+.1%} held-out on the character-level "
+            'model, mostly from its first moment: `mu_dtype="8bit", nu_dtype="4bit"` (about 1.6 bytes '
+            f"per parameter) costs {mixed:+.1%} on average there"
+        )
     raise ValueError(f"unknown claim {name!r}")
 
 
