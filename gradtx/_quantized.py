@@ -195,7 +195,7 @@ def _nearest(x: jax.Array, bits: int, kind: str, signed: bool) -> jax.Array:
     key = jax.lax.shift_right_logical(jax.lax.bitcast_convert_type(x, jnp.uint32), jnp.uint32(16))
     code = _lookup(candidates, key)
     step = x > _lookup(mids, code)
-    return code + step.astype(jnp.uint8)
+    return code + jax.lax.convert_element_type(step, jnp.uint8)
 
 
 def _lookup(values: np.ndarray, index: jax.Array) -> jax.Array:
@@ -208,11 +208,17 @@ def _lookup(values: np.ndarray, index: jax.Array) -> jax.Array:
     # indices are in range by construction.
     return jax.lax.gather(
         table_,
-        index.astype(jnp.int32)[..., None],
+        _column(jax.lax.convert_element_type(index, jnp.int32)),
         _TABLE_LOOKUP,
         slice_sizes=(1,),
         mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS,
     )
+
+
+def _column(x: jax.Array) -> jax.Array:
+    """``x[..., None]`` (lax's, without jnp's indexing: a tenth of a millisecond of tracing
+    each, per leaf and step)."""
+    return jax.lax.expand_dims(x, (jnp.ndim(x),))
 
 
 _TABLE_LOOKUP = jax.lax.GatherDimensionNumbers(
@@ -288,7 +294,7 @@ class QuantizedArray:
         blocks = _to_blocks(x.astype(jnp.float32), spec.block)
         scales = jnp.max(jnp.abs(blocks), axis=-1)
         safe = jnp.where(scales > 0, scales, 1.0)
-        normalized = jnp.clip(blocks / safe[..., None], -1.0, 1.0)
+        normalized = jnp.clip(blocks / _column(safe), -1.0, 1.0)
         codes = _nearest(normalized, spec.bits, spec.kind, spec.signed)
         return cls(_packed_codes(codes, spec), scales, x.shape, spec)
 
@@ -296,7 +302,7 @@ class QuantizedArray:
         """The decoded values in the block layout (``codes``' shape at 8 bits; the last
         block's padding included); plain (not packed) buffers only."""
         assert self.segments is None
-        return self._values() * self.scales[..., None]
+        return self._values() * _column(self.scales)
 
     def to_blocks(self, x: jax.Array) -> jax.Array:
         """``x`` (shaped like the buffer) in the block layout of `decode_blocks`."""
@@ -324,7 +330,7 @@ class QuantizedArray:
                 return (flat * self.scales[ids]).reshape(self.shape)
             flat = jax.lax.reshape(values, (values.size,), out_sharding=P(*flat_spec))
             return flat * self.scales.at[ids].get(out_sharding=P(*flat_spec))
-        return _from_blocks(values * self.scales[..., None], self.shape, self.spec.block)
+        return _from_blocks(values * _column(self.scales), self.shape, self.spec.block)
 
     @classmethod
     def _encode_segments(cls, x: jax.Array, spec: quantized, segments: tuple[int, ...]) -> QuantizedArray:
