@@ -198,8 +198,9 @@ def _nearest(x: jax.Array, bits: int, kind: str, signed: bool) -> jax.Array:
     return code + jax.lax.convert_element_type(step, jnp.uint8)
 
 
-def _lookup(values: np.ndarray, index: jax.Array) -> jax.Array:
-    """``values[index]``, sharded like ``index`` (a gather from a replicated table)."""
+def _lookup(values: np.ndarray | jax.Array, index: jax.Array) -> jax.Array:
+    """``values[index]``, sharded like ``index`` (a gather from a replicated table: a map,
+    or the scales of a packed buffer's blocks)."""
     typed = _typed_spec(index)
     table_ = jnp.asarray(values)
     if typed is not None:
@@ -327,9 +328,10 @@ class QuantizedArray:
             ids = _block_ids(self.segments, self.spec.block, flat_spec)
             if flat_spec is None:
                 flat = values.reshape(-1)[: self.size]
-                return (flat * self.scales[ids]).reshape(self.shape)
+                return (flat * _lookup(self.scales, ids)).reshape(self.shape)
+            # sharded: whole bytes of codes per device, so no padding code
             flat = jax.lax.reshape(values, (values.size,), out_sharding=P(*flat_spec))
-            return flat * self.scales.at[ids].get(out_sharding=P(*flat_spec))
+            return flat * _lookup(self.scales, ids)
         return _from_blocks(values * _column(self.scales), self.shape, self.spec.block)
 
     @classmethod
@@ -350,23 +352,18 @@ class QuantizedArray:
                 flat = jax.sharding.reshard(flat, P())
         ids = _block_ids(segments, spec.block, flat_spec)
         blocks = _block_count(segments, spec.block)
-        if flat_spec is None:
-            scales = jax.ops.segment_max(jnp.abs(flat), ids, blocks, indices_are_sorted=True)
-            per_value = lambda safe: safe[ids]  # noqa: E731
-        else:
-            scales = jax.ops.segment_max(
-                jnp.abs(flat), ids, blocks, indices_are_sorted=True, out_sharding=P()
-            )
-            per_value = lambda safe: safe.at[ids].get(out_sharding=P(*flat_spec))  # noqa: E731
+        replicated = None if flat_spec is None else P()
+        scales = jax.ops.segment_max(
+            jnp.abs(flat), ids, blocks, indices_are_sorted=True, out_sharding=replicated
+        )
         scales = jnp.maximum(scales, 0.0)  # an empty segment's -inf
         safe = jnp.where(scales > 0, scales, 1.0)
-        codes = _nearest(jnp.clip(flat / per_value(safe), -1.0, 1.0), spec.bits, spec.kind, bool(spec.signed))
+        normalized = jnp.clip(flat / _lookup(safe, ids), -1.0, 1.0)
+        codes = _nearest(normalized, spec.bits, spec.kind, bool(spec.signed))
         if spec.bits == 4 and len(flat) % 2:  # two codes a byte: an odd count gets one padding code
             codes = jnp.pad(codes, (0, 1))
-        if flat_spec is None:
-            codes = codes.reshape(1, -1)
-        else:
-            codes = jax.lax.reshape(codes, (1, codes.shape[0]), out_sharding=P(None, *flat_spec))
+        row = None if flat_spec is None else P(None, *flat_spec)
+        codes = jax.lax.reshape(codes, (1, codes.shape[0]), out_sharding=row)
         return cls(_packed_codes(codes, spec), scales, x.shape, spec, segments)
 
     def like(self, x: jax.Array) -> QuantizedArray:
