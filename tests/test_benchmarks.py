@@ -142,3 +142,17 @@ def test_quantized_state_benchmark(tmp_path):
     assert {"gradtx 8-bit", "gradtx 4-bit", "optax float32", "torch AdamW fused"} <= names
     table = run(str(BENCH / "report.py"), "--kind", "quantized", str(out))
     assert "| 1 leaf (4M) | gradtx 8-bit |" in table
+
+
+def test_tiled_prototype_benchmark(tmp_path):
+    """The prototype checks it computes gradtx's 8-bit AdamW (it raises otherwise) and
+    prints its table."""
+    out = tmp_path / "tiled.json"
+    run(
+        str(BENCH / "quantized_tiled.py"),
+        "--tiles", "4", "--rounds", "1", "--steps", "1", "--json", str(out),
+    )  # fmt: skip
+    names = [r["name"] for r in json.loads(out.read_text())["rows"]]
+    assert names == ["gradtx float32", "gradtx 8-bit", "8-bit, 4 tiles (prototype)"]
+    table = run(str(BENCH / "report.py"), "--kind", "quantized-tiled", str(out))
+    assert "| 8-bit, 4 tiles (prototype) |" in table
