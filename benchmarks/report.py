@@ -262,20 +262,27 @@ def multisteps_table(paths: list[str]) -> str:
     return "\n".join(out)
 
 
-def state_dtypes_table(paths: list[str]) -> str:
-    data = load(paths[0])
-    out = [
-        caption(data, paths[0]),
-        "",
-        "| state | train loss | test accuracy | max abs(p - p with float32 state) | state bytes |",
-        "|---|---|---|---|---|",
-    ]
-    for r in data["rows"]:
-        out.append(
-            f"| {r['state']} | {r['loss']:.4f} | {r['accuracy']:.3f} | "
-            f"{'0' if r['max_diff'] == 0 else format(r['max_diff'], '.1e')} | {r['bytes']:,} |"
-        )
+def rows_table(path: str, header: list[str], cells: Callable[[dict[str, Any]], list[str]]) -> str:
+    """A result file's caption, then a table with ``header`` and one row of ``cells(r)``
+    for each of its "rows"."""
+    data = load(path)
+    out = [caption(data, path), "", f"| {' | '.join(header)} |", "|" + "---|" * len(header)]
+    out += [f"| {' | '.join(cells(r))} |" for r in data["rows"]]
     return "\n".join(out)
+
+
+def state_dtypes_table(paths: list[str]) -> str:
+    return rows_table(
+        paths[0],
+        ["state", "train loss", "test accuracy", "max abs(p - p with float32 state)", "state bytes"],
+        lambda r: [
+            r["state"],
+            f"{r['loss']:.4f}",
+            f"{r['accuracy']:.3f}",
+            "0" if r["max_diff"] == 0 else format(r["max_diff"], ".1e"),
+            f"{r['bytes']:,}",
+        ],
+    )
 
 
 def zero1_table(paths: list[str]) -> str:
@@ -540,17 +547,16 @@ def quantized_table(paths: list[str]) -> str:
 def quantized_tiled_table(paths: list[str]) -> str:
     """The tiled 8-bit AdamW prototype against gradtx's float32 and 8-bit AdamW
     (benchmarks/quantized_tiled.py)."""
-    data = load(paths[0])
-    out = [
-        caption(data, paths[0]),
-        "",
-        "| AdamW on one 4M leaf | step (ms) | vs gradtx float32 | page faults per step |",
-        "|---|---|---|---|",
-    ]
-    for r in data["rows"]:
-        ms, ratio, faults = r["seconds"] * 1e3, r["vs_float32"], r["faults_per_step"]
-        out.append(f"| {r['name']} | {ms:.2f} | {ratio:.2f}x | {faults:.0f} |")
-    return "\n".join(out)
+    return rows_table(
+        paths[0],
+        ["AdamW on one 4M leaf", "step (ms)", "vs gradtx float32", "page faults per step"],
+        lambda r: [
+            r["name"],
+            f"{r['seconds'] * 1e3:.2f}",
+            f"{r['vs_float32']:.2f}x",
+            f"{r['faults_per_step']:.0f}",
+        ],
+    )
 
 
 KINDS: dict[str, Callable[[list[str]], str]] = {
