@@ -40,6 +40,9 @@ class quantized:
 
     Pass it (or the spelling ``"8bit"`` / ``"4bit"``) as a moment's dtype:
     ``gradtx.adam(1e-3, mu_dtype=gradtx.quantized(8), nu_dtype=gradtx.quantized(8))``.
+    Measured (BENCHMARKS.md): 8 bits for both moments keeps float32's held-out loss; 4
+    bits for the first moment costs a few percent of it, so ``mu_dtype="8bit",
+    nu_dtype="4bit"`` is the economical middle.
 
     Args:
       bits: 8 or 4 bits per value (4-bit codes are stored two to a byte).
