@@ -596,9 +596,6 @@ def full(x: Any, value: Any, spec: quantized, segments: tuple[int, ...] | None =
         return jnp.full(shape, value, dtype)
     if spec.signed is None:
         raise InputError("quantized", "a quantized buffer needs signed=True or False (set by the block)")
-    concatenated = _LEAF_SIZES.get()
-    if segments is None and concatenated is not None and shape == (sum(concatenated),):
-        segments = own_blocks(concatenated, spec.block)
     if segments is not None or not isinstance(value, int | float | np.number):
         return _placed(QuantizedArray.encode(jnp.full(shape, value, jnp.float32), spec, segments), x)
     # A constant: every block stores ``value`` as the code of +-1 (or of 0) times |value|,
@@ -647,12 +644,17 @@ def concatenated_leaves(sizes: tuple[int, ...]) -> Iterator[None]:
 
 
 def full_tree(tree: PyTree, value: Any, spec: quantized) -> PyTree:
-    """`full` over a tree; a `gradtx.Packed` buffer is quantized leaf by leaf (each of
-    its leaves in its own blocks) when the buffer holds at least ``spec.min_size``."""
+    """`full` over a tree; a `gradtx.Packed` buffer, and the vector `concatenated_leaves`
+    describes, are quantized leaf by leaf (each of their leaves in its own blocks) when
+    they hold at least ``spec.min_size`` values."""
     from gradtx.packed import Packed
+
+    concatenated = _LEAF_SIZES.get()
 
     def one(x: Any) -> Any:
         if not isinstance(x, Packed):
+            if concatenated is not None and jnp.shape(x) == (sum(concatenated),):
+                return full(x, value, spec, own_blocks(concatenated, spec.block))
             return full(x, value, spec)
         layout = x.layout
         buffers = []
