@@ -83,10 +83,12 @@ def check(name, mesh, spec, explicit):
 # classic mesh (Auto axes) and explicit-sharding mesh
 classic = Mesh(np.array(jax.devices()), ("x",))
 explicit = jax.make_mesh((8,), ("x",), axis_types=(AxisType.Explicit,))
-for kind, mesh, context in (
+# (name, mesh, the context a step runs in): an explicit mesh is set, a classic one is not
+MESHES = (
     ("classic", classic, contextlib.nullcontext),
     ("explicit", explicit, lambda: jax.set_mesh(explicit)),
-):
+)
+for kind, mesh, context in MESHES:
     with context():
         for spec_name, spec in (("replicated", P()), ("model", P(None, "x"))):
             check(f"{kind}-{spec_name}", mesh, spec, kind == "explicit")
@@ -181,10 +183,7 @@ reference_params, reference_state = values, adam8_plain.init(values)
 for _ in range(3):
     reference_params, reference_state = jax.jit(step_sharded)(reference_params, reference_state, gradients)
 sharded_report: dict[str, Any] = {}
-for kind, mesh, context in (
-    ("classic", classic, contextlib.nullcontext),
-    ("explicit", explicit, lambda: jax.set_mesh(explicit)),
-):
+for kind, mesh, context in MESHES:
     with context():
         for spec_name, spec in (("rows", P("x", None)), ("last", P(None, "x"))):
             sharding = NamedSharding(mesh, spec)
@@ -251,10 +250,7 @@ for layout, sizes in (
             reference_params, reference_state = jax.jit(step_packed)(
                 reference_params, reference_state, packed_grads
             )
-        for kind, mesh, context in (
-            ("classic", classic, contextlib.nullcontext),
-            ("explicit", explicit, lambda: jax.set_mesh(explicit)),
-        ):
+        for kind, mesh, context in MESHES:
             with context():
                 params, grads = jax.device_put((packed, packed_grads), NamedSharding(mesh, P("x")))
                 state = tx.init(params)
