@@ -224,7 +224,7 @@ def emulated_4bit(lr: float, nu_layout: str) -> gradtx.GradientTransformation:
     def blocks(x: jax.Array, spec: gradtx.quantized) -> jax.Array:
         return x if x.size < spec.min_size else gradtx.QuantizedArray.encode(x, spec).decode()
 
-    def rank1(v: jax.Array) -> jax.Array:
+    def second_moment(v: jax.Array) -> jax.Array:
         if v.ndim != 2 or v.size < unsigned.min_size or nu_layout == "blocks":
             return blocks(v, unsigned)
         scale = jnp.minimum(jnp.max(v, axis=1, keepdims=True), jnp.max(v, axis=0, keepdims=True))
@@ -241,7 +241,7 @@ def emulated_4bit(lr: float, nu_layout: str) -> gradtx.GradientTransformation:
     def update(g: Any, state: Any, params: Any = None) -> Any:
         updates, (mu_state, nu_state, *rest) = base.update(g, state, params)
         mu_state = mu_state._replace(mu=jax.tree.map(lambda m: blocks(m, signed), mu_state.mu))
-        nu_state = nu_state._replace(nu=jax.tree.map(rank1, nu_state.nu))
+        nu_state = nu_state._replace(nu=jax.tree.map(second_moment, nu_state.nu))
         return updates, (mu_state, nu_state, *rest)
 
     return gradtx.GradientTransformation(base.init, update)

@@ -17,10 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +30,7 @@ from gradtx import _quantized
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _stamp import stamp
+from quantized import FAULTS_PER_STEP, jax_step, median_step
 
 SIZE = 4 * 1024 * 1024
 LR, B1, B2, EPS, WD = 1e-3, 0.9, 0.999, 1e-8, 1e-4
@@ -102,21 +100,6 @@ def library_step(tx: Any) -> Callable[..., Any]:
     return jax.jit(step, donate_argnums=(0, 1))
 
 
-def timed(run: Callable[[], None], rounds: int, steps: int) -> tuple[float, float]:
-    """Median seconds per step over ``rounds`` rounds of ``steps`` steps, and minor page
-    faults per step."""
-    run()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(steps):
-            run()
-        times.append((time.perf_counter() - start) / steps)
-    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / ((rounds * steps) + 1)
-    return statistics.median(times), faults
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -128,25 +111,18 @@ def main() -> None:
     args = parser.parse_args()
     p0 = jax.random.normal(jax.random.key(0), (SIZE,))
     g = jax.random.normal(jax.random.key(1), (SIZE,)) * 1e-2
+    timing_grads = jnp.full_like(p0, 1e-3)  # the gradient jax_step times gradtx's steps with
     rows: list[dict[str, Any]] = []
 
     def record(name: str, seconds: float, faults: float) -> None:
         rows.append({"name": name, "seconds": seconds, "faults_per_step": faults})
 
-    # gradtx float32 and 8-bit AdamW, parameters and state donated
+    # gradtx float32 and 8-bit AdamW, parameters and state donated (benchmarks/quantized.py's step)
     for name, tx in (
         ("gradtx float32", gradtx.adamw(LR, B1, B2, EPS, weight_decay=WD)),
         ("gradtx 8-bit", gradtx.adamw(LR, B1, B2, EPS, weight_decay=WD, mu_dtype="8bit", nu_dtype="8bit")),
     ):
-        step = library_step(tx)
-        box = [{"w": p0 + 0}, None]
-        box[1] = tx.init(box[0])
-
-        def run(step: Any = step, box: list[Any] = box) -> None:
-            box[0], box[1] = step(box[0], box[1], {"w": g})
-            jax.block_until_ready(box)
-
-        record(name, *timed(run, args.rounds, args.steps))
+        record(name, jax_step(tx, {"w": p0}, args.rounds, args.steps), FAULTS_PER_STEP[0])
 
     # The prototype: its numbers first (three steps against gradtx's 8-bit AdamW), then time.
     tx8 = gradtx.adamw(LR, B1, B2, EPS, weight_decay=WD, mu_dtype="8bit", nu_dtype="8bit")
@@ -165,13 +141,14 @@ def main() -> None:
         np.testing.assert_array_equal(np.asarray(carry[3]), np.asarray(state[1].nu["w"].codes))
         box = [carry]
 
-        def run(step: Any = step, box: list[Any] = box) -> None:
+        def run(step: Any = step, box: list[Any] = box) -> Any:
             c = box[0]
-            box[0] = step(c[0], g, *c[1:])
-            jax.block_until_ready(box[0])
+            box[0] = step(c[0], timing_grads, *c[1:])
+            return box[0]
 
+        jax.block_until_ready(run())
         name = f"8-bit, {tiles} tile{'s' if tiles > 1 else ''} (prototype)"
-        record(name, *timed(run, args.rounds, args.steps))
+        record(name, median_step(run, args.rounds, args.steps), FAULTS_PER_STEP[0])
 
     base = rows[0]["seconds"]
     print(f"{'AdamW on one 4M leaf':34s} {'step (ms)':>9s} {'vs float32':>10s} {'page faults/step':>16s}")

@@ -422,19 +422,10 @@ def claim(args: list[str]) -> str:
             else f"{exact} agree bit for bit"
         )
     if name == "quantized-seeds":
-        rows = load(path)["seeds"]
-        reference = {(r["task"], r["seed"]): r["held_out_loss"] for r in rows if r["state"] == "float32"}
-
-        def changes(task: str | None, state: str) -> list[float]:
-            return [
-                r["held_out_loss"] / reference[(r["task"], r["seed"])] - 1
-                for r in rows
-                if r["state"] == state and task in (None, r["task"])
-            ]
-
-        eight = max(abs(c) for c in changes(None, "8-bit"))
-        four = changes("char-level LM", "4-bit")
-        mixed = statistics.mean(changes("char-level LM", "8-bit mu, 4-bit nu"))
+        held_out = seed_changes(load(path)["seeds"], "held_out_loss")
+        eight = max(abs(c) for task in ("digits MLP", "char-level LM") for c in held_out[(task, "8-bit")])
+        four = held_out[("char-level LM", "4-bit")]
+        mixed = statistics.mean(held_out[("char-level LM", "8-bit mu, 4-bit nu")])
         return (
             f"8-bit state ends within {eight:.2%} of float32's held-out loss on "
             f"both; 4-bit costs {min(four):+.1%} to {max(four):+.1%} held-out on the character-level "
@@ -479,23 +470,32 @@ def modern_table(paths: list[str]) -> str:
     return "\n".join(out)
 
 
+def seed_changes(rows: list[dict[str, Any]], field: str) -> dict[tuple[str, str], list[float]]:
+    """Per (task, state), in order of appearance: ``field`` relative to float32's with the
+    same seed, minus one, for each seed (benchmarks/quantized.py --parts seeds)."""
+    reference = {(r["task"], r["seed"]): r[field] for r in rows if r["state"] == "float32"}
+    changes: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        change = r[field] / reference[(r["task"], r["seed"])] - 1
+        changes.setdefault((r["task"], r["state"]), []).append(change)
+    return changes
+
+
 def seeds_rows(rows: list[dict[str, Any]]) -> list[str]:
     """Per task and state, over seeds: the final training and held-out loss against
     float32's with the same seed (mean change, and the range)."""
-    reference = {(r["task"], r["seed"]): r for r in rows if r["state"] == "float32"}
+    final, held_out = seed_changes(rows, "final_loss"), seed_changes(rows, "held_out_loss")
     out = [
         "| task | state | seeds | final training loss vs float32: mean (range) "
         "| held-out loss vs float32: mean (range) |",
         "|---|---|---|---|---|",
     ]
-    keys = list(dict.fromkeys((r["task"], r["state"]) for r in rows))
-    for task, state in keys:
-        mine = [r for r in rows if (r["task"], r["state"]) == (task, state)]
-        cells = []
-        for field in ("final_loss", "held_out_loss"):
-            changes = [r[field] / reference[(task, r["seed"])][field] - 1 for r in mine]
-            cells.append(f"{statistics.mean(changes):+.1%} ({min(changes):+.1%} to {max(changes):+.1%})")
-        out.append(f"| {task} | {state} | {len(mine)} | {cells[0]} | {cells[1]} |")
+    for (task, state), changes in final.items():
+        cells = [
+            f"{statistics.mean(c):+.1%} ({min(c):+.1%} to {max(c):+.1%})"
+            for c in (changes, held_out[(task, state)])
+        ]
+        out.append(f"| {task} | {state} | {len(changes)} | {cells[0]} | {cells[1]} |")
     return out
 
 
