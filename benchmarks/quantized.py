@@ -19,12 +19,18 @@ Parts (``--parts``, comma-separated):
   donated, the same gradient each
   step as an argument; median of ``--rounds`` rounds of ``--steps`` steps) and state bytes per
   parameter, on one 4M-value leaf, 1,000 leaves of 64x64 and the GPT-2-small tree:
-  gradtx's float32, bfloat16, 8-bit and 4-bit moments against ``optax.adamw`` (float32,
+  gradtx's float32, bfloat16, 8-bit and 4-bit moments (the quantized ones also run in
+  tiles, ``gradtx.tiled``) against ``optax.adamw`` (float32,
   and bfloat16 ``mu_dtype``) and PyTorch's ``AdamW(fused=True)``, and torchao's 8-bit and
   4-bit AdamW when torchao imports (it is not a dependency; the table says when it is
   missing).
+- ``peak``: what the same AdamW step holds at its peak, from XLA's buffer assignment of
+  the compiled step (``memory_analysis()``, no timing, so no noise): the arguments
+  (parameters, gradient, state), the temporaries XLA allocates for the step, and the
+  outputs that do not reuse a donated argument, per parameter, on the same layouts.
+  ``state_bytes`` is what the state holds between steps; this is what a step needs.
 
-Run:  python benchmarks/quantized.py [--parts accuracy,seeds,speed] [--json out.json] [--plot out.png]
+Run:  python benchmarks/quantized.py [--parts accuracy,seeds,speed,peak] [--json out.json] [--plot out.png]
 """
 
 from __future__ import annotations
@@ -317,19 +323,24 @@ def median_step(run: Callable[[], Any], rounds: int, steps: int) -> float:
     return statistics.median(times)
 
 
-COMPILE_SECONDS = [0.0]  # the last jax_step's first call: tracing, compiling, one step
-
-
-def jax_step(tx: Any, params: Any, rounds: int, steps: int) -> float:
-    grads = jax.tree.map(lambda p: jnp.full_like(p, 1e-3), params)
+def donated_step(tx: Any) -> Any:
+    """``jax_step``'s step: one update and apply, parameters and state donated."""
 
     def step(p: Any, s: Any, g: Any) -> Any:
         u, s = tx.update(g, s, p)
         return gradtx.apply_updates(p, u), s
 
+    return jax.jit(step, donate_argnums=(0, 1))
+
+
+COMPILE_SECONDS = [0.0]  # the last jax_step's first call: tracing, compiling, one step
+
+
+def jax_step(tx: Any, params: Any, rounds: int, steps: int) -> float:
+    grads = jax.tree.map(lambda p: jnp.full_like(p, 1e-3), params)
     # In place, as a training loop runs. The gradient is an argument: closed over, it
     # would be a constant XLA folds into the program (measured 5x slower on one leaf).
-    step = jax.jit(step, donate_argnums=(0, 1))
+    step = donated_step(tx)
     carry = [jax.tree.map(jnp.copy, params), tx.init(params)]
 
     def run() -> Any:
@@ -340,6 +351,41 @@ def jax_step(tx: Any, params: Any, rounds: int, steps: int) -> float:
     jax.block_until_ready(run())  # compile
     COMPILE_SECONDS[0] = time.perf_counter() - start
     return median_step(run, rounds, steps)
+
+
+def step_memory(compiled: Any, parameters: int) -> dict[str, float]:
+    """Bytes per parameter of a compiled step, from XLA's buffer assignment: its arguments,
+    its temporaries, and its peak (arguments, temporaries and the outputs that do not
+    reuse a donated argument's buffer)."""
+    m = compiled.memory_analysis()
+    extra_out = m.output_size_in_bytes - m.alias_size_in_bytes
+    return {
+        "arguments": m.argument_size_in_bytes / parameters,
+        "temporaries": m.temp_size_in_bytes / parameters,
+        "peak": (m.argument_size_in_bytes + m.temp_size_in_bytes + extra_out) / parameters,
+    }
+
+
+def peak(args: argparse.Namespace) -> list[dict[str, Any]]:
+    lr = 1e-3
+    contenders = jax_contenders(lr)
+    rows = []
+    for layout, params in layouts().items():
+        if args.layouts and layout.split(" ")[0] not in args.layouts.split(","):
+            continue
+        abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), params)
+        count = sum(x.size for x in jax.tree.leaves(params))
+        for name, tx in contenders.items():
+            state = jax.eval_shape(tx.init, abstract)
+            compiled = donated_step(tx).lower(abstract, state, abstract).compile()
+            memory = step_memory(compiled, count)
+            between = gradtx.state_bytes(tx, abstract).per_parameter
+            print(
+                f"{layout:22s} {name:22s} state {between:6.3f}  arguments {memory['arguments']:6.3f}  "
+                f"temporaries {memory['temporaries']:6.3f}  peak {memory['peak']:6.3f} B/param"
+            )
+            rows.append({"layout": layout, "name": name, "state_bytes_per_parameter": between, **memory})
+    return rows
 
 
 def torch_step(make: Callable[[list[Any]], Any], params: Any, rounds: int, steps: int) -> float:
@@ -378,16 +424,23 @@ def torch_state_bytes(make: Callable[[list[Any]], Any], params: Any) -> float:
     return total / sum(t.numel() for t in tensors)
 
 
+def jax_contenders(lr: float) -> dict[str, Any]:
+    """AdamW with each state dtype, the quantized ones also in tiles (`gradtx.tiled`),
+    and optax's."""
+    out: dict[str, Any] = {f"gradtx {name}": gradtx.adamw(lr, **kwargs) for name, kwargs in STATES.items()}
+    for name in ("8-bit", "4-bit"):
+        out[f"gradtx {name}, tiled"] = gradtx.tiled(gradtx.adamw(lr, **STATES[name]))
+    out["optax float32"] = optax.adamw(lr)
+    out["optax bfloat16 mu"] = optax.adamw(lr, mu_dtype=jnp.bfloat16)
+    return out
+
+
 def speed(args: argparse.Namespace) -> list[dict[str, Any]]:
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
     lr = 1e-3
-    contenders: dict[str, tuple[str, Any]] = {
-        f"gradtx {name}": ("jax", gradtx.adamw(lr, **kwargs)) for name, kwargs in STATES.items()
-    }
-    contenders["optax float32"] = ("jax", optax.adamw(lr))
-    contenders["optax bfloat16 mu"] = ("jax", optax.adamw(lr, mu_dtype=jnp.bfloat16))
+    contenders: dict[str, tuple[str, Any]] = {name: ("jax", tx) for name, tx in jax_contenders(lr).items()}
     contenders["torch AdamW fused"] = ("torch", lambda ts: torch.optim.AdamW(ts, lr=lr, fused=True))
     try:
         from torchao.optim import AdamW4bit, AdamW8bit  # pyright: ignore
@@ -488,6 +541,8 @@ def main() -> None:
         out["seeds"] = seeds(args)
     if "speed" in parts:
         out["speed"] = speed(args)
+    if "peak" in parts:
+        out["peak"] = peak(args)
     if args.json:  # compact: the loss curves are most of it
         with open(args.json, "w") as f:
             json.dump(out, f, separators=(",", ":"))

@@ -501,7 +501,8 @@ def seeds_rows(rows: list[dict[str, Any]]) -> list[str]:
 
 def quantized_table(paths: list[str]) -> str:
     """Quantized optimizer state: accuracy per state dtype and map, then step time and
-    bytes per parameter (benchmarks/quantized.py). ``load`` reads paths from the root."""
+    bytes per parameter, then what a step holds at its peak, in bytes per parameter
+    (benchmarks/quantized.py). ``load`` reads paths from the root."""
     path = paths[0]
     data = json.loads(
         (ROOT / path).read_text() if not os.path.isabs(path) else pathlib.Path(path).read_text()
@@ -541,22 +542,19 @@ def quantized_table(paths: list[str]) -> str:
                 f"| {fmt(r.get('first_call_seconds'), '.1f')} | {r['bytes_per_parameter']:.3f} "
                 f"| {fmt(r.get('faults_per_step'), '.0f')} |"
             )
+        out.append("")
+    if "peak" in data:
+        out += [
+            "| layout | optimizer state | state between steps | step's arguments | step's temporaries "
+            "| step's peak |",
+            "|---|---|---|---|---|---|",
+        ]
+        out += [
+            f"| {r['layout']} | {r['name']} | {r['state_bytes_per_parameter']:.3f} | {r['arguments']:.3f} "
+            f"| {r['temporaries']:.3f} | {r['peak']:.3f} |"
+            for r in data["peak"]
+        ]
     return "\n".join(out).rstrip()
-
-
-def quantized_tiled_table(paths: list[str]) -> str:
-    """The tiled 8-bit AdamW prototype against gradtx's float32 and 8-bit AdamW
-    (benchmarks/quantized_tiled.py)."""
-    return rows_table(
-        paths[0],
-        ["AdamW on one 4M leaf", "step (ms)", "vs gradtx float32", "page faults per step"],
-        lambda r: [
-            r["name"],
-            f"{r['seconds'] * 1e3:.2f}",
-            f"{r['vs_float32']:.2f}x",
-            f"{r['faults_per_step']:.0f}",
-        ],
-    )
 
 
 KINDS: dict[str, Callable[[list[str]], str]] = {
@@ -574,7 +572,6 @@ KINDS: dict[str, Callable[[list[str]], str]] = {
     "zero1": zero1_table,
     "modern": modern_table,
     "quantized": quantized_table,
-    "quantized-tiled": quantized_tiled_table,
 }
 BLOCK = re.compile(r"^([ \t]*)(<!-- report: (\S+)((?: \S+)*) -->\n)(.*?)^[ \t]*<!-- /report -->", re.S | re.M)
 

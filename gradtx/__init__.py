@@ -191,6 +191,7 @@ from gradtx.blocks.structured import (
     scale_by_block_rms,
     scale_by_soap,
 )
+from gradtx.blocks.tiling import tiled
 from gradtx.blocks.trust import (
     ScaleByDistanceOverGradientsState,
     ScaleByTrustRatioState,
@@ -630,6 +631,7 @@ __all__ = [
     "stochastic_round",
     "testing",
     "torch",
+    "tiled",
     "trace",
     "transforms",
     "tree",

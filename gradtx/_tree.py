@@ -204,3 +204,33 @@ def abs_sq(x: jax.Array) -> jax.Array:
     if jnp.iscomplexobj(x):
         return (x.conj() * x).real
     return jnp.square(x)
+
+
+def state_owners(state: PyTree, params: PyTree) -> tuple[list[tuple[Any, Any]], list[int | None]]:
+    """The state's leaves (quantized buffers as leaves) with their paths, and for each the
+    index of the parameter leaf it mirrors, or None (step counts, tree-wide scalars).
+
+    A state buffer mirrors the parameter leaf whose path ends its own path (a block's
+    state holds trees shaped like the parameters under its fields); where the parameters
+    are a bare array (path ``()``), a buffer mirrors it when it has its shape.
+    """
+    param_leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+    paths = [tuple(path) for path, _ in param_leaves]
+    by_length = sorted(range(len(paths)), key=lambda k: len(paths[k]), reverse=True)
+    leaves = jax.tree_util.tree_flatten_with_path(state, is_leaf=_quantized.is_stored)[0]
+    owners: list[int | None] = []
+    for path, x in leaves:
+        path = tuple(path)
+        owners.append(
+            next(
+                (
+                    k
+                    for k in by_length
+                    if len(paths[k]) <= len(path)
+                    and path[len(path) - len(paths[k]) :] == paths[k]
+                    and (paths[k] or jnp.shape(x) == jnp.shape(param_leaves[k][1]))
+                ),
+                None,
+            )
+        )
+    return leaves, owners

@@ -75,6 +75,11 @@ class Transform(PyTreeData):
     # Context refuses any other.
     slots_read: ClassVar[tuple[str, ...]] = ()
     slots_published: ClassVar[tuple[str, ...]] = ()
+    # Whether each output value depends only on the values at the same position (of the
+    # updates, the parameters, the state's per-parameter buffers and the slots) and on
+    # scalars shared by the whole tree (step counts, schedules): `gradtx.tiled` runs only
+    # such blocks.
+    elementwise: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx._quantized import is_stored
+from gradtx._tree import state_owners
 from gradtx.base import OptState, Transform, _as_transform, _count_of, foreign
 from gradtx.chains import Chain
 
@@ -206,9 +207,9 @@ def state_bytes(optimizer: Any, params: Any) -> StateBytes:
     """
     state = jax.eval_shape(optimizer.init, params)
     param_leaves = jax.tree_util.tree_flatten_with_path(params)[0]
-    paths = [tuple(path) for path, _ in param_leaves]
+    labels = [_label(tuple(path)) for path, _ in param_leaves]
     count = sum(int(math.prod(jnp.shape(x))) for _, x in param_leaves)
-    leaves = {_label(p): 0 for p in paths}
+    leaves = dict.fromkeys(labels, 0)
     shared = 0
     total = 0
 
@@ -217,25 +218,14 @@ def state_bytes(optimizer: Any, params: Any) -> StateBytes:
             return x.nbytes
         return int(math.prod(jnp.shape(x)) * jnp.dtype(x.dtype).itemsize) if hasattr(x, "dtype") else 0
 
-    by_length = sorted(paths, key=len, reverse=True)
-    for path, x in jax.tree_util.tree_flatten_with_path(state, is_leaf=is_stored)[0]:
+    buffers, owners = state_owners(state, params)
+    for (_, x), owner in zip(buffers, owners, strict=True):
         nbytes = size(x)
         total += nbytes
-        path = tuple(path)
-        owner = next(
-            (
-                p
-                for p in by_length
-                if len(p) <= len(path)
-                and path[len(path) - len(p) :] == p
-                and (p or jnp.shape(x) == jnp.shape(param_leaves[0][1]))
-            ),
-            None,
-        )
         if owner is None:
             shared += nbytes
         else:
-            leaves[_label(owner)] += nbytes
+            leaves[labels[owner]] += nbytes
     return StateBytes(total, count, total / max(count, 1), leaves, shared)
 
 

@@ -71,6 +71,8 @@ class scale_by_rms(Transform):
       last bit).
     """
 
+    elementwise = True
+
     decay: Any = hyper(default=0.9, complement=True, rule=_checks.decay)
     eps: Any = hyper(default=1e-8, rule=_checks.nonnegative)
     initial_scale: Any = hyper(default=0.0, rule=_checks.nonnegative)

@@ -19,7 +19,7 @@ from gradtx.base import (
     safe_increment,
     zero_count,
 )
-from gradtx.blocks.masking import freeze_mask, is_mask_function
+from gradtx.blocks.masking import freeze_mask, mask_of
 from gradtx.data import hyper, pytree_dataclass, static
 from gradtx.packed import Packed, broadcast_prefix
 
@@ -60,6 +60,8 @@ class add_decayed_weights(Transform):
       Loshchilov and Hutter, 2019. ``optax.add_decayed_weights`` (same numbers).
     """
 
+    elementwise = True
+
     weight_decay: Any = hyper(default=0.0, rule=_checks.nonnegative)
     mask: Any = static(default=None)
 
@@ -91,16 +93,14 @@ class add_decayed_weights(Transform):
             # The mask speaks of the original leaves; the layout turns it into one flag
             # per buffer (or a per-element mask where a buffer mixes both).
             shapes = params.shapes()
-            mask = broadcast_prefix(
-                self.mask(shapes) if is_mask_function(self.mask) else self.mask.tree, shapes
-            )
+            mask = broadcast_prefix(mask_of(self.mask, shapes), shapes)
             flags = params.layout.per_buffer(mask)
             buffers = [
                 (decay(g, p) if flag else g) if isinstance(flag, bool) else jnp.where(flag, decay(g, p), g)
                 for g, p, flag in zip(updates.buffers, params.buffers, flags, strict=True)
             ]
             return Packed(tuple(buffers), updates.layout), new_state
-        mask = broadcast_prefix(self.mask(params) if is_mask_function(self.mask) else self.mask.tree, params)
+        mask = broadcast_prefix(mask_of(self.mask, params), params)
         # The mask leads, so a None parameter (with a mask entry or not) passes through.
         return jax.tree.map(
             lambda m, g, p: decay(g, p) if m and g is not None else g,

@@ -35,6 +35,8 @@ class scale_by_sign(Stateless):
       Bernstein et al., 2018, signSGD. ``optax.scale_by_sign`` (same numbers).
     """
 
+    elementwise = True
+
     def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
         del params, count
         return jax.tree.map(jnp.sign, updates)
@@ -80,6 +82,8 @@ class interpolated_sign(Transform):
       Chen et al., 2023, "Symbolic discovery of optimization algorithms" (program 1,
       the line of ``update``). The first half of ``optax.scale_by_lion``.
     """
+
+    elementwise = True
 
     b1: Any = hyper(default=0.9, complement=True, rule=_checks.beta)
     mode: Literal["hard", "smooth", "refined"] = static(default="hard", kw_only=True)

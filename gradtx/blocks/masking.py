@@ -9,7 +9,9 @@ sees the tree, so it keeps no state for them.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+import contextlib
+import contextvars
+from collections.abc import Hashable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -47,6 +49,35 @@ def freeze_mask(mask: Any) -> Any:
     return FrozenTree(mask)
 
 
+# The whole tree a `gradtx.tiled` step works on, while it runs its optimizer on pieces of
+# it: a mask function is called on this tree (its leaves' shapes are the parameters'),
+# not on the pieces.
+_WHOLE_TREE: contextvars.ContextVar[Any] = contextvars.ContextVar("gradtx_whole_tree", default=None)
+
+
+@contextlib.contextmanager
+def pieces_of(tree: Any) -> Iterator[None]:
+    """Within it, `mask_of` calls a mask function on ``tree`` (the whole tree) instead of
+    the piece of it a transform sees (`gradtx.tiled`)."""
+    token = _WHOLE_TREE.set(tree)
+    try:
+        yield
+    finally:
+        _WHOLE_TREE.reset(token)
+
+
+def mask_of(mask: Any, tree: Any) -> Any:
+    """The mask tree for ``tree``: the function called on it, or the stored tree. Inside
+    `gradtx.tiled`, a function is called on the whole tree, and the answer broadcast to
+    its leaves (the pieces a transform sees there keep the whole tree's structure)."""
+    if not is_mask_function(mask):
+        return mask.tree
+    whole = _WHOLE_TREE.get()
+    if whole is None:
+        return mask(tree)
+    return broadcast_prefix(mask(whole), whole)
+
+
 def resolve_mask(mask: Any, tree: Any) -> tuple[Any, bool]:
     """The mask tree for ``tree`` (the function called on it, or the stored tree), and
     whether to work on the unpacked leaves.
@@ -57,9 +88,9 @@ def resolve_mask(mask: Any, tree: Any) -> tuple[Any, bool]:
     speed of packing: pack with ``group=`` to keep it).
     """
     if not isinstance(tree, Packed):
-        return (mask(tree) if is_mask_function(mask) else mask.tree), False
+        return mask_of(mask, tree), False
     shapes = tree.shapes()
-    original = broadcast_prefix(mask(shapes) if is_mask_function(mask) else mask.tree, shapes)
+    original = broadcast_prefix(mask_of(mask, shapes), shapes)
     flags = tree.layout.per_buffer(original)
     if all(isinstance(f, bool) for f in flags):
         return Packed(tuple(flags), tree.layout), False

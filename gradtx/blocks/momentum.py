@@ -59,6 +59,8 @@ class trace(Transform):
       Polyak, 1964; ``optax.trace`` (same numbers).
     """
 
+    elementwise = True
+
     decay: Any = hyper(rule=_checks.decay)
     nesterov: bool = static(default=False, rule=_checks.flag)
     accumulator_dtype: Any = static(default=None, rule=_checks.state_dtype)
@@ -120,6 +122,8 @@ class ema(Transform):
     References:
       ``optax.ema`` (same numbers).
     """
+
+    elementwise = True
 
     decay: Any = hyper(complement=True, rule=_checks.decay)
     debias: bool = static(default=True, rule=_checks.flag)
@@ -204,6 +208,8 @@ class momentum(Transform):
       Kingma and Ba, 2015, Adam (algorithm 1, lines for m); Dozat, 2016, NAdam.
       ``optax.scale_by_adam`` computes the same ``mu`` and ``mu_hat``.
     """
+
+    elementwise = True
 
     b1: Any = hyper(default=0.9, complement=True, rule=_checks.beta)
     debias: bool = static(default=True, kw_only=True, rule=_checks.flag)
@@ -307,6 +313,8 @@ class scale_by_bias_correction(Transform):
     References:
       Kingma and Ba, 2015, section 3.
     """
+
+    elementwise = True
 
     decay: Any = hyper(rule=_checks.decay)
     power: float = static(default=1.0)

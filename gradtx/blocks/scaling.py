@@ -57,6 +57,8 @@ class scale(Stateless):
       ``optax.scale`` (same numbers).
     """
 
+    elementwise = True
+
     step_size: Any = hyper(rule=_checks.step_weight)
 
     def _transform(self, updates: Updates, params: Params | None, count: jax.Array | None) -> Updates:
@@ -98,6 +100,8 @@ class scale_by_learning_rate(Transform):
       ``optax.scale_by_learning_rate`` (same numbers; optax keeps no counter for a
       constant rate).
     """
+
+    elementwise = True
 
     learning_rate: ScalarOrSchedule | None = hyper(default=None, rule=_checks.rate)
     flip_sign: bool = static(default=True, kw_only=True, rule=_checks.flag)
@@ -141,6 +145,8 @@ class scale_by_schedule(Transform):
     References:
       ``optax.scale_by_schedule`` (same numbers).
     """
+
+    elementwise = True
 
     step_size_fn: Callable[[jax.Array], Any] = hyper()
 
