@@ -376,6 +376,8 @@ def peak(args: argparse.Namespace) -> list[dict[str, Any]]:
         abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), params)
         count = sum(x.size for x in jax.tree.leaves(params))
         for name, tx in contenders.items():
+            if isinstance(tx, gradtx.tiled) and isinstance(params, gradtx.Packed):
+                continue
             state = jax.eval_shape(tx.init, abstract)
             compiled = donated_step(tx).lower(abstract, state, abstract).compile()
             memory = step_memory(compiled, count)
@@ -461,6 +463,8 @@ def speed(args: argparse.Namespace) -> list[dict[str, Any]]:
         for name, (kind, tx) in contenders.items():
             if kind == "torch" and isinstance(params, gradtx.Packed):
                 continue  # PyTorch has no packed layout: its rows are the plain tree's
+            if isinstance(tx, gradtx.tiled) and isinstance(params, gradtx.Packed):
+                continue  # tiled is for trees of large leaves; it refuses packed ones
             try:
                 compile_s = None
                 if kind == "jax":

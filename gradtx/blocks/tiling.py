@@ -59,10 +59,13 @@ class tiled(Wrapper):
     saves). In tiles, a step's temporaries are a tile's, and on the CPU the step runs
     about twice as fast (BENCHMARKS.md, "Quantized optimizer state").
 
-    Leaves of ``tile`` values or fewer, complex leaves and leaves sharded by an
-    explicit-sharding mesh run whole, in one call of ``inner`` with the tails of the tiled
-    leaves; mask functions inside ``inner`` see the whole tree. The state is ``inner``'s,
-    unchanged: a checkpoint of one restores into the other.
+    Leaves whose state is not all quantized (XLA computes their step in one pass without
+    temporaries), leaves of ``tile`` values or fewer, complex leaves and leaves sharded by
+    an explicit-sharding mesh run whole, in one call of ``inner`` with the tails of the
+    tiled leaves. Under a classic mesh a sharded leaf cannot be told apart while tracing
+    and is cut into tiles, which makes XLA gather it: use `tiled` where the quantized
+    leaves live on one device. Mask functions inside ``inner`` see the whole tree. The
+    state is ``inner``'s, unchanged: a checkpoint of one restores into the other.
 
     Args:
       inner: the optimizer; every block of it must be elementwise (each output value
@@ -134,11 +137,9 @@ class tiled(Wrapper):
         # step of a leaf with none in one pass, without temporaries; and a float buffer
         # read and written in place by the loop, beside the updates, would be copied by
         # XLA every iteration to order its reads and writes (measured: 13x slower).
-        mirrored = [
-            [x for x, owner in zip(s_leaves, owners, strict=True) if owner == k] for k in range(len(u_leaves))
-        ]
+        mine = {k: [i for i, owner in enumerate(owners) if owner == k] for k in range(len(u_leaves))}
         tiles = [
-            self._tiles(u) if mirrored[k] and all(_quantized.is_stored(x) for x in mirrored[k]) else 0
+            self._tiles(u) if mine[k] and all(_quantized.is_stored(s_leaves[i]) for i in mine[k]) else 0
             for k, u in enumerate(u_leaves)
         ]
         if not any(tiles):
@@ -194,31 +195,26 @@ class tiled(Wrapper):
         for k, count in enumerate(tiles):
             if not count:
                 continue
-            mine = [i for i, owner in enumerate(owners) if owner == k]
 
-            def body(t: Any, carry: Any, k: int = k, mine: list[int] = mine) -> Any:
+            def body(t: Any, carry: Any, k: int = k) -> Any:
                 u_flat, buffers, _ = carry
                 start = t * self.tile
-
-                def cut(x: Any, j: int) -> Any:
-                    return _cut(x, start, self.tile)
-
-                u, s, new_shared = run(
+                u, s, shared_out = run(
                     {k: _cut(u_flat, start, self.tile)},
                     {
                         i: _cut_flat(b, s_leaves[i], start, self.tile)
-                        for b, i in zip(buffers, mine, strict=True)
+                        for b, i in zip(buffers, mine[k], strict=True)
                     },
-                    cut,
+                    lambda x, j: _cut(x, start, self.tile),
                 )
                 u_flat = _put(u_flat, u[k], start)
-                buffers = [_put(b, s[i], start) for b, i in zip(buffers, mine, strict=True)]
-                return u_flat, buffers, new_shared
+                buffers = [_put(b, s[i], start) for b, i in zip(buffers, mine[k], strict=True)]
+                return u_flat, buffers, shared_out
 
             dtype = jax.eval_shape(
-                lambda k=k, mine=mine: run(
+                lambda k=k: run(
                     {k: _cut(u_leaves[k], 0, self.tile)},
-                    {i: _cut(s_leaves[i], 0, self.tile) for i in mine},
+                    {i: _cut(s_leaves[i], 0, self.tile) for i in mine[k]},
                     lambda x, j: _cut(x, 0, self.tile),
                 )[0][k]
             ).dtype
@@ -226,7 +222,7 @@ class tiled(Wrapper):
             # gradient is computed in the same program), and the quantized buffers.
             carry = (
                 jnp.ravel(u_leaves[k]).astype(dtype),
-                [_flat_buffer(s_leaves[i]) for i in mine],
+                [_flat_buffer(s_leaves[i]) for i in mine[k]],
                 [s_leaves[i] for i in shared],
             )
             u_flat, buffers, loop_shared = jax.lax.fori_loop(0, count, body, carry)
@@ -238,16 +234,15 @@ class tiled(Wrapper):
         whole_u: dict[int, Any] = {}
         whole_s: dict[int, Any] = {}
         for k, u in enumerate(u_leaves):
-            mine = [i for i, owner in enumerate(owners) if owner == k]
             if not tiles[k]:
                 whole_u[k] = u
-                whole_s.update({i: s_leaves[i] for i in mine})
+                whole_s.update({i: s_leaves[i] for i in mine[k]})
             elif u.size > tiles[k] * self.tile:
                 start, size = tiles[k] * self.tile, u.size - tiles[k] * self.tile
                 u_flat, buffers = flat[k]
                 whole_u[k] = _cut(u_flat, start, size)
                 whole_s.update(
-                    {i: _cut_flat(b, s_leaves[i], start, size) for b, i in zip(buffers, mine, strict=True)}
+                    {i: _cut_flat(b, s_leaves[i], start, size) for b, i in zip(buffers, mine[k], strict=True)}
                 )
 
         def cut_whole(x: Any, k: int) -> Any:
@@ -263,10 +258,9 @@ class tiled(Wrapper):
                 if tiles[k]:
                     u_flat, buffers = flat[k]
                     start = tiles[k] * self.tile
-                    mine = [i for i, owner in enumerate(owners) if owner == k]
                     flat[k] = (
                         _put(u_flat, piece, start),
-                        [_put(b, s[i], start) for b, i in zip(buffers, mine, strict=True)],
+                        [_put(b, s[i], start) for b, i in zip(buffers, mine[k], strict=True)],
                     )
                 else:
                     out_leaves[k] = piece
@@ -275,8 +269,7 @@ class tiled(Wrapper):
                     new_leaves[i] = x
         for k, (u_flat, buffers) in flat.items():
             out_leaves[k] = u_flat.reshape(u_leaves[k].shape)
-            mine = [i for i, owner in enumerate(owners) if owner == k]
-            for b, i in zip(buffers, mine, strict=True):
+            for b, i in zip(buffers, mine[k], strict=True):
                 new_leaves[i] = _unflat_buffer(b, s_leaves[i])
         assert new_shared is not None
         for i, x in zip(shared, new_shared, strict=True):
