@@ -432,6 +432,31 @@ def claim(args: list[str]) -> str:
             'model, mostly from its first moment: `mu_dtype="8bit", nu_dtype="4bit"` (about 1.6 bytes '
             f"per parameter) costs {mixed:+.1%} on average there"
         )
+    if name == "quantized-speed":
+        rows = [r for r in load(path)["speed"] if "seconds" in r]
+        eight = [r["vs_gradtx_float32"] for r in rows if r["name"] == "gradtx 8-bit"]
+        torchao = [r["vs_gradtx_float32"] for r in rows if r["name"] == "torchao AdamW8bit"]
+        return (
+            f"the 8-bit AdamW step takes {min(eight):.1f}x to {max(eight):.1f}x float32's; "
+            f"torchao's 8-bit AdamW takes {min(torchao):.0f}x to {max(torchao):.0f}x there"
+        )
+    if name == "quantized-peak":
+        # the layouts with leaves larger than a tile (`tiled` runs smaller leaves whole)
+        rows = [r for r in load(path)["peak"] if r["layout"] in ("1 leaf (4M)", "GPT-2 small")]
+
+        def span(state: str) -> str:
+            values = [r["peak"] for r in rows if r["name"] == state]
+            low, high = f"{min(values):.1f}", f"{max(values):.1f}"
+            return low if low == high else f"{low} to {high}"
+
+        return (
+            f"at its peak an 8-bit AdamW step on one 4M-value leaf or GPT-2 small holds "
+            f"{span('gradtx 8-bit')} bytes per parameter "
+            f"(parameters, gradient, state and the step's temporaries; 4-bit {span('gradtx 4-bit')}), "
+            f"more than float32 AdamW's {span('gradtx float32')}: XLA keeps both new moments whole in "
+            f'float32. In tiles, `gradtx.tiled(adamw(..., mu_dtype="8bit", nu_dtype="8bit"))` holds '
+            f"{span('gradtx 8-bit, tiled')} (4-bit {span('gradtx 4-bit, tiled')})"
+        )
     raise ValueError(f"unknown claim {name!r}")
 
 

@@ -75,8 +75,9 @@ class tiled(Wrapper):
         whole tree (``clip_by_global_norm``, a per-layer trust ratio) is refused: chain
         it outside, ``chain(clip_by_global_norm(1.0), tiled(adamw(...)))``.
       tile: values per tile; a multiple of the quantized state's block size (256 at
-        8 bits, 128 at 4). The default, 65,536 (256 KiB of float32), keeps a tile's
-        buffers in a CPU's L2 cache.
+        8 bits, 128 at 4). The default, 65,536 (256 KiB of float32), was chosen on a
+        CPU (16,384 to 1,048,576 measured: within 15% of each other); it has not been
+        measured on a GPU, where each tile is a few kernel launches.
 
     Returns:
       A transform whose state is ``inner``'s.
