@@ -69,8 +69,10 @@ def _assert_same_run(tiled_run, plain_run):
             np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
-@pytest.mark.parametrize("bits", [8, 4])
-@pytest.mark.parametrize("mask", [None, _ndim_mask], ids=["no-mask", "mask-function"])
+@pytest.mark.parametrize("bits", [8, pytest.param(4, marks=pytest.mark.slow)])  # 4 bits: the slow set
+@pytest.mark.parametrize(
+    "mask", [pytest.param(None, marks=pytest.mark.slow), _ndim_mask], ids=["no-mask", "mask-function"]
+)
 def test_tiled_adamw_gives_adamws_numbers(bits, mask):
     """The mask function must see the whole tree (a tile is one-dimensional: asked about
     a tile, ``ndim > 1`` would stop decaying "w")."""
@@ -125,7 +127,13 @@ def test_every_elementwise_declaration_is_checked():
     assert _declared() == set(ELEMENTWISE)
 
 
-@pytest.mark.parametrize("name", sorted(ELEMENTWISE))
+# The fast loop keeps two (the weight decay reads the parameters, scale_by_rms a slot).
+FAST = ("add_decayed_weights", "scale_by_rms")
+
+
+@pytest.mark.parametrize(
+    "name", [n if n in FAST else pytest.param(n, marks=pytest.mark.slow) for n in sorted(ELEMENTWISE)]
+)
 def test_elementwise_blocks_give_their_numbers_in_tiles(name):
     inner = gradtx.chain(gradtx.momentum(0.9, mu_dtype=Q(8)), ELEMENTWISE[name]())
     tiled = gradtx.tiled(inner, tile=TILE)
