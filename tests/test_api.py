@@ -212,6 +212,7 @@ OWN_GENERAL_BLOCKS = {
     "cautious": "the cautious mask around any optimizer (Liang et al., 2024), a wrapper users compose",
     "injected": "the type inject_hyperparams returns (optax's name is the function)",
     "scale_by_bias_correction": "bias correction as its own block, for chains that debias a moment later",
+    "tiled": "runs any elementwise optimizer a tile at a time (quantized state's peak memory), a wrapper",
 }
 
 

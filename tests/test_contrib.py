@@ -412,7 +412,9 @@ def test_grouped_newton_schulz_equals_one_per_leaf():
     alone = gradtx.contrib.orthogonalize(weight_dimension_numbers=dims, grouped=False)
     a = grouped.update(tree, grouped.init(tree))[0]
     b = alone.update(tree, alone.init(tree))[0]
-    assert_close_to_scale(a, b, 1e-6, "grouped")
+    # float32 rounding of batched against single matmuls, carried through five quintic
+    # iterations: 1e-6 of the scale held on one CPU and failed on another (CI, 2026-12-07)
+    assert_close_to_scale(a, b, 1e-5, "grouped")
 
 
 def test_newton_schulz_makes_singular_values_near_one():

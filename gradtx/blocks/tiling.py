@@ -95,6 +95,11 @@ class tiled(Wrapper):
       InputError: when a block of ``inner`` is not elementwise (at construction), for
         packed parameters, or when ``tile`` is not a multiple of a quantized buffer's
         block size.
+
+    References:
+      Not in optax. A fused 8-bit optimizer kernel (bitsandbytes; Dettmers et al.,
+      2022) walks a buffer block by block in the same way, so no whole-leaf float32
+      moment ever exists.
     """
 
     inner: Transform = hyper()
