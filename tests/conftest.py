@@ -92,3 +92,20 @@ def pytest_collection_modifyitems(config: object, items: list) -> None:
             continue
         if zlib.crc32(f"{item.originalname}[{callspec.id}]".encode()) % SAMPLE_ONE_IN:
             item.add_marker(pytest.mark.slow)
+
+
+def donated_step_memory(tx, params):
+    """XLA's memory analysis of one jitted update + apply of ``tx`` on ``params``, with the
+    parameters and state donated (as a training loop runs)."""
+    import gradtx
+
+    def step(p, s, g):
+        u, s = tx.update(g, s, p)
+        return gradtx.apply_updates(p, u), s
+
+    import jax
+
+    compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, tx.init(params), params).compile()
+    analysis = compiled.memory_analysis()
+    assert analysis is not None
+    return analysis

@@ -4,6 +4,7 @@
 import jax
 import jax.numpy as jnp
 import pytest
+from conftest import donated_step_memory
 
 import gradtx
 
@@ -23,14 +24,7 @@ def test_update_step_has_no_parameter_sized_temporaries(name, packed):
     opt = OPTIMIZERS[name]()
     params = gradtx.pack(PARAMS) if packed else PARAMS
     state = opt.init(params)
-
-    def step(p, s, g):
-        u, s = opt.update(g, s, p)
-        return gradtx.apply_updates(p, u), s
-
-    compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, params).compile()
-    analysis = compiled.memory_analysis()
-    assert analysis is not None
+    analysis = donated_step_memory(opt, params)
     # A leaf-sized temporary would be 256 KiB; optax's clip_by_global_norm keeps one of
     # every leaf alive (its select), 1 MiB here.
     assert analysis.temp_size_in_bytes < 64 * 1024, analysis

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import donated_step_memory
 
 import gradtx
 from gradtx import _quantized, base
@@ -142,14 +143,7 @@ def test_elementwise_blocks_give_their_numbers_in_tiles(name):
 
 
 def _step_memory(tx, params):
-    def step(p, s, g):
-        u, s = tx.update(g, s, p)
-        return gradtx.apply_updates(p, u), s
-
-    compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, tx.init(params), params).compile()
-    analysis = compiled.memory_analysis()
-    assert analysis is not None
-    return analysis.temp_size_in_bytes / sum(x.size for x in jax.tree.leaves(params))
+    return donated_step_memory(tx, params).temp_size_in_bytes / sum(x.size for x in jax.tree.leaves(params))
 
 
 def test_a_tiled_step_holds_one_tile_of_float32_moments():
